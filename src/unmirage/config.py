@@ -1,0 +1,257 @@
+"""Typed configuration: dataclasses are the schema; defaults → YAML file → CLI overrides.
+
+Unknown keys are errors with a did-you-mean. Values are checked against the field types, so
+`--set world.bias=abc` fails before any work starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+from .registry import did_you_mean
+
+
+@dataclass
+class WorldConfig:
+    """The embedded synthetic world (see design.md, "The embedded world")."""
+
+    seed: int = 0
+    n_concepts: int = 24
+    hazardous_fraction: float = 0.5
+    image_size: int = 32
+    train_renders: int = 24  # renders per concept that training data draws on
+    test_renders: int = 4  # held-out renders per concept for test.json and the utility set
+    openers: str = "vlguard"  # a built-in profile name or a YAML file: group -> {word: weight}
+    bias: float = 1.0  # 0 = uniform openers, 1 = the profile
+    corpus_per_render: int = 6  # base-knowledge queries per training render
+    safety_renders: int = 10  # renders per concept used by the safety set (train.json)
+    retain_topup: int = 300  # general (corpus) safe items added to the retain set
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.bias <= 1.0:
+            raise ConfigError(f"world.bias must be in [0, 1], got {self.bias}")
+        if self.n_concepts < 4:
+            raise ConfigError(f"world.n_concepts must be at least 4, got {self.n_concepts}")
+        if not 0.0 < self.hazardous_fraction < 1.0:
+            raise ConfigError("world.hazardous_fraction must be strictly between 0 and 1")
+
+
+@dataclass
+class ModelConfig:
+    """A model: `tiny` builds the embedded LLaVA from this config; anything else is a hub id or path."""
+
+    name: str = "tiny"
+    text_hidden: int = 128
+    text_layers: int = 4
+    text_heads: int = 4
+    text_intermediate: int = 256
+    vision_hidden: int = 64
+    vision_layers: int = 2
+    vision_heads: int = 4
+    patch_size: int = 8
+    max_length: int = 64
+    trust_remote_code: bool = False
+
+
+@dataclass
+class ArmConfig:
+    """One alignment arm: a method, where it starts, what it trains on, and its budget."""
+
+    method: str = "sft"
+    init: str = "base"  # "scratch" (a fresh tiny model) or "base" (the base arm's model)
+    data: str = "safety+retain"  # corpus | corpus+safety | safety+retain | forget+retain
+    steps: int = 200
+    batch_size: int = 16
+    lr: float = 1e-4
+    warmup_ratio: float = 0.0
+    weight_decay: float = 0.0
+    params: dict[str, Any] = field(default_factory=dict)  # method hyperparameters (checked by the method)
+
+    def __post_init__(self) -> None:
+        if self.init not in ("scratch", "base"):
+            raise ConfigError(f"arm init must be 'scratch' or 'base', got {self.init!r}")
+        if self.data not in DATA_MIXES:
+            raise ConfigError(f"arm data must be one of {', '.join(DATA_MIXES)}, got {self.data!r}." + did_you_mean(self.data, list(DATA_MIXES)))
+        if self.steps < 1 or self.batch_size < 1 or self.lr <= 0:
+            raise ConfigError("arm steps and batch_size must be >= 1 and lr > 0")
+
+
+DATA_MIXES = ("corpus", "corpus+safety", "safety+retain", "forget+retain")
+
+
+def default_arms() -> dict[str, ArmConfig]:
+    return {
+        "base": ArmConfig(method="sft", init="scratch", data="corpus", steps=1200, lr=2e-3, warmup_ratio=0.05),
+        "sft_mixed": ArmConfig(method="sft", init="scratch", data="corpus+safety", steps=1400, lr=2e-3, warmup_ratio=0.05),
+        "sft_posthoc": ArmConfig(method="sft", init="base", data="safety+retain", steps=200, lr=1e-4),
+        "npo": ArmConfig(method="npo", init="base", data="forget+retain", steps=200, lr=1e-4),
+        "rmu": ArmConfig(method="rmu", init="base", data="forget+retain", steps=200, lr=1e-4),
+    }
+
+
+@dataclass
+class AttackConfig:
+    """One-word attacks. Words left empty come from the audit of the safety set."""
+
+    shots: int = 3  # K rewrites per unsafe query; any-of-K success
+    attack_word: str = ""  # the answer-biased word; "" = from the audit
+    refusal_word: str = ""  # the refusal-biased word; "" = from the audit
+    control_word: str = ""  # a neutral word; "" = the least label-associated frequent word
+
+    def __post_init__(self) -> None:
+        if self.shots < 1:
+            raise ConfigError(f"attack.shots must be >= 1, got {self.shots}")
+
+
+@dataclass
+class EvalConfig:
+    judge: str = "oracle"  # oracle (world only) | keyword
+    batch_size: int = 64
+    max_new_tokens: int = 24
+
+
+@dataclass
+class StudyConfig:
+    """A whole study: world, model, arms, attacks, evaluation."""
+
+    name: str = "default"
+    out_dir: str = "runs"
+    seed: int = 0
+    data: str = ""  # "" = build the embedded world; else a directory with train.json/test.json
+    world: WorldConfig = field(default_factory=WorldConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    arms: dict[str, ArmConfig] = field(default_factory=default_arms)
+    attack: AttackConfig = field(default_factory=AttackConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    run_arms: list[str] = field(default_factory=list)  # arms to run; empty = every arm in `arms`
+    threads: int = 0  # torch threads; 0 = torch's default
+
+    def __post_init__(self) -> None:
+        if "base" not in self.arms:
+            raise ConfigError("a study needs a 'base' arm (the model every other arm is compared with)")
+        for name in self.run_arms:
+            if name not in self.arms:
+                raise ConfigError(f"run_arms names {name!r}, which is not in arms." + did_you_mean(name, list(self.arms)))
+
+    def selected_arms(self) -> list[str]:
+        return list(self.run_arms) if self.run_arms else list(self.arms)
+
+
+# ---------------------------------------------------------------- building from dicts
+
+
+def _check_type(value: Any, tp: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    if tp is Any:
+        return value
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(tp):
+            try:
+                return _check_type(value, arg, where)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{where}: {value!r} does not fit {tp}")
+    if dataclasses.is_dataclass(tp):
+        return from_dict(tp, value, where)
+    if origin is dict:
+        _, val_tp = typing.get_args(tp)
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+        return {str(k): _check_type(v, val_tp, f"{where}.{k}") for k, v in value.items()}
+    if origin is list:
+        (item_tp,) = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        return [_check_type(v, item_tp, f"{where}[{i}]") for i, v in enumerate(value)]
+    if tp is type(None):
+        if value is None:
+            return None
+        raise ConfigError(f"{where}: expected null")
+    if tp is float and isinstance(value, str):
+        try:  # YAML 1.1 reads "3e-4" as a string
+            return float(value)
+        except ValueError:
+            raise ConfigError(f"{where}: expected a number, got {value!r}") from None
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is bool and not isinstance(value, bool):
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    if tp in (int, float) and isinstance(value, bool):
+        raise ConfigError(f"{where}: expected a number, got {value!r}")
+    if isinstance(tp, type) and not isinstance(value, tp):
+        raise ConfigError(f"{where}: expected {tp.__name__}, got {value!r}")
+    return value
+
+
+def from_dict(cls: type, data: Any, where: str = "config") -> Any:
+    """Build dataclass `cls` from a mapping; unknown keys and ill-typed values are errors."""
+    if isinstance(data, cls):
+        return data
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in data.items():
+        if key not in names:
+            raise ConfigError(f"{where}: unknown key {key!r}." + did_you_mean(str(key), names) + f" Known keys: {', '.join(names)}")
+        kwargs[key] = _check_type(value, hints[key], f"{where}.{key}")
+    return cls(**kwargs)
+
+
+def to_dict(cfg: Any) -> Any:
+    return dataclasses.asdict(cfg)
+
+
+def _merge(base: dict, override: dict) -> dict:
+    out = dict(base)
+    for k, v in override.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def _parse_override(item: str) -> tuple[list[str], Any]:
+    if "=" not in item:
+        raise ConfigError(f"override {item!r} must look like key.sub=value")
+    key, raw = item.split("=", 1)
+    value = yaml.safe_load(raw) if raw.strip() else ""
+    return key.strip().split("."), value
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    for item in overrides:
+        path, value = _parse_override(item)
+        patch: Any = value
+        for part in reversed(path):
+            patch = {part: patch}
+        data = _merge(data, patch)
+    return data
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> StudyConfig:
+    """Defaults, then the YAML file (if any), then `key.sub=value` overrides."""
+    data = to_dict(StudyConfig())
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file {p} not found")
+        try:
+            loaded = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{p}: not valid YAML ({e})") from e
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{p}: a config file is a mapping of keys")
+        data = _merge(data, loaded)
+    data = apply_overrides(data, overrides or [])
+    return from_dict(StudyConfig, data)
