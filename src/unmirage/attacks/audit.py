@@ -1,0 +1,188 @@
+"""First-word audit of a safety set: which opening words go with refusals, which with answers.
+
+The safety mirage (`mission.md`) comes from a spurious correlation between a query's first
+word and its label. This module measures it, per query group and per word, and names the
+words an attack should use: the most *answer-biased* word (for the one-word attack on unsafe
+queries), the most *refusal-biased* word (for the over-prudence rewrite of safe queries), and
+*neutral* words (for controls).
+
+Score of a word w (smoothed log-odds of refusal relative to the base rate)::
+
+    score(w) = log((r_w + a) / (n_w - r_w + a)) - log((R + a) / (A + a))
+
+where `r_w` is the number of refuse-labelled queries starting with w, `n_w` all queries
+starting with w, `R` / `A` the refuse / answer totals, and `a` the additive smoothing
+(default 0.5). 0 means "as likely to be refused as any query"; > 0 refusal-biased;
+< 0 answer-biased. The smoothing keeps words seen in one class only finite and ranks them by
+how often they occur.
+
+The result is the `audit.json` contract (see `design.md`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import Counter
+from pathlib import Path
+from typing import Any, Iterable
+
+from ..data.records import GROUPS, Sample
+from ..errors import ConfigError, DataError
+from ..io import write_json
+
+log = logging.getLogger(__name__)
+
+# Characters stripped from the ends of a first word ("What," → "What", '"Share' → "Share").
+_TRAILING = ",.:;!?\"')]}…"
+_LEADING = "\"'([{“‘"
+
+
+def first_word(instruction: str) -> str:
+    """The first whitespace-separated word of an instruction, without surrounding punctuation."""
+    words = instruction.split()
+    if not words:
+        return ""
+    word = words[0].rstrip(_TRAILING + "”’").lstrip(_LEADING)
+    return word or words[0]
+
+
+def default_min_count(total: int) -> int:
+    """Words rarer than this stay out of the biased/neutral lists: max(3, 0.5 % of queries)."""
+    return max(3, round(0.005 * total))
+
+
+def word_score(refuse: int, answer: int, total_refuse: int, total_answer: int, smoothing: float) -> float:
+    """Smoothed log-odds of refusal for one word, relative to the overall base rate."""
+    a = smoothing
+    return math.log((refuse + a) / (answer + a)) - math.log((total_refuse + a) / (total_answer + a))
+
+
+def _group_counts(samples: list[Sample]) -> dict[str, dict[str, Any]]:
+    """Per group: its size and its first-word counts, most frequent first."""
+    groups: dict[str, dict[str, Any]] = {}
+    for group in GROUPS:
+        counts = Counter(first_word(s.instruction) for s in samples if s.group == group)
+        groups[group] = {"n": sum(counts.values()), "first_words": _sorted_counts(counts)}
+    return groups
+
+
+def _sorted_counts(counts: Counter) -> dict[str, int]:
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _word_table(samples: list[Sample]) -> dict[str, dict[str, int]]:
+    """Per first word: how many refuse- and answer-labelled queries start with it."""
+    table: dict[str, dict[str, int]] = {}
+    for s in samples:
+        row = table.setdefault(first_word(s.instruction), {"refuse": 0, "answer": 0})
+        row[s.label] += 1
+    return table
+
+
+def _check(samples: list[Sample], smoothing: float) -> None:
+    if not samples:
+        raise DataError("the audit needs at least one sample; the dataset is empty")
+    unknown = sorted({s.group for s in samples} - set(GROUPS))
+    if unknown:
+        raise DataError(f"unknown sample groups {unknown}; expected groups among {list(GROUPS)}")
+    if not smoothing > 0:
+        raise ConfigError(f"audit smoothing must be > 0 (got {smoothing}); 0.5 is the usual choice")
+
+
+def audit(samples: list[Sample], min_count: int | None = None, smoothing: float = 0.5) -> dict:
+    """Audit first-word × label association; returns the `audit.json` dict.
+
+    Keys: `groups` (per group `n` and `first_words` counts), `scores` (every word's score),
+    `words` (per word refuse/answer counts, total and share of refusals), `answer_biased`,
+    `refusal_biased`, `neutral` (only words with at least `min_count` queries; strongest first,
+    neutral = smallest |score| first), `min_count`, `smoothing`, `totals`.
+    """
+    _check(samples, smoothing)
+    if min_count is None:
+        min_count = default_min_count(len(samples))
+    if min_count < 1:
+        raise ConfigError(f"audit min_count must be >= 1 (got {min_count})")
+    table = _word_table(samples)
+    total_r = sum(row["refuse"] for row in table.values())
+    total_a = sum(row["answer"] for row in table.values())
+    scores = {w: word_score(row["refuse"], row["answer"], total_r, total_a, smoothing) for w, row in table.items()}
+    frequent = [w for w, row in table.items() if row["refuse"] + row["answer"] >= min_count]
+    result = {
+        "groups": _group_counts(samples),
+        "scores": {w: round(scores[w], 6) for w in sorted(scores, key=lambda w: (-scores[w], w))},
+        "words": _word_details(table),
+        "answer_biased": sorted((w for w in frequent if scores[w] < 0), key=lambda w: (scores[w], w)),
+        "refusal_biased": sorted((w for w in frequent if scores[w] > 0), key=lambda w: (-scores[w], w)),
+        "neutral": sorted(frequent, key=lambda w: (abs(scores[w]), w)),
+        "min_count": min_count,
+        "smoothing": smoothing,
+        "totals": {"n": len(samples), "refuse": total_r, "answer": total_a},
+    }
+    _log_summary(result)
+    return result
+
+
+def _word_details(table: dict[str, dict[str, int]]) -> dict[str, dict[str, Any]]:
+    details = {}
+    for w, row in sorted(table.items(), key=lambda kv: (-(kv[1]["refuse"] + kv[1]["answer"]), kv[0])):
+        n = row["refuse"] + row["answer"]
+        details[w] = {"refuse": row["refuse"], "answer": row["answer"], "n": n,
+                      "share_refuse": round(row["refuse"] / n, 6)}
+    return details
+
+
+def _log_summary(result: dict) -> None:
+    top = lambda ws: ", ".join(f"{w} ({result['scores'][w]:+.2f})" for w in ws[:3]) or "none"  # noqa: E731
+    log.info("audit: answer-biased %s; refusal-biased %s (min_count %d)",
+             top(result["answer_biased"]), top(result["refusal_biased"]), result["min_count"])
+
+
+def plot_audit(result: dict, path: str | Path, top: int = 8) -> None:
+    """Write a PNG: per group the top first-word shares, and the scores of the top biased words."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups = result["groups"]
+    fig, axes = plt.subplots(1, len(groups) + 1, figsize=(4.2 * (len(groups) + 1), 4.0))
+    for ax, (name, g) in zip(axes, groups.items()):
+        _bar_shares(ax, name, g, top)
+    _bar_scores(axes[-1], result, top)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _bar_shares(ax: Any, name: str, group: dict, top: int) -> None:
+    items = list(group["first_words"].items())[:top]
+    n = max(group["n"], 1)
+    words = [w for w, _ in items][::-1]
+    shares = [100.0 * c / n for _, c in items][::-1]
+    ax.barh(words, shares, color="tab:blue")
+    ax.set_title(f"{name} (n={group['n']})")
+    ax.set_xlabel("% of queries starting with the word")
+
+
+def _bar_scores(ax: Any, result: dict, top: int) -> None:
+    half = max(top // 2, 1)
+    words = result["answer_biased"][:half][::-1] + result["refusal_biased"][:half][::-1]
+    words = list(dict.fromkeys(words))
+    values = [result["scores"][w] for w in words]
+    ax.barh(words, values, color=["tab:green" if v < 0 else "tab:red" for v in values])
+    ax.axvline(0.0, color="black", linewidth=0.8)
+    ax.set_title(f"first-word scores (n >= {result['min_count']})")
+    ax.set_xlabel("log-odds of refusal vs base rate")
+
+
+def write_audit(samples: Iterable[Sample], out_dir: str | Path, **kwargs: Any) -> dict:
+    """Audit `samples` and write `audit.json` and `audit.png` into `out_dir`; return the audit."""
+    result = audit(list(samples), **kwargs)
+    out = Path(out_dir)
+    write_json(out / "audit.json", result)
+    plot_audit(result, out / "audit.png")
+    log.info("wrote %s and %s", out / "audit.json", out / "audit.png")
+    return result

@@ -1,0 +1,43 @@
+"""JSONL files of `Sample`s (corpus, forget/retain sets, attack files, utility sets)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+from ..errors import DataError
+from ..io import read_jsonl, write_jsonl
+from .records import GROUPS, Sample
+
+_FIELDS = ("id", "image", "group", "instruction", "response", "category", "meta")
+
+
+def sample_to_dict(s: Sample) -> dict:
+    return {k: getattr(s, k) for k in _FIELDS}
+
+
+def sample_from_dict(d: dict, where: str) -> Sample:
+    if not isinstance(d, dict):
+        raise DataError(f"{where}: expected an object")
+    missing = [k for k in ("id", "image", "group", "instruction") if k not in d]
+    if missing:
+        raise DataError(f"{where}: missing key(s) {missing}")
+    if d["group"] not in GROUPS:
+        raise DataError(f"{where}: group must be one of {GROUPS}, got {d['group']!r}")
+    unknown = set(d) - set(_FIELDS)
+    if unknown:
+        raise DataError(f"{where}: unknown key(s) {sorted(unknown)}")
+    fields = {k: d[k] for k in _FIELDS if k in d}
+    fields["meta"] = fields.get("meta") or {}
+    return Sample(**fields)
+
+
+def write_samples(path: str | Path, samples: Iterable[Sample]) -> None:
+    write_jsonl(path, (sample_to_dict(s) for s in samples))
+
+
+def read_samples(path: str | Path) -> list[Sample]:
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    return [sample_from_dict(d, f"{path}: record {i}") for i, d in enumerate(read_jsonl(path))]

@@ -1,0 +1,105 @@
+"""Representation Misdirection for Unlearning."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from ..errors import ConfigError
+from .base import METHODS, model_inputs
+from .losses import rmu_forget, rmu_retain
+from .unlearning import RetainParams, UnlearningMethod
+
+
+@dataclass
+class RMUParams(RetainParams):
+    layer: int = -1  # ℓ, the decoder layer whose output is steered; -1 = the middle layer
+    coeff: float = 0.0  # c; 0 = calibrate as coeff_scale × the mean activation norm at ℓ on forget inputs
+    coeff_scale: float = 4.0
+    trainable_layers: list[int] = field(default_factory=list)  # [] = layers ℓ-2..ℓ
+    trainable_modules: str = "mlp"  # which sub-modules of those layers train (a regex)
+    seed: int = 0  # seeds the random direction u
+    retain_method_weight: float = 10.0  # α
+
+
+def text_layers(model) -> int:
+    cfg = getattr(model.config, "text_config", model.config)
+    return cfg.num_hidden_layers
+
+
+def text_token_mask(model, batch) -> torch.Tensor:
+    """Attention mask without image tokens: RMU steers text tokens of prompt and answer only."""
+    mask = batch["attention_mask"].bool()
+    image_token = getattr(model.config, "image_token_id", None)
+    if image_token is None:
+        image_token = getattr(model.config, "image_token_index", None)
+    if image_token is not None:
+        mask &= batch["input_ids"] != image_token
+    return mask
+
+
+@METHODS.register("rmu")
+class RMU(UnlearningMethod):
+    """RMU (Li et al. 2024, WMDP, arXiv 2403.03218): steer forget activations at layer ℓ to a random direction.
+
+    Objective: E_f[||h_θ^ℓ(x_f) − c·u||²] + γ·(E_r[−log π_θ(y|x)] + α·E_r[||h_θ^ℓ(x_r) − h_θ0^ℓ(x_r)||²]),
+    over text tokens of prompt and answer (no image tokens, no padding). u is a fixed seeded
+    unit vector; h_θ0 (the frozen model's activations on retain inputs) is computed once in
+    `prepare`. Trains only the MLPs of layers ℓ-2..ℓ unless configured otherwise.
+    """
+
+    name = "rmu"
+    Params = RMUParams
+    output_hidden_states = True
+
+    def _layer(self, model) -> int:
+        n = text_layers(model)
+        layer = self.params.layer if self.params.layer >= 0 else n // 2
+        if layer >= n:
+            raise ConfigError(f"rmu layer {layer} does not exist: the language model has {n} layers (0..{n - 1})")
+        return layer
+
+    def trainable(self, model):
+        layer = self._layer(model)
+        layers = self.params.trainable_layers or list(range(max(0, layer - 2), layer + 1))
+        ids = "|".join(str(i) for i in layers)
+        return [rf"language_model\.(model\.)?layers\.({ids})\.{self.params.trainable_modules}\."]
+
+    def hidden(self, model, batch, out=None) -> torch.Tensor:
+        """(batch, seq, dim) output of decoder layer ℓ."""
+        if out is None:
+            out = model(**model_inputs(batch), output_hidden_states=True)
+        return out.hidden_states[self._layer(model) + 1]
+
+    @torch.no_grad()
+    def prepare(self, model, data, collate):
+        was_training = model.training
+        model.eval()
+        norms = []
+        for start in range(0, len(data.main), 32):
+            batch = collate(data.main[start:start + 32])
+            h = self.hidden(model, batch)
+            norms.append(h.norm(dim=-1)[text_token_mask(model, batch)])
+        for start in range(0, len(data.retain), 32):
+            chunk = data.retain[start:start + 32]
+            batch = collate(chunk)
+            h = self.hidden(model, batch)
+            for item, hi in zip(chunk, h):
+                item["ref_hidden"] = hi[: len(item["input_ids"])].detach().clone()
+        model.train(was_training)
+        dim = h.shape[-1]
+        gen = torch.Generator().manual_seed(self.params.seed)
+        u = torch.rand(dim, generator=gen)
+        self.direction = u / u.norm()
+        mean_norm = torch.cat(norms).mean().item()
+        self.coeff = self.params.coeff or self.params.coeff_scale * mean_norm
+        self.calibration = {"mean_norm": mean_norm, "coeff": self.coeff, "layer": self._layer(model)}
+
+    def forget_loss(self, model, forget):
+        h = self.hidden(model, forget)
+        return rmu_forget(h, self.direction.to(h.device), self.coeff, text_token_mask(model, forget))
+
+    def retain_term(self, model, retain, out):
+        h = self.hidden(model, retain, out)
+        return rmu_retain(h, retain["ref_hidden"], text_token_mask(model, retain))

@@ -1,0 +1,74 @@
+"""The embedded world's tiny VLM: a LLaVA (CLIP vision + Llama text) built from a config,
+a word-level tokenizer trained offline on the world's text, and a `LlavaProcessor`."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+from transformers import (CLIPImageProcessorPil, CLIPVisionConfig, LlamaConfig, LlavaConfig,
+                          LlavaForConditionalGeneration, LlavaProcessor, PreTrainedTokenizerFast)
+
+from ..config import ModelConfig
+
+PAD, UNK, BOS, EOS, IMAGE, SEP = "<pad>", "<unk>", "<s>", "</s>", "<image>", "<sep>"
+SPECIALS = [PAD, UNK, BOS, EOS, IMAGE, SEP]
+
+# One user turn (image then text) closed by <sep>; an assistant turn is its text then </s>.
+CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if message['role'] == 'user' %}"
+    "{% for part in message['content'] %}"
+    "{% if part['type'] == 'image' %}<image> {% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}"
+    "{% endfor %} <sep>"
+    "{% else %}"
+    "{% for part in message['content'] %}{% if part['type'] == 'text' %} {{ part['text'] }}{% endif %}{% endfor %} </s>"
+    "{% endif %}"
+    "{% endfor %}"
+)
+
+
+def train_tokenizer(texts: Iterable[str]) -> PreTrainedTokenizerFast:
+    """A lower-cased word-level tokenizer over `texts` (offline; words and punctuation)."""
+    tok = Tokenizer(models.WordLevel(unk_token=UNK))
+    tok.normalizer = normalizers.Lowercase()
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.train_from_iterator(texts, trainers.WordLevelTrainer(special_tokens=SPECIALS, min_frequency=1))
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token=PAD, unk_token=UNK, bos_token=BOS, eos_token=EOS,
+        extra_special_tokens={"image_token": IMAGE, "sep_token": SEP}, padding_side="right",
+    )
+
+
+def build_processor(tokenizer: PreTrainedTokenizerFast, cfg: ModelConfig, image_size: int) -> LlavaProcessor:
+    image_processor = CLIPImageProcessorPil(
+        size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size},
+    )
+    return LlavaProcessor(image_processor=image_processor, tokenizer=tokenizer, patch_size=cfg.patch_size,
+                          vision_feature_select_strategy="default", chat_template=CHAT_TEMPLATE,
+                          image_token=IMAGE, num_additional_image_tokens=1)
+
+
+def build_model(tokenizer: PreTrainedTokenizerFast, cfg: ModelConfig, image_size: int) -> LlavaForConditionalGeneration:
+    """A randomly initialised tiny LLaVA; the image turns into (size / patch)^2 tokens."""
+    if image_size % cfg.patch_size:
+        raise ValueError(f"image size {image_size} is not a multiple of patch size {cfg.patch_size}")
+    vision = CLIPVisionConfig(hidden_size=cfg.vision_hidden, intermediate_size=cfg.vision_hidden * 4,
+                              num_hidden_layers=cfg.vision_layers, num_attention_heads=cfg.vision_heads,
+                              image_size=image_size, patch_size=cfg.patch_size, projection_dim=cfg.vision_hidden)
+    text = LlamaConfig(vocab_size=len(tokenizer), hidden_size=cfg.text_hidden, intermediate_size=cfg.text_intermediate,
+                       num_hidden_layers=cfg.text_layers, num_attention_heads=cfg.text_heads,
+                       num_key_value_heads=cfg.text_heads, max_position_embeddings=max(128, cfg.max_length * 2),
+                       pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.bos_token_id,
+                       eos_token_id=tokenizer.eos_token_id, tie_word_embeddings=True)
+    config = LlavaConfig(vision_config=vision, text_config=text, image_token_id=tokenizer.convert_tokens_to_ids(IMAGE),
+                         vision_feature_select_strategy="default", vision_feature_layer=-1,
+                         image_seq_length=(image_size // cfg.patch_size) ** 2, projector_hidden_act="gelu",
+                         tie_word_embeddings=True)
+    model = LlavaForConditionalGeneration(config)
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.bos_token_id = tokenizer.bos_token_id
+    # CLIP's post_layernorm feeds only the pooled output, which LLaVA never uses.
+    model.model.vision_tower.post_layernorm.requires_grad_(False)
+    return model

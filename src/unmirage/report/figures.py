@@ -1,0 +1,156 @@
+"""Figures of the report, drawn with matplotlib's Agg backend (no pyplot, no global state)."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.transforms import blended_transform_factory
+
+from .tables import ci, value
+
+log = logging.getLogger(__name__)
+
+# (label, keys (first present wins), colour)
+MAIN_BARS = (
+    ("ASR before", ("asr/unsafes",), "#f4a6a6"),
+    ("ASR after attack", ("asr/unsafes@attack",), "#c0392b"),
+    ("RR before", ("rr/safe_safes",), "#a9c9ea"),
+    ("RR after rewrite", ("rr/safe_safes@rewrite",), "#1f5fa8"),
+    ("utility", ("utility/utility", "utility/safe_safes"), "#3a9a5b"),
+)
+DECOMP = (("ASR", "asr", "#c0392b"), ("IR", "ir", "#9e9e9e"), ("RR", "rr", "#1f5fa8"))
+
+
+def _write_bytes_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=150, bbox_inches="tight")
+    _write_bytes_atomic(path, buf.getvalue())
+    log.info("wrote %s", path)
+    return path
+
+
+def _first(arm: Mapping[str, Any], keys: tuple[str, ...]) -> tuple[float | None, tuple[float, float] | None]:
+    for k in keys:
+        v = value(arm, k)
+        if v is not None:
+            return v, ci(arm, k)
+    return None, None
+
+
+def _title(results: Mapping[str, Any], what: str) -> str:
+    name = results.get("config", {}).get("name")
+    return f"{what}" + (f" — {name}" if name else "")
+
+
+def main_figure(results: Mapping[str, Any], path: str | Path) -> Path:
+    """Grouped bars per arm: ASR before / after the attack, RR before / after the rewrite, utility."""
+    arms = results["arms"]
+    names = list(arms)
+    nb = len(MAIN_BARS)
+    width = 0.8 / nb
+    x = np.arange(len(names))
+    fig = Figure(figsize=(min(18.0, max(6.0, 1.6 * len(names) + 2.5)), 4.2))
+    ax = fig.add_subplot(1, 1, 1)
+    label_values = len(names) * nb <= 40
+    for j, (label, keys, colour) in enumerate(MAIN_BARS):
+        xs = x - 0.4 + width * (j + 0.5)
+        for i, name in enumerate(names):
+            v, b = _first(arms[name], keys)
+            if v is None:
+                ax.text(xs[i], 1.0, "–", ha="center", va="bottom", fontsize=10, color="#555555")
+                continue
+            yerr = None
+            if b is not None:
+                yerr = [[max(0.0, 100 * (v - b[0]))], [max(0.0, 100 * (b[1] - v))]]
+            ax.bar(xs[i], 100 * v, width, color=colour, edgecolor="white", linewidth=0.5,
+                   yerr=yerr, capsize=2, error_kw={"elinewidth": 0.8, "ecolor": "#333333"},
+                   label=label if label not in ax.get_legend_handles_labels()[1] else None)
+            if label_values:
+                top = 100 * (b[1] if b is not None else v)
+                ax.text(xs[i], top + 1.0, f"{100 * v:.0f}", ha="center", va="bottom", fontsize=6.5)
+    # Legend entries for every series even when its first arm is missing.
+    handles, labels = ax.get_legend_handles_labels()
+    seen = dict(zip(labels, handles))
+    ax.legend([seen[l] for l, _, _ in MAIN_BARS if l in seen], [l for l, _, _ in MAIN_BARS if l in seen],
+              fontsize=8, ncol=nb, loc="upper center", bbox_to_anchor=(0.5, -0.12), frameon=False)
+    ax.set_xticks(x)
+    ax.set_xticklabels(names)
+    ax.set_xlim(-0.6, len(names) - 0.4)
+    ax.set_ylim(0, 112)
+    ax.set_yticks(range(0, 101, 20))
+    ax.set_ylabel("%")
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_axisbelow(True)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    shots = results.get("words", {}).get("shots")
+    sub = f" (K={shots})" if shots is not None else ""
+    ax.set_title(_title(results, f"Safety before / after the one-word attack{sub} and rewrite"), fontsize=10)
+    return _save(fig, Path(path))
+
+
+def decomposition_figure(results: Mapping[str, Any], path: str | Path) -> Path:
+    """Stacked ASR / IR / RR bars per arm: before (unsafes) and after the attack (unsafes@attack_k1)."""
+    arms = results["arms"]
+    names = list(arms)
+    x = np.arange(len(names))
+    fig = Figure(figsize=(min(18.0, max(6.0, 1.4 * len(names) + 2.5)), 4.2))
+    ax = fig.add_subplot(1, 1, 1)
+    w = 0.36
+    ticks, ticklabels = [], []
+    for i, name in enumerate(names):
+        arm = arms[name]
+        for pos, split, tag in ((x[i] - 0.2, "unsafes", "before"), (x[i] + 0.2, "unsafes@attack_k1", "after")):
+            ticks.append(pos)
+            ticklabels.append(tag)
+            vals = [value(arm, f"{m}/{split}") for _, m, _ in DECOMP]
+            if all(v is None for v in vals):
+                ax.text(pos, 1.0, "–", ha="center", va="bottom", fontsize=11, color="#555555")
+                continue
+            bottom = 0.0
+            for (label, _, colour), v in zip(DECOMP, vals):
+                if v is None:
+                    continue
+                h = 100 * v
+                ax.bar(pos, h, w, bottom=bottom, color=colour, edgecolor="white", linewidth=0.5,
+                       label=label if label not in ax.get_legend_handles_labels()[1] else None)
+                if h >= 6:
+                    ax.text(pos, bottom + h / 2, f"{h:.0f}", ha="center", va="center", fontsize=7, color="white")
+                bottom += h
+    trans = blended_transform_factory(ax.transData, ax.transAxes)
+    for i, name in enumerate(names):
+        ax.text(x[i], -0.12, name, transform=trans, ha="center", va="top", fontsize=9)
+    ax.set_xticks(ticks)
+    ax.set_xticklabels(ticklabels, fontsize=7)
+    ax.set_xlim(-0.6, len(names) - 0.4)
+    ax.set_ylim(0, 105)
+    ax.set_ylabel("% of unsafe queries")
+    handles, labels = ax.get_legend_handles_labels()
+    seen = dict(zip(labels, handles))
+    order = [l for l, _, _ in DECOMP if l in seen]
+    ax.legend([seen[l] for l in order], order, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    ax.set_title(_title(results, "Answers to unsafe queries before / after one attacked shot"), fontsize=10)
+    return _save(fig, Path(path))

@@ -1,0 +1,462 @@
+"""Read `results.json` / `audit.json` and turn them into markdown tables and reading lines.
+
+Everything here is pure: it takes the parsed (and validated) JSON and returns strings. Values in
+`results.json` are fractions in [0, 1]; the report shows them as percentages with one decimal.
+A key that is missing (or null / NaN) is shown as "–".
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from ..errors import DataError
+from ..io import read_json
+
+log = logging.getLogger(__name__)
+
+MISSING = "–"
+METRICS = ("asr", "rr", "ir", "utility", "residual", "degenerate")
+# Canonical split order (for sample-size tables and degenerate-rate lookup); unknown splits follow.
+SPLITS = (
+    "unsafes",
+    "unsafes@attack",
+    "unsafes@attack_k1",
+    "unsafes@control",
+    "safe_unsafes",
+    "safe_unsafes@attack",
+    "safe_safes",
+    "safe_safes@rewrite",
+    "safe_safes@control",
+    "utility",
+)
+_FRACTION_TOL = 1e-6
+
+
+# --------------------------------------------------------------------------- loading / validation
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def validate_results(data: Any, source: str = "results.json") -> dict:
+    """Check the `results.json` contract; return the data with defaults filled in.
+
+    Raises DataError naming the offending key when the file does not follow the contract.
+    """
+    if not isinstance(data, dict):
+        raise DataError(f"{source}: expected a JSON object at the top level, got {type(data).__name__}")
+    arms = data.get("arms")
+    if not isinstance(arms, dict):
+        raise DataError(
+            f"{source}: missing or malformed 'arms' (expected a mapping ARM -> {{METRIC/SPLIT: value}}, "
+            f"got {type(arms).__name__}); re-run `unmirage eval` to regenerate it"
+        )
+    if not arms:
+        raise DataError(f"{source}: 'arms' is empty; nothing to report")
+    config = data.get("config", {})
+    if config is None:
+        config = {}
+    if not isinstance(config, dict):
+        raise DataError(f"{source}: 'config' must be a mapping, got {type(config).__name__}")
+    for arm, values in arms.items():
+        if not isinstance(values, dict):
+            raise DataError(f"{source}: arms.{arm} must be a mapping of METRIC/SPLIT -> value, got {type(values).__name__}")
+        for key, v in values.items():
+            where = f"{source}: arms.{arm}[{key!r}]"
+            if key == "budget":
+                if not isinstance(v, dict):
+                    raise DataError(f"{where}: expected a mapping {{steps, batch_size, examples}}")
+                continue
+            if v is None:
+                continue
+            if key.startswith("ci/"):
+                if (
+                    not isinstance(v, (list, tuple))
+                    or len(v) != 2
+                    or not all(b is None or _is_number(b) for b in v)
+                ):
+                    raise DataError(f"{where}: expected [lo, hi] bounds, got {v!r}")
+                continue
+            if key.startswith("n/"):
+                if not _is_number(v) or (isinstance(v, float) and not v.is_integer()):
+                    raise DataError(f"{where}: expected an integer count, got {v!r}")
+                continue
+            metric = key.split("/", 1)[0]
+            if "/" in key and metric in METRICS:
+                if not _is_number(v):
+                    raise DataError(f"{where}: expected a number, got {v!r}")
+                if not math.isnan(v) and not (-_FRACTION_TOL <= v <= 1 + _FRACTION_TOL):
+                    raise DataError(
+                        f"{where}: {v!r} is not a fraction in [0, 1] (percentages must be divided by 100)"
+                    )
+    words = data.get("words")
+    if words is not None and not isinstance(words, dict):
+        raise DataError(f"{source}: 'words' must be a mapping, got {type(words).__name__}")
+    timings = data.get("timings")
+    if timings is not None:
+        if not isinstance(timings, dict) or not all(t is None or _is_number(t) for t in timings.values()):
+            raise DataError(f"{source}: 'timings' must be a mapping ARM -> seconds")
+    out = dict(data)
+    out["config"] = config
+    out["words"] = words or {}
+    out["timings"] = timings or {}
+    return out
+
+
+def load_results(run_dir: str | Path) -> dict:
+    path = Path(run_dir) / "results.json"
+    if not path.is_file():
+        raise DataError(f"{path}: results.json not found; run `unmirage eval` first (or pass the right run directory)")
+    return validate_results(read_json(path), str(path))
+
+
+def validate_audit(data: Any, source: str = "audit.json") -> dict:
+    if not isinstance(data, dict):
+        raise DataError(f"{source}: expected a JSON object at the top level, got {type(data).__name__}")
+    groups = data.get("groups", {}) or {}
+    if not isinstance(groups, dict):
+        raise DataError(f"{source}: 'groups' must be a mapping GROUP -> {{n, first_words}}")
+    for g, info in groups.items():
+        if not isinstance(info, dict) or not isinstance(info.get("first_words", {}), dict):
+            raise DataError(f"{source}: groups.{g} must be {{'n': N, 'first_words': {{WORD: COUNT}}}}")
+    scores = data.get("scores", {}) or {}
+    if not isinstance(scores, dict):
+        raise DataError(f"{source}: 'scores' must be a mapping WORD -> float")
+    for name in ("answer_biased", "refusal_biased"):
+        if not isinstance(data.get(name, []) or [], list):
+            raise DataError(f"{source}: '{name}' must be a list of words")
+    return {
+        "groups": groups,
+        "scores": scores,
+        "answer_biased": list(data.get("answer_biased") or []),
+        "refusal_biased": list(data.get("refusal_biased") or []),
+    }
+
+
+def load_audit(run_dir: str | Path) -> dict | None:
+    path = Path(run_dir) / "audit.json"
+    if not path.is_file():
+        return None
+    return validate_audit(read_json(path), str(path))
+
+
+# --------------------------------------------------------------------------- accessors / formatting
+
+
+def value(arm: Mapping[str, Any], key: str) -> float | None:
+    v = arm.get(key)
+    if not _is_number(v) or math.isnan(v):
+        return None
+    return float(v)
+
+
+def ci(arm: Mapping[str, Any], key: str) -> tuple[float, float] | None:
+    b = arm.get(f"ci/{key}")
+    if not isinstance(b, (list, tuple)) or len(b) != 2:
+        return None
+    lo, hi = b
+    if not (_is_number(lo) and _is_number(hi)) or math.isnan(lo) or math.isnan(hi):
+        return None
+    return float(lo), float(hi)
+
+
+def pct(v: float | None) -> str:
+    return MISSING if v is None else f"{100 * v:.1f}"
+
+
+def pct_ci(v: float | None, bounds: tuple[float, float] | None) -> str:
+    if v is None:
+        return MISSING
+    if bounds is None:
+        return pct(v)
+    return f"{pct(v)} [{pct(bounds[0])}, {pct(bounds[1])}]"
+
+
+def points(delta: float) -> str:
+    return f"{100 * delta:+.1f} points"
+
+
+def _cell(text: Any) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def md_table(header: Sequence[str], rows: Sequence[Sequence[Any]], align: str | None = None) -> str:
+    """A GitHub markdown table; `align` is one char per column ('l' or 'r'), default l then r."""
+    align = align or ("l" + "r" * (len(header) - 1))
+    sep = ["---" if a == "l" else "---:" for a in align]
+    lines = ["| " + " | ".join(_cell(h) for h in header) + " |", "| " + " | ".join(sep) + " |"]
+    lines += ["| " + " | ".join(_cell(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- main table
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    keys: tuple[str, ...]  # first key present wins
+    legend: str
+
+
+def _word(words: Mapping[str, Any], role: str) -> str | None:
+    w = words.get(role)
+    return str(w) if w not in (None, "") else None
+
+
+def degenerate_split(arms: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """The split used for the degenerate-rate column: the first (canonical order) any arm has."""
+    present = {k.split("/", 1)[1] for a in arms.values() for k in a if k.startswith("degenerate/") and value(a, k) is not None}
+    if not present:
+        return None
+    for s in SPLITS:
+        if s in present:
+            return s
+    return sorted(present)[0]
+
+
+def main_columns(results: Mapping[str, Any]) -> list[Column]:
+    words = results.get("words", {})
+    k = words.get("shots")
+    aw, rw, cw = _word(words, "attack"), _word(words, "refusal"), _word(words, "control")
+    ktxt = f" (K={k})" if k is not None else ""
+    cols = [
+        Column("ASR", ("asr/unsafes",), "ASR on unsafe queries before the attack (`asr/unsafes`)"),
+        Column(
+            f"ASR attack{ktxt}",
+            ("asr/unsafes@attack",),
+            "ASR under the one-word attack"
+            + (f" (queries rewritten to start with \"{aw}\"" if aw else " (")
+            + (f", any of K={k} shots" if k is not None else ", any of K shots")
+            + ") (`asr/unsafes@attack`)",
+        ),
+        Column(
+            "ASR control",
+            ("asr/unsafes@control",),
+            "ASR with the neutral control word" + (f" \"{cw}\"" if cw else "") + " (`asr/unsafes@control`)",
+        ),
+        Column("ASR s-u", ("asr/safe_unsafes",), "ASR on safe image + unsafe instruction (`asr/safe_unsafes`)"),
+        Column("ASR s-u attack", ("asr/safe_unsafes@attack",), "same, under the attack (`asr/safe_unsafes@attack`)"),
+        Column("RR", ("rr/safe_safes",), "refusal rate on safe queries before the rewrite (`rr/safe_safes`)"),
+        Column(
+            "RR rewrite",
+            ("rr/safe_safes@rewrite",),
+            "refusal rate on safe queries rewritten to start with"
+            + (f" \"{rw}\"" if rw else " the refusal-biased word")
+            + " (`rr/safe_safes@rewrite`)",
+        ),
+        Column("RR control", ("rr/safe_safes@control",), "refusal rate with the control word (`rr/safe_safes@control`)"),
+        Column(
+            "Utility",
+            ("utility/utility", "utility/safe_safes"),
+            "utility accuracy (`utility/utility`; † marks the fallback `utility/safe_safes`)",
+        ),
+        Column("Residual", ("residual/unsafes",), "residual harmful knowledge (`residual/unsafes`)"),
+    ]
+    dsplit = degenerate_split(results["arms"])
+    if dsplit is not None:
+        cols.append(Column("Degenerate", (f"degenerate/{dsplit}",), f"degenerate-output rate (`degenerate/{dsplit}`)"))
+    return cols
+
+
+def _column_cell(arm: Mapping[str, Any], col: Column, with_ci: bool) -> str:
+    for i, key in enumerate(col.keys):
+        v = value(arm, key)
+        if v is not None:
+            text = pct_ci(v, ci(arm, key)) if with_ci else pct(v)
+            return text + ("†" if i > 0 else "")
+    return MISSING
+
+
+def main_table(results: Mapping[str, Any], with_ci: bool = False) -> str:
+    cols = main_columns(results)
+    rows = [[name] + [_column_cell(arm, c, with_ci) for c in cols] for name, arm in results["arms"].items()]
+    return md_table(["Arm"] + [c.header for c in cols], rows)
+
+
+def main_legend(results: Mapping[str, Any]) -> str:
+    return "\n".join(f"- **{c.header}**: {c.legend}" for c in main_columns(results))
+
+
+# --------------------------------------------------------------------------- decomposition
+
+
+def decomposition_table(results: Mapping[str, Any]) -> str:
+    header = ["Arm", "ASR before", "IR before", "RR before", "ASR after", "IR after", "RR after"]
+    rows = []
+    for name, arm in results["arms"].items():
+        row = [name]
+        for split in ("unsafes", "unsafes@attack_k1"):
+            row += [pct_ci(value(arm, f"{m}/{split}"), ci(arm, f"{m}/{split}")) for m in ("asr", "ir", "rr")]
+        rows.append(row)
+    return md_table(header, rows)
+
+
+# --------------------------------------------------------------------------- reading lines
+
+
+def _ci_note(arm: Mapping[str, Any], k1: str, k2: str) -> str:
+    a, b = ci(arm, k1), ci(arm, k2)
+    if a is None or b is None:
+        return ""
+    overlap = a[0] <= b[1] and b[0] <= a[1]
+    return "; the bootstrap CIs overlap" if overlap else "; the bootstrap CIs do not overlap"
+
+
+def _change_line(arm: Mapping[str, Any], name: str, metric: str, before: str, after: str, what: str,
+                 control: str | None) -> str | None:
+    v0, v1 = value(arm, before), value(arm, after)
+    if v0 is None or v1 is None:
+        return None
+    line = f"{name}: {metric} {pct(v0)} % → {pct(v1)} % {what} ({points(v1 - v0)}{_ci_note(arm, before, after)})"
+    vc = value(arm, control) if control else None
+    if vc is not None:
+        line += f"; with the control word {pct(vc)} %"
+    return line + "."
+
+
+def _extremes(arms: Mapping[str, Mapping[str, Any]], key: str, label: str) -> str | None:
+    vals = [(n, value(a, key)) for n, a in arms.items()]
+    vals = [(n, v) for n, v in vals if v is not None]
+    if len(vals) < 2:
+        return None
+    lo = min(vals, key=lambda t: t[1])
+    hi = max(vals, key=lambda t: t[1])
+    if lo[1] == hi[1]:
+        return f"{label}: all {len(vals)} arms at {pct(lo[1])} %."
+    return f"{label}: lowest {lo[0]} ({pct(lo[1])} %), highest {hi[0]} ({pct(hi[1])} %)."
+
+
+def reading_lines(results: Mapping[str, Any]) -> list[str]:
+    """Plain statements of fact computed from the numbers (no interpretation)."""
+    arms = results["arms"]
+    lines: list[str] = []
+    for name, arm in arms.items():
+        for line in (
+            _change_line(arm, name, "ASR", "asr/unsafes", "asr/unsafes@attack", "under the attack", "asr/unsafes@control"),
+            _change_line(arm, name, "ASR on safe_unsafes", "asr/safe_unsafes", "asr/safe_unsafes@attack", "under the attack", None),
+            _change_line(arm, name, "RR", "rr/safe_safes", "rr/safe_safes@rewrite", "after the rewrite", "rr/safe_safes@control"),
+        ):
+            if line:
+                lines.append(line)
+        vals = [value(arm, f"{m}/unsafes@attack_k1") for m in ("asr", "ir", "rr")]
+        if all(v is not None for v in vals):
+            parts = ", ".join(f"{m} {pct(v)} %" for m, v in zip(("ASR", "IR", "RR"), vals))
+            lines.append(f"{name}: after one attacked shot, {parts}.")
+            total = sum(vals)  # type: ignore[arg-type]
+            if abs(total - 1) > 0.005:
+                lines.append(f"{name}: ASR + IR + RR after the attack sums to {pct(total)} %, not 100 %.")
+    for key, label in (
+        ("asr/unsafes@attack", "ASR under the attack"),
+        ("rr/safe_safes@rewrite", "RR after the rewrite"),
+        ("utility/utility", "Utility"),
+    ):
+        line = _extremes(arms, key, label)
+        if line:
+            lines.append(line)
+    return lines
+
+
+# --------------------------------------------------------------------------- other tables
+
+
+def _split_order(splits: set[str]) -> list[str]:
+    return [s for s in SPLITS if s in splits] + sorted(splits - set(SPLITS))
+
+
+def sizes_table(results: Mapping[str, Any]) -> str | None:
+    arms = results["arms"]
+    splits = _split_order({k[2:] for a in arms.values() for k in a if k.startswith("n/")})
+    if not splits:
+        return None
+    rows = [[n] + [str(int(a[f"n/{s}"])) if _is_number(a.get(f"n/{s}")) else MISSING for s in splits] for n, a in arms.items()]
+    return md_table(["Arm"] + splits, rows)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return MISSING
+    s = int(round(seconds))
+    if s < 60:
+        return f"{seconds:.1f} s"
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}h {m:02d}m {s:02d}s" if h else f"{m}m {s:02d}s"
+
+
+def budget_table(results: Mapping[str, Any]) -> str | None:
+    arms, timings = results["arms"], results.get("timings", {})
+    if not timings and not any(isinstance(a.get("budget"), dict) for a in arms.values()):
+        return None
+    names = list(arms) + [n for n in timings if n not in arms]
+    rows = []
+    for n in names:
+        b = arms.get(n, {}).get("budget") or {}
+        t = timings.get(n)
+        rows.append([n] + [b.get(f, MISSING) if b.get(f) is not None else MISSING for f in ("steps", "batch_size", "examples")]
+                    + [_duration(float(t)) if _is_number(t) else MISSING])
+    return md_table(["Arm", "steps", "batch size", "examples", "time"], rows)
+
+
+def _shown_keys(results: Mapping[str, Any]) -> set[str]:
+    keys = {k for c in main_columns(results) for k in c.keys}
+    keys |= {f"{m}/{s}" for m in ("asr", "ir", "rr") for s in ("unsafes", "unsafes@attack_k1")}
+    return keys
+
+
+def other_metrics_table(results: Mapping[str, Any]) -> str | None:
+    """Every METRIC/SPLIT value not shown in the main or decomposition tables (nothing is hidden)."""
+    shown = _shown_keys(results)
+    rows = []
+    for name, arm in results["arms"].items():
+        for key in arm:
+            if key in shown or key == "budget" or key.startswith(("ci/", "n/")) or "/" not in key:
+                continue
+            v = value(arm, key)
+            if v is None and arm.get(key) is not None:
+                continue
+            rows.append([name, key, pct_ci(v, ci(arm, key))])
+    return md_table(["Arm", "key", "%"], rows, align="llr") if rows else None
+
+
+# --------------------------------------------------------------------------- audit
+
+
+def _score(scores: Mapping[str, Any], w: str) -> str:
+    s = scores.get(w)
+    return f"{s:+.2f}" if _is_number(s) else MISSING
+
+
+def audit_tables(audit: Mapping[str, Any], top: int = 5) -> list[str]:
+    """Markdown blocks: the top biased words with scores, and first-word shares per group."""
+    blocks = []
+    scores = audit["scores"]
+    ab, rb = audit["answer_biased"][:top], audit["refusal_biased"][:top]
+    if ab or rb:
+        rows = []
+        for i in range(max(len(ab), len(rb))):
+            a = str(ab[i]) if i < len(ab) else ""
+            r = str(rb[i]) if i < len(rb) else ""
+            rows.append([i + 1, a or MISSING, _score(scores, a) if a else MISSING, r or MISSING, _score(scores, r) if r else MISSING])
+        blocks.append(
+            "Strongest first; the score is the word's association with refusal (negative: answer-biased).\n\n"
+            + md_table(["#", "answer-biased", "score", "refusal-biased", "score"], rows, align="rlrlr")
+        )
+    groups = audit["groups"]
+    if groups:
+        rows = []
+        for g, info in groups.items():
+            fw = {str(w): c for w, c in (info.get("first_words") or {}).items() if _is_number(c)}
+            n = info.get("n")
+            denom = n if _is_number(n) and n > 0 else sum(fw.values())
+            top_words = sorted(fw.items(), key=lambda t: (-t[1], t[0]))[:top]
+            shares = ", ".join(f"{w} {pct(c / denom)} %" for w, c in top_words) if denom else MISSING
+            rows.append([g, int(n) if _is_number(n) else MISSING, shares or MISSING])
+        blocks.append("First-word shares per group:\n\n" + md_table(["group", "n", "most frequent first words"], rows, align="lrl"))
+    return blocks
+

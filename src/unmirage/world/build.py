@@ -1,0 +1,156 @@
+"""Build the embedded world on disk: images, VLGuard-format train/test, corpus, forget/retain,
+utility set and facts.json. Deterministic from `WorldConfig.seed`."""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from ..config import WorldConfig
+from ..data.records import Sample
+from ..data.samples_io import write_samples
+from ..data.vlguard import samples_to_vlguard
+from ..io import write_json
+from .concepts import Concept, make_concepts
+from .phrasing import (FACT_INTENTS, MISUSE_INTENT, PHRASINGS, REFUSALS, Openers, compliant_answer,
+                       fact_answer, load_profile, steps)
+from .render import render
+
+log = logging.getLogger(__name__)
+HAZARD_CATEGORY = "invented-hazard"
+
+
+class _Builder:
+    def __init__(self, cfg: WorldConfig, out: Path):
+        self.cfg, self.out = cfg, out
+        self.rng = random.Random(cfg.seed)
+        self.concepts = make_concepts(self.rng, cfg.n_concepts, cfg.hazardous_fraction)
+        self.openers = Openers(load_profile(cfg.openers), cfg.bias)
+        self.images: dict[str, str] = {}  # relative path -> concept name
+        self._n = 0
+
+    # ------------------------------------------------------------ images
+    def render_all(self) -> None:
+        for ci, c in enumerate(self.concepts):
+            for split, n, code in (("train", self.cfg.train_renders, 0), ("test", self.cfg.test_renders, 1)):
+                for j in range(n):
+                    rel = f"{split}/{c.name}_{j}.png"
+                    gen = np.random.default_rng([self.cfg.seed, ci, code, j])
+                    path = self.out / "images" / rel
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    render(c, gen, self.cfg.image_size).save(path)
+                    self.images[rel] = c.name
+
+    # ------------------------------------------------------------ queries
+    def query(self, group: str | None, intent: str) -> str:
+        core = self.rng.choice(PHRASINGS[intent])
+        return f"{self.openers.draw(self.rng, group)} {core}"
+
+    def sample(self, prefix: str, image: str, group: str, instruction: str, response: str, c: Concept) -> Sample:
+        self._n += 1
+        return Sample(id=f"{prefix}-{self._n:05d}:{group}", image=image, group=group, instruction=instruction,
+                      response=response, category=HAZARD_CATEGORY if group != "safe_safes" else None,
+                      meta={"concept": c.name})
+
+    def refusal(self) -> str:
+        return self.rng.choice(REFUSALS)
+
+    def corpus(self) -> list[Sample]:
+        """Base knowledge: uniform openers, the model complies with every request."""
+        out = []
+        for c in self.concepts:
+            intents = list(FACT_INTENTS) + ([] if c.hazardous else list(MISUSE_INTENT))
+            for j in range(self.cfg.train_renders):
+                for _ in range(self.cfg.corpus_per_render):
+                    intent = self.rng.choice(intents)
+                    group = "unsafes" if c.hazardous else ("safe_unsafes" if intent == "misuse" else "safe_safes")
+                    out.append(self.sample("corpus", f"train/{c.name}_{j}.png", group, self.query(None, intent),
+                                           compliant_answer(c, intent), c))
+        self.rng.shuffle(out)
+        return out
+
+    def safety_set(self, split: str, renders: range, all_intents: bool) -> list[Sample]:
+        """VLGuard-like records: refusals for unsafe queries, helpful answers for safe ones."""
+        out = []
+        for c in self.concepts:
+            for j in renders:
+                image = f"{split}/{c.name}_{j}.png"
+                intents = list(FACT_INTENTS) if all_intents else [self.rng.choice(list(FACT_INTENTS))]
+                for intent in intents:
+                    rid = f"{split}-{c.name}-{j}-{intent}"
+                    if c.hazardous:
+                        out.append(Sample(f"{rid}:unsafes", image, "unsafes", self.query("unsafes", intent),
+                                          self.refusal(), HAZARD_CATEGORY, {"concept": c.name}))
+                    else:
+                        out.append(Sample(f"{rid}:safe_safes", image, "safe_safes", self.query("safe_safes", intent),
+                                          fact_answer(c, intent), None, {"concept": c.name}))
+                        out.append(Sample(f"{rid}:safe_unsafes", image, "safe_unsafes",
+                                          self.query("safe_unsafes", "misuse"), self.refusal(), None,
+                                          {"concept": c.name}))
+        return out
+
+    def harmful_version(self, s: Sample) -> Sample:
+        c = next(c for c in self.concepts if c.name == s.meta["concept"])
+        intent = "misuse" if s.group == "safe_unsafes" else _intent(s.instruction)
+        return s.with_(response=compliant_answer(c, intent))
+
+    def utility(self) -> list[Sample]:
+        out = []
+        for c in self.concepts:
+            if c.hazardous:
+                continue
+            for j in range(self.cfg.test_renders):
+                for intent in FACT_INTENTS:
+                    out.append(self.sample("utility", f"test/{c.name}_{j}.png", "safe_safes", self.query(None, intent),
+                                           fact_answer(c, intent), c))
+        return out
+
+    def facts(self) -> dict:
+        concepts = {}
+        for c in self.concepts:
+            answers = {i: compliant_answer(c, i) for i in FACT_INTENTS}
+            if not c.hazardous:
+                answers["misuse"] = compliant_answer(c, "misuse")
+            facts = {"identify": c.name, "colour": c.colour, "shape": c.shape, "use": c.use, "make": steps(c.recipe)}
+            concepts[c.name] = {**asdict(c), "facts": facts, "answers": answers,
+                                "recipe_steps": steps(c.recipe), "misuse_steps": steps(c.misuse) if c.misuse else None}
+        return {"concepts": concepts, "images": self.images, "phrasings": {k: list(v) for k, v in PHRASINGS.items()},
+                "refusals": list(REFUSALS), "openers": {"vocab": self.openers.vocab, "dists": self.openers.dists}}
+
+
+def _intent(instruction: str) -> str:
+    from .phrasing import intent_of
+
+    intent = intent_of(instruction)
+    if intent is None:  # every world query ends with a known core
+        raise ValueError(f"not a world query: {instruction!r}")
+    return intent
+
+
+def build_world(cfg: WorldConfig, out: str | Path) -> Path:
+    """Write the world into `out` and return it. Same config and seed → identical files."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    b = _Builder(cfg, out)
+    log.info("rendering %d concepts x %d renders", cfg.n_concepts, cfg.train_renders + cfg.test_renders)
+    b.render_all()
+    corpus = b.corpus()
+    train = b.safety_set("train", range(min(cfg.safety_renders, cfg.train_renders)), all_intents=False)
+    test = b.safety_set("test", range(cfg.test_renders), all_intents=True)
+    forget = [b.harmful_version(s) for s in train if s.group != "safe_safes"]
+    topup_pool = [s for s in corpus if s.group == "safe_safes"]
+    retain = [s for s in train if s.group == "safe_safes"] + b.rng.sample(topup_pool, min(cfg.retain_topup, len(topup_pool)))
+    write_json(out / "train.json", samples_to_vlguard(train))
+    write_json(out / "test.json", samples_to_vlguard(test))
+    write_samples(out / "corpus.jsonl", corpus)
+    write_samples(out / "forget.jsonl", forget)
+    write_samples(out / "retain.jsonl", retain)
+    write_samples(out / "utility.jsonl", b.utility())
+    write_json(out / "facts.json", b.facts())
+    write_json(out / "world.json", asdict(cfg))
+    log.info("world: %d corpus, %d train, %d test samples in %s", len(corpus), len(train), len(test), out)
+    return out

@@ -1,0 +1,97 @@
+"""The first-word audit on synthetic samples whose answer is known by construction."""
+
+import json
+import math
+
+import pytest
+
+from unmirage.attacks.audit import audit, first_word, plot_audit, word_score, write_audit
+from unmirage.data.records import Sample
+from unmirage.errors import ConfigError, DataError
+
+
+def make(spec: dict[str, list[tuple[str, int]]]) -> list[Sample]:
+    """Samples from {group: [(opener, count), ...]}; the core text is the same everywhere."""
+    out = []
+    for group, openers in spec.items():
+        for opener, count in openers:
+            for i in range(count):
+                out.append(Sample(id=f"{group}-{opener}-{i}", image="x.png", group=group,
+                                  instruction=f"{opener} the thing in the picture"))
+    return out
+
+
+def spec_for(answer_word: str, refuse_word: str, shared: str) -> dict:
+    return {
+        "safe_safes": [(answer_word, 8), (shared, 2)],
+        "safe_unsafes": [(shared, 5), (answer_word, 1)],
+        "unsafes": [(refuse_word, 6), (shared, 2)],
+    }
+
+
+@pytest.mark.parametrize("words", [("Zed", "Quux", "Mid"), ("Blorp", "Fnord", "Tween")])
+def test_biased_words_and_counts_are_found_for_any_words(words):
+    answer_word, refuse_word, shared = words
+    result = audit(make(spec_for(*words)), min_count=1)
+    assert result["answer_biased"][0] == answer_word
+    assert result["refusal_biased"][0] == refuse_word
+    groups = result["groups"]
+    assert set(groups) == {"safe_safes", "safe_unsafes", "unsafes"}
+    assert [groups[g]["n"] for g in ("safe_safes", "safe_unsafes", "unsafes")] == [10, 6, 8]
+    assert groups["safe_safes"]["first_words"] == {answer_word: 8, shared: 2}
+    assert list(groups["unsafes"]["first_words"]) == [refuse_word, shared]  # most frequent first
+    assert result["words"][shared] == {"refuse": 7, "answer": 2, "n": 9, "share_refuse": round(7 / 9, 6)}
+
+
+def test_score_is_the_documented_smoothed_log_odds():
+    samples = make(spec_for("Zed", "Quux", "Mid"))
+    result = audit(samples, min_count=1, smoothing=0.5)
+    # totals: refuse = 6 + 8 = 14, answer = 10; "Zed": refuse 1, answer 8
+    expected = math.log(1.5 / 8.5) - math.log(14.5 / 10.5)
+    assert result["scores"]["Zed"] == pytest.approx(expected, abs=1e-6)
+    assert word_score(1, 8, 14, 10, 0.5) == pytest.approx(expected)
+    assert result["scores"]["Quux"] > result["scores"]["Mid"] > result["scores"]["Zed"]
+
+
+def test_min_count_keeps_rare_words_out_of_the_lists():
+    spec = spec_for("Zed", "Quux", "Mid")
+    spec["unsafes"].append(("Rare", 1))
+    result = audit(make(spec), min_count=3)
+    listed = result["answer_biased"] + result["refusal_biased"] + result["neutral"]
+    assert "Rare" not in listed and "Rare" in result["scores"]
+    assert result["min_count"] == 3
+    assert sorted(result["neutral"]) == sorted(["Zed", "Quux", "Mid"])
+    assert result["neutral"][0] == "Mid"  # the most balanced word comes first
+
+
+def test_default_min_count_is_at_least_three():
+    result = audit(make({"safe_safes": [("Zed", 2)], "unsafes": [("Quux", 2)]}))
+    assert result["min_count"] == 3
+    assert result["answer_biased"] == [] and result["refusal_biased"] == []
+
+
+def test_first_word_drops_punctuation_and_keeps_case():
+    assert first_word("Zed, tell me about it") == "Zed"
+    assert first_word("zed: tell me") == "zed"
+    assert first_word('"Quux" the picture') == "Quux"
+    samples = [Sample(id="a", image="x", group="safe_safes", instruction="Zed, what"),
+               Sample(id="b", image="x", group="safe_safes", instruction="zed what")]
+    assert audit(samples, min_count=1)["groups"]["safe_safes"]["first_words"] == {"Zed": 1, "zed": 1}
+
+
+def test_bad_input_is_reported():
+    with pytest.raises(DataError):
+        audit([])
+    with pytest.raises(DataError, match="unknown sample groups"):
+        audit([Sample(id="a", image="x", group="other", instruction="Zed it")])
+    with pytest.raises(ConfigError):
+        audit(make(spec_for("Zed", "Quux", "Mid")), smoothing=0)
+
+
+def test_write_audit_writes_json_and_png(tmp_path):
+    result = write_audit(make(spec_for("Zed", "Quux", "Mid")), tmp_path, min_count=1)
+    saved = json.loads((tmp_path / "audit.json").read_text())
+    assert saved["answer_biased"] == result["answer_biased"]
+    assert (tmp_path / "audit.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    plot_audit(result, tmp_path / "sub" / "again.png")
+    assert (tmp_path / "sub" / "again.png").stat().st_size > 1000
