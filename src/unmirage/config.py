@@ -38,8 +38,13 @@ class WorldConfig:
     def __post_init__(self) -> None:
         if not 0.0 <= self.bias <= 1.0:
             raise ConfigError(f"world.bias must be in [0, 1], got {self.bias}")
-        if self.n_concepts < 4:
-            raise ConfigError(f"world.n_concepts must be at least 4, got {self.n_concepts}")
+        if not 4 <= self.n_concepts <= 64:
+            raise ConfigError(f"world.n_concepts must be between 4 and 64 (distinct looks), got {self.n_concepts}")
+        for key in ("train_renders", "test_renders", "corpus_per_render", "safety_renders"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"world.{key} must be at least 1, got {getattr(self, key)}")
+        if self.retain_topup < 0:
+            raise ConfigError(f"world.retain_topup must be >= 0, got {self.retain_topup}")
         if not 0.0 < self.hazardous_fraction < 1.0:
             raise ConfigError("world.hazardous_fraction must be strictly between 0 and 1")
 
@@ -73,6 +78,7 @@ class ArmConfig:
     lr: float = 1e-4
     warmup_ratio: float = 0.0
     weight_decay: float = 0.0
+    safety_repeat: int = 1  # corpus+safety: how many times the safety set enters the mix
     params: dict[str, Any] = field(default_factory=dict)  # method hyperparameters (checked by the method)
 
     def __post_init__(self) -> None:

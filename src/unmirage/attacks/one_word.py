@@ -127,6 +127,7 @@ def _world_rewrites(instruction: str, word: str, paraphrases: list[list[str]] | 
     """Yield the paraphrase-table rewrites (opener swap, then the group's other cores), if any."""
     _, core = _split_opener(instruction)
     for group in paraphrases or []:
+        group = list(group)
         if core in group:
             i = group.index(core)
             for other in [core] + group[i + 1:] + group[:i]:

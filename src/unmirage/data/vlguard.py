@@ -32,7 +32,7 @@ def _parse_pairs(value: Any, where: str) -> list[dict]:
     if isinstance(value, str):
         try:
             value = ast.literal_eval(value)
-        except (ValueError, SyntaxError) as e:
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as e:
             raise DataError(f"{where}: 'instr-resp' is a string that is not a Python/JSON literal ({e})") from e
     if not isinstance(value, list) or not all(isinstance(p, dict) for p in value):
         raise DataError(f"{where}: 'instr-resp' must be a list of objects")

@@ -5,20 +5,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-IGNORE = -100
+from ..models.scoring import IGNORE, token_logprobs
 
-
-def token_logprobs(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Log-probability of each next token and its mask.
-
-    logits: (batch, seq, vocab) predicting position t+1 from t; labels: (batch, seq) with
-    IGNORE where no loss applies. Returns (batch, seq-1) log-probs (0 where masked) and mask.
-    """
-    logits, labels = logits[:, :-1], labels[:, 1:]
-    mask = labels != IGNORE
-    logp = torch.log_softmax(logits.float(), dim=-1)
-    picked = logp.gather(-1, labels.clamp_min(0).unsqueeze(-1)).squeeze(-1)
-    return picked * mask, mask
+__all__ = ["IGNORE", "token_logprobs", "sequence_logprob", "nll", "npo", "masked_mse", "rmu_forget", "rmu_retain"]
 
 
 def sequence_logprob(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -65,6 +65,7 @@ def build_model(tokenizer: PreTrainedTokenizerFast, cfg: ModelConfig, image_size
                          vision_feature_select_strategy="default", vision_feature_layer=-1,
                          image_seq_length=(image_size // cfg.patch_size) ** 2, projector_hidden_act="gelu",
                          tie_word_embeddings=True)
+    config._attn_implementation = "eager"  # faster than sdpa at this size on CPU
     model = LlavaForConditionalGeneration(config)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.eos_token_id = tokenizer.eos_token_id

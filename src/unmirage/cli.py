@@ -1,0 +1,202 @@
+"""The `unmirage` command: thin subcommands over the stages."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from .config import ArmConfig, EvalConfig, WorldConfig, from_dict, load_config, to_dict
+from .errors import UnmirageError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="See through the safety mirage: audit, attack, align and evaluate VLMs.")
+
+SET_HELP = "Config override key.sub=value (repeatable), e.g. --set world.bias=0.5"
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    for noisy in ("transformers", "accelerate", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+
+
+@app.command()
+def run(config: Optional[Path] = typer.Argument(None, help="Experiment YAML (default: the built-in default study)"),
+        set_: List[str] = typer.Option([], "--set", help=SET_HELP),
+        quiet: bool = typer.Option(False, help="No progress bars")) -> None:
+    """Run the whole study (world, audit, attacks, every arm, eval, report)."""
+    from .study import run_study
+
+    cfg = load_config(config, set_)
+    run_dir = run_study(cfg, show_progress=not quiet)
+    typer.echo(f"report: {run_dir / 'report.md'}")
+    typer.echo((run_dir / "report.md").read_text().split("## Decomposition")[0][:4000])
+
+
+@app.command()
+def world(out: Path = typer.Argument(..., help="Directory to write the world into"),
+          set_: List[str] = typer.Option([], "--set", help="World override, e.g. --set bias=0.5 --set seed=1")) -> None:
+    """Generate the embedded world (VLGuard-format train/test, images, corpus, forget/retain, facts)."""
+    from .config import apply_overrides
+    from .world.build import build_world
+
+    cfg = from_dict(WorldConfig, apply_overrides(to_dict(WorldConfig()), set_), "world")
+    build_world(cfg, out)
+    typer.echo(f"world written to {out}")
+
+
+@app.command()
+def audit(data: Path = typer.Argument(..., help="A VLGuard-format JSON file"),
+          out: Path = typer.Option(Path("audit"), help="Directory for audit.json and audit.png"),
+          min_count: Optional[int] = typer.Option(None, help="Minimum count for a word to be ranked")) -> None:
+    """First-word × label association per query group."""
+    from .attacks.audit import write_audit
+    from .data.vlguard import load_vlguard
+
+    result = write_audit(load_vlguard(data), out, min_count=min_count)
+    for g, info in result["groups"].items():
+        top = list(info["first_words"].items())[:5]
+        typer.echo(f"{g} (n={info['n']}): " + ", ".join(f"{w} {c / info['n']:.1%}" for w, c in top))
+    typer.echo(f"answer-biased: {result['answer_biased'][:5]}")
+    typer.echo(f"refusal-biased: {result['refusal_biased'][:5]}")
+    typer.echo(f"written: {out / 'audit.json'}, {out / 'audit.png'}")
+
+
+@app.command()
+def attack(data: Path = typer.Argument(..., help="VLGuard-format test JSON to rewrite"),
+           out: Path = typer.Option(Path("attacks"), help="Directory for the attack JSONL files"),
+           audit_file: Optional[Path] = typer.Option(None, "--audit", help="audit.json giving the words"),
+           attack_word: str = typer.Option("", help="Answer-biased word (else from --audit)"),
+           refusal_word: str = typer.Option("", help="Refusal-biased word (else from --audit)"),
+           control_word: str = typer.Option("", help="Neutral control word (else from --audit)"),
+           shots: int = typer.Option(3, help="Rewrites per unsafe query (K)"),
+           paraphrases: Optional[Path] = typer.Option(None, help="facts.json whose phrasings give paraphrases")) -> None:
+    """Rewrite queries: answer-biased word into unsafe ones (K shots), refusal-biased into safe ones."""
+    from .attacks.one_word import build_attacks, write_attacks
+    from .data.vlguard import load_vlguard
+    from .errors import ConfigError
+    from .io import read_json
+
+    words = {"attack": attack_word, "refusal": refusal_word, "control": control_word}
+    source = "user"
+    if not all(words.values()):
+        if audit_file is None:
+            raise ConfigError("give --attack-word, --refusal-word and --control-word, or --audit audit.json")
+        a = read_json(audit_file)
+        source = "audit"
+        words["attack"] = words["attack"] or a["answer_biased"][0]
+        words["refusal"] = words["refusal"] or a["refusal_biased"][0]
+        words["control"] = words["control"] or next(w for w in a["neutral"] if w not in (words["attack"], words["refusal"]))
+    table = list(read_json(paraphrases)["phrasings"].values()) if paraphrases else None
+    splits = build_attacks(load_vlguard(data), words["attack"], words["refusal"], words["control"], shots, table, source)
+    paths = write_attacks(splits, out)
+    for split, path in paths.items():
+        typer.echo(f"{split}: {len(splits[split])} queries -> {path}")
+
+
+@app.command()
+def train(method: str = typer.Option(..., help="Registered method (see `unmirage ls`)"),
+          model: Path = typer.Option(..., help="Model directory to start from"),
+          data: Path = typer.Option(..., help="World/data directory (train.json, forget/retain.jsonl, images/)"),
+          out: Path = typer.Option(..., help="Where to save the aligned model"),
+          set_: List[str] = typer.Option([], "--set", help="Arm override, e.g. --set steps=100 --set params.beta=0.5")) -> None:
+    """Align a model with one method."""
+    from .config import apply_overrides
+    from .data.samples_io import read_samples
+    from .data.vlguard import load_vlguard
+    from .methods.base import METHODS
+    from .methods.train import train_arm
+    from .models.load import load_model
+    from .study import IMAGE_ROOT
+    from . import study as _study  # noqa: F401  (registers methods)
+
+    base = {"method": method, "data": "forget+retain" if METHODS.get(method).paired else "safety+retain"}
+    arm = from_dict(ArmConfig, apply_overrides(base, set_), "arm")
+    m, processor = load_model(model)
+    if arm.data == "forget+retain":
+        main, retain = read_samples(data / "forget.jsonl"), read_samples(data / "retain.jsonl")
+    else:
+        main, retain = load_vlguard(data / "train.json") + read_samples(data / "retain.jsonl"), None
+    record = train_arm(m, processor, arm, main, retain, data / IMAGE_ROOT, out, 0, 64)
+    typer.echo(f"saved {out} ({record['seconds']} s, budget {record['budget']})")
+
+
+@app.command("eval")
+def eval_(model: Path = typer.Argument(..., help="Model directory"),
+          data: Path = typer.Option(..., help="Data directory (test.json, images/)"),
+          out: Path = typer.Option(Path("eval"), help="Output directory"),
+          attacks: Optional[Path] = typer.Option(None, help="Directory of attack JSONL files to add"),
+          judge: str = typer.Option("oracle", help="Judge: oracle (world) or keyword"),
+          batch_size: int = typer.Option(64)) -> None:
+    """Generate on every split, judge each answer; writes samples.jsonl and results.json."""
+    from .data.vlguard import load_vlguard
+    from .eval.runner import evaluate
+    from .io import write_json
+    from .judging import JUDGES
+    from .models.load import load_model
+    from .study import IMAGE_ROOT, git_hash
+    from . import __version__, study as _study  # noqa: F401  (registers judges)
+    from .attacks.one_word import read_attacks
+
+    test = load_vlguard(data / "test.json")
+    splits = {g: [s for s in test if s.group == g] for g in ("unsafes", "safe_unsafes", "safe_safes")}
+    if attacks:
+        for f in sorted(attacks.glob("*.jsonl")):
+            splits[f.stem.replace("_at_", "@")] = read_attacks(f)
+    m, processor = load_model(model)
+    metrics = evaluate(m, processor, splits, JUDGES.get(judge)(data), data / IMAGE_ROOT, out,
+                       EvalConfig(judge=judge, batch_size=batch_size), 64)
+    write_json(out / "results.json", {"version": __version__, "git": git_hash(), "config": {"model": str(model)},
+                                       "arms": {model.name: metrics}})
+    typer.echo(json.dumps({k: v for k, v in metrics.items() if not k.startswith("ci/")}, indent=1))
+
+
+@app.command()
+def report(run_dir: Path = typer.Argument(..., help="A run directory with results.json")) -> None:
+    """Tables and figures from results.json (report.md, PNGs)."""
+    from .report import write_report
+
+    typer.echo(f"written: {write_report(run_dir)}")
+
+
+@app.command("ls")
+def ls() -> None:
+    """List registered methods and judges."""
+    from .judging import JUDGES
+    from .methods.base import METHODS
+    from . import study as _study  # noqa: F401  (registers everything)
+
+    for title, reg in (("methods", METHODS), ("judges", JUDGES)):
+        typer.echo(f"{title}:")
+        for name in reg:
+            typer.echo(f"  {name:10s} {reg.doc(name)}")
+    typer.echo("arms (default study): " + ", ".join(load_config().arms))
+
+
+def main() -> None:
+    _setup_logging("-v" in sys.argv or "--verbose" in sys.argv)
+    argv = [a for a in sys.argv[1:] if a not in ("-v", "--verbose")]
+    try:
+        app(args=argv, standalone_mode=False)
+    except UnmirageError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise SystemExit(2) from None
+    except typer.Exit as e:
+        raise SystemExit(e.exit_code) from None
+    except Exception as e:  # click usage errors
+        import click
+
+        if isinstance(e, click.ClickException):
+            e.show()
+            raise SystemExit(e.exit_code) from None
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""Batched greedy generation with a KV cache, and teacher-forced scoring, through transformers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import torch
+
+from ..data.collate import Collator, Encoder, ImageCache, prompt_text
+from ..data.records import Sample
+from ..models.scoring import token_logprobs
+
+
+def _batches(items: list, size: int) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+class HFGenerator:
+    """Generation backend over a transformers model (left padding, greedy, KV cache)."""
+
+    def __init__(self, model, processor, image_root: str | Path, max_new_tokens: int = 24):
+        self.model, self.processor = model.eval(), processor
+        self.images = ImageCache(processor, image_root)
+        self.max_new_tokens = max_new_tokens
+
+    @torch.no_grad()
+    def generate(self, samples: list[Sample]) -> list[str]:
+        tok = self.processor.tokenizer
+        side, tok.padding_side = tok.padding_side, "left"
+        try:
+            inputs = self.processor(text=[prompt_text(self.processor, s.instruction) for s in samples],
+                                    images=[self.images.pil(s.image) for s in samples],
+                                    padding=True, return_tensors="pt", add_special_tokens=False)
+        finally:
+            tok.padding_side = side
+        inputs = inputs.to(self.model.device)
+        out = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False, use_cache=True,
+                                  pad_token_id=tok.pad_token_id)
+        new = out[:, inputs["input_ids"].shape[1]:]
+        return [t.strip() for t in tok.batch_decode(new, skip_special_tokens=True)]
+
+
+@torch.no_grad()
+def target_likelihood(model, processor, samples: list[Sample], targets: list[str], image_root: str | Path,
+                      max_length: int, batch_size: int = 64) -> list[float]:
+    """Per sample, the geometric-mean probability of each token of `target` under teacher forcing."""
+    encoder = Encoder(processor, image_root, max_length)
+    collate = Collator(processor.tokenizer.pad_token_id, encoder.images)
+    scores: list[float] = []
+    pairs = list(zip(samples, targets))
+    for chunk in _batches(pairs, batch_size):
+        batch = collate([encoder.encode(s, answer=t) for s, t in chunk])
+        batch = {k: v.to(model.device) for k, v in batch.items() if isinstance(v, torch.Tensor)}
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                       pixel_values=batch["pixel_values"]).logits
+        picked, mask = token_logprobs(logits, batch["labels"])
+        mean = picked.sum(-1) / mask.sum(-1).clamp_min(1)
+        scores.extend(mean.exp().tolist())
+    return scores

@@ -1,0 +1,120 @@
+"""Loss maths against hand-computed values."""
+
+import math
+
+import pytest
+import torch
+
+from unmirage.methods.losses import (IGNORE, masked_mse, nll, npo, rmu_forget, rmu_retain, sequence_logprob,
+                                     token_logprobs)
+
+
+def _log_softmax(row: list[float]) -> list[float]:
+    z = math.log(sum(math.exp(v) for v in row))
+    return [v - z for v in row]
+
+
+# batch 1, seq 3, vocab 3: position t predicts the token at t+1
+LOGITS = torch.tensor([[[1.0, 2.0, 0.0],
+                        [0.0, 0.0, 3.0],
+                        [5.0, 5.0, 5.0]]])
+
+
+def test_token_logprobs_shift_and_mask():
+    labels = torch.tensor([[7, 1, 2]])  # label 0 is never scored (nothing predicts it)
+    picked, mask = token_logprobs(LOGITS, labels)
+    assert picked.shape == (1, 2) and mask.tolist() == [[True, True]]
+    exp = [_log_softmax([1, 2, 0])[1], _log_softmax([0, 0, 3])[2]]
+    assert picked[0].tolist() == pytest.approx(exp, abs=1e-6)
+
+    labels = torch.tensor([[IGNORE, IGNORE, 2]])
+    picked, mask = token_logprobs(LOGITS, labels)
+    assert mask.tolist() == [[False, True]]
+    assert picked[0, 0].item() == 0.0
+    assert picked[0, 1].item() == pytest.approx(_log_softmax([0, 0, 3])[2], abs=1e-6)
+
+
+def test_sequence_logprob_and_nll():
+    logits = torch.cat([LOGITS, LOGITS.flip(-1)])  # batch 2
+    labels = torch.tensor([[0, 1, 2], [0, IGNORE, 0]])
+    a1, a2 = _log_softmax([1, 2, 0])[1], _log_softmax([0, 0, 3])[2]
+    b2 = _log_softmax([3, 0, 0])[0]  # second row, position 1 predicts label 0 (only unmasked one)
+    seq = sequence_logprob(logits, labels)
+    assert seq.tolist() == pytest.approx([a1 + a2, b2], abs=1e-6)
+    # nll averages over all answer tokens of the batch (3 tokens), not over sequences
+    assert nll(logits, labels).item() == pytest.approx(-(a1 + a2 + b2) / 3, abs=1e-6)
+
+
+def test_nll_all_masked_is_zero():
+    labels = torch.full((1, 3), IGNORE)
+    assert nll(LOGITS, labels).item() == 0.0
+
+
+def test_nll_matches_cross_entropy():
+    torch.manual_seed(0)
+    logits = torch.randn(2, 5, 7)
+    labels = torch.randint(0, 7, (2, 5))
+    labels[0, :2] = IGNORE
+    ref = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, 7), labels[:, 1:].reshape(-1),
+                                            ignore_index=IGNORE)
+    assert nll(logits, labels).item() == pytest.approx(ref.item(), abs=1e-5)
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x))
+
+
+def test_npo_value():
+    # logp=-3, ref=-2, beta=0.5: -(2/β)·log σ(-β·(-1)) = -(2/0.5)·log σ(0.5)
+    got = npo(torch.tensor([-3.0]), torch.tensor([-2.0]), beta=0.5).item()
+    assert got == pytest.approx(-(2 / 0.5) * math.log(_sigmoid(0.5)), abs=1e-6)
+    # a batch: the mean over sequences
+    got = npo(torch.tensor([-3.0, -1.0]), torch.tensor([-2.0, -2.0]), beta=0.5).item()
+    exp = (-(2 / 0.5) * math.log(_sigmoid(0.5)) - (2 / 0.5) * math.log(_sigmoid(-0.5))) / 2
+    assert got == pytest.approx(exp, abs=1e-6)
+
+
+def test_npo_sign():
+    beta = 0.5
+    at_ref = (2 / beta) * math.log(2)
+    eq = npo(torch.tensor([-2.0]), torch.tensor([-2.0]), beta).item()
+    assert eq == pytest.approx(at_ref, abs=1e-6)
+    # forgetting more (logp below ref) lowers the loss; remembering more raises it
+    assert npo(torch.tensor([-4.0]), torch.tensor([-2.0]), beta).item() < at_ref
+    assert npo(torch.tensor([-1.0]), torch.tensor([-2.0]), beta).item() > at_ref
+    # gradient pushes logp down (a positive gradient w.r.t. logp)
+    logp = torch.tensor([-2.0], requires_grad=True)
+    npo(logp, torch.tensor([-2.0]), beta).backward()
+    assert logp.grad.item() == pytest.approx(2 * _sigmoid(0.0), abs=1e-6)  # = 1 at logp = ref
+
+
+def test_masked_mse_hand_values():
+    hidden = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [100.0, -100.0]]])
+    target = torch.tensor([[[0.0, 0.0], [1.0, 1.0], [0.0, 0.0]]])
+    mask = torch.tensor([[1, 1, 0]])
+    # per token: (1+4)/2 = 2.5, (4+9)/2 = 6.5; mean over the 2 masked-in tokens
+    assert masked_mse(hidden, target, mask).item() == pytest.approx((2.5 + 6.5) / 2)
+    hidden2 = hidden.clone()
+    hidden2[0, 2] = torch.tensor([-7.0, 42.0])
+    assert masked_mse(hidden2, target, mask).item() == pytest.approx((2.5 + 6.5) / 2)
+    assert masked_mse(hidden, target, torch.zeros(1, 3)).item() == 0.0
+
+
+def test_rmu_forget_broadcast_direction():
+    hidden = torch.tensor([[[1.0, 0.0], [0.0, 3.0]], [[9.0, 9.0], [2.0, 2.0]]])
+    direction = torch.tensor([0.6, 0.8])
+    coeff = 5.0  # c·u = (3, 4)
+    mask = torch.tensor([[1, 1], [0, 1]], dtype=torch.bool)
+    per = [((1 - 3) ** 2 + (0 - 4) ** 2) / 2, ((0 - 3) ** 2 + (3 - 4) ** 2) / 2, ((2 - 3) ** 2 + (2 - 4) ** 2) / 2]
+    exp = sum(per) / 3
+    assert rmu_forget(hidden, direction, coeff, mask).item() == pytest.approx(exp)
+    hidden[1, 0] = torch.tensor([-50.0, 50.0])  # masked out: no change
+    assert rmu_forget(hidden, direction, coeff, mask).item() == pytest.approx(exp)
+
+
+def test_rmu_retain():
+    hidden = torch.tensor([[[1.0, 1.0, 1.0], [2.0, 0.0, 2.0]]])
+    frozen = torch.tensor([[[1.0, 1.0, 1.0], [0.0, 0.0, 0.0]]])
+    assert rmu_retain(hidden, frozen, torch.tensor([[1, 1]])).item() == pytest.approx((0 + 8 / 3) / 2)
+    assert rmu_retain(hidden, frozen, torch.tensor([[1, 0]])).item() == 0.0
+    assert rmu_retain(hidden, frozen, torch.tensor([[0, 1]])).item() == pytest.approx(8 / 3)
