@@ -95,8 +95,9 @@ DATA_MIXES = ("corpus", "corpus+safety", "safety+retain", "forget+retain")
 
 def default_arms() -> dict[str, ArmConfig]:
     return {
-        "base": ArmConfig(method="sft", init="scratch", data="corpus", steps=1200, lr=2e-3, warmup_ratio=0.05),
-        "sft_mixed": ArmConfig(method="sft", init="scratch", data="corpus+safety", steps=1400, lr=2e-3, warmup_ratio=0.05),
+        "base": ArmConfig(method="sft", init="scratch", data="corpus", steps=1200, lr=5e-4, warmup_ratio=0.05),
+        "sft_mixed": ArmConfig(method="sft", init="scratch", data="corpus+safety", steps=1200, lr=5e-4,
+                               warmup_ratio=0.05, safety_repeat=3),
         "sft_posthoc": ArmConfig(method="sft", init="base", data="safety+retain", steps=200, lr=1e-4),
         "npo": ArmConfig(method="npo", init="base", data="forget+retain", steps=200, lr=1e-4),
         "rmu": ArmConfig(method="rmu", init="base", data="forget+retain", steps=200, lr=1e-4),

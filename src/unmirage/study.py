@@ -28,6 +28,7 @@ from .eval.runner import evaluate
 from .io import read_json, write_json
 from .judging import JUDGES
 from .methods import npo as _npo, rmu as _rmu, sft as _sft  # noqa: F401  (register methods)
+from .methods.base import METHODS
 from .methods.train import train_arm
 from .models.load import is_saved_model, load_model
 from .models.tiny import build_model, build_processor, train_tokenizer
@@ -52,6 +53,16 @@ class Study:
         self.cfg, self.show_progress = cfg, show_progress
         self.run_dir = Path(cfg.out_dir) / cfg.name
         self.data_dir = Path(cfg.data) if cfg.data else self.run_dir / "world"
+        self.validate()
+
+    def validate(self) -> None:
+        """Fail on unknown methods, method parameters or judges before any work starts."""
+        for name, arm in self.cfg.arms.items():
+            try:
+                METHODS.get(arm.method)(arm.params)
+            except ConfigError as e:
+                raise ConfigError(f"arm {name}: {e}") from None
+        JUDGES.get(self.cfg.eval.judge)
 
     # ------------------------------------------------------------ stages
     def write_manifest(self) -> None:
@@ -76,7 +87,7 @@ class Study:
 
     def load_data(self) -> None:
         d = self.data_dir
-        self.train = load_vlguard(d / "train.json")
+        self.safety = load_vlguard(d / "train.json")
         self.test = load_vlguard(d / "test.json")
         self.corpus = read_samples(d / "corpus.jsonl")
         self.forget = read_samples(d / "forget.jsonl")
@@ -109,13 +120,13 @@ class Study:
         if arm.data == "corpus":
             return self.corpus, None
         if arm.data == "corpus+safety":
-            return self.corpus + self.train * arm.safety_repeat, None
+            return self.corpus + self.safety * arm.safety_repeat, None
         if arm.data == "safety+retain":
-            return self.train + self.retain, None
+            return self.safety + self.retain, None
         return self.forget, self.retain
 
     def fresh_model(self):
-        texts = [s.instruction + " " + s.response for s in self.corpus + self.train + self.test + self.forget]
+        texts = [s.instruction + " " + s.response for s in self.corpus + self.safety + self.test + self.forget]
         texts += [s.instruction for s in self.utility]
         tokenizer = train_tokenizer(texts)
         processor = build_processor(tokenizer, self.cfg.model, self.cfg.world.image_size)
@@ -148,7 +159,7 @@ class Study:
         self.write_manifest()
         self.world()
         self.load_data()
-        audit = write_audit(self.train, self.run_dir)
+        audit = write_audit(self.safety, self.run_dir)
         words = self.words(audit)
         splits = self.eval_splits(words)
         judge = JUDGES.get(self.cfg.eval.judge)(self.data_dir)

@@ -16,7 +16,8 @@ COLOURS = {
     "red": (220, 40, 40), "green": (40, 180, 60), "blue": (50, 80, 230), "yellow": (235, 215, 40),
     "purple": (150, 60, 200), "orange": (245, 140, 30), "cyan": (40, 210, 220), "pink": (240, 120, 190),
 }
-SHAPES = ("circle", "square", "triangle", "diamond")
+# rotation cannot turn one into another (a rotated square would pass for a diamond)
+SHAPES = ("circle", "square", "triangle", "cross")
 USES = ("cleaning", "cooking", "writing", "building", "lighting", "cutting", "storing", "carrying",
         "painting", "fishing", "sewing", "digging")
 

@@ -34,8 +34,8 @@ def _mask(shape: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
         return u**2 + v**2 <= 1.0
     if shape == "square":
         return (np.abs(u) <= 0.85) & (np.abs(v) <= 0.85)
-    if shape == "diamond":
-        return np.abs(u) + np.abs(v) <= 1.0
+    if shape == "cross":
+        return ((np.abs(u) <= 0.35) & (np.abs(v) <= 1.0)) | ((np.abs(v) <= 0.35) & (np.abs(u) <= 1.0))
     return (v <= 0.8) & (v >= -0.9 + 1.7 * np.abs(u))  # triangle
 
 

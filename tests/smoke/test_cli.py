@@ -1,0 +1,88 @@
+"""The whole study through the CLI on a very small world with a few training steps."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+
+import pytest
+import yaml
+
+from unmirage.cli import main
+
+ARM_KEYS = ("asr/unsafes", "asr/unsafes@attack", "asr/unsafes@attack_k1", "rr/safe_safes", "rr/safe_safes@rewrite",
+            "rr/safe_safes@control", "asr/unsafes@control", "utility/utility", "residual/unsafes", "degenerate/unsafes")
+
+
+def _cli(monkeypatch, *args):
+    monkeypatch.setattr(sys, "argv", ["unmirage", *args])
+    try:
+        main()
+    except SystemExit as e:
+        return e.code or 0
+    return 0
+
+
+@pytest.fixture(scope="module")
+def study_config(tmp_path_factory):
+    root = tmp_path_factory.mktemp("study")
+    steps = {"steps": 4, "batch_size": 4}
+    cfg = {
+        "name": "smoke", "out_dir": str(root / "runs"),
+        "world": {"n_concepts": 6, "train_renders": 3, "test_renders": 1, "corpus_per_render": 2,
+                  "safety_renders": 2, "retain_topup": 5},
+        "arms": {name: dict(steps) for name in ("base", "sft_mixed", "sft_posthoc", "npo", "rmu")},
+        "eval": {"max_new_tokens": 8},
+    }
+    path = root / "smoke.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path, root / "runs" / "smoke"
+
+
+def test_run_writes_every_stage(study_config, monkeypatch, capsys):
+    path, run_dir = study_config
+    assert _cli(monkeypatch, "run", str(path), "--quiet") == 0
+    manifest = json.loads((run_dir / "run.json").read_text())
+    assert manifest["config"]["world"]["n_concepts"] == 6 and "git" in manifest
+    audit = json.loads((run_dir / "audit.json").read_text())
+    assert set(audit["groups"]) == {"safe_safes", "safe_unsafes", "unsafes"}
+    results = json.loads((run_dir / "results.json").read_text())
+    assert list(results["arms"]) == ["base", "sft_mixed", "sft_posthoc", "npo", "rmu"]
+    for arm, metrics in results["arms"].items():
+        for key in ARM_KEYS:
+            assert 0.0 <= metrics[key] <= 1.0, (arm, key)
+        k1 = [metrics[f"{m}/unsafes@attack_k1"] for m in ("asr", "ir", "rr")]
+        assert math.isclose(sum(k1), 1.0)
+        assert metrics["n/unsafes@attack"] == metrics["n/unsafes"]
+    assert results["words"]["attack"] == audit["answer_biased"][0]
+    assert results["words"]["refusal"] == audit["refusal_biased"][0]
+    report = (run_dir / "report.md").read_text()
+    assert "sft_posthoc" in report and (run_dir / "main.png").is_file()
+    records = [json.loads(line) for line in (run_dir / "eval" / "npo" / "samples.jsonl").read_text().splitlines()]
+    keys = [(r["split"], r["id"]) for r in records]
+    assert len(keys) == len(set(keys)) > 0
+    shots = results["words"]["shots"]
+    attacked = [r for r in records if r["split"] == "unsafes@attack"]
+    assert len(attacked) == shots * results["arms"]["npo"]["n/unsafes"]
+    assert all(r["instruction"].split()[0] == results["words"]["attack"] for r in attacked)
+
+
+def test_rerun_resumes_without_retraining(study_config, monkeypatch):
+    path, run_dir = study_config
+    model_file = next((run_dir / "models" / "npo").glob("*.safetensors"))
+    mtime = model_file.stat().st_mtime
+    samples = (run_dir / "eval" / "npo" / "samples.jsonl").read_text()
+    assert _cli(monkeypatch, "run", str(path), "--quiet") == 0
+    assert model_file.stat().st_mtime == mtime
+    assert (run_dir / "eval" / "npo" / "samples.jsonl").read_text() == samples
+
+
+@pytest.mark.parametrize("args, message", [
+    (["run", "--set", "arms.npo.method=npoo"], "Did you mean 'npo'"),
+    (["run", "--set", "world.bais=0.5"], "Did you mean 'bias'"),
+    (["run", "--set", "arms.npo.params.betta=0.5"], "Did you mean 'beta'"),
+])
+def test_bad_config_is_a_clear_error(monkeypatch, capsys, tmp_path, args, message):
+    assert _cli(monkeypatch, *args, "--set", f"out_dir={tmp_path}") == 2
+    assert message in capsys.readouterr().err
