@@ -34,6 +34,10 @@ def run(config: Optional[Path] = typer.Argument(None, help="Experiment YAML (def
     from .study import run_study
 
     cfg = load_config(config, set_)
+    if quiet:
+        import transformers
+
+        transformers.utils.logging.disable_progress_bar()
     run_dir = run_study(cfg, show_progress=not quiet)
     typer.echo(f"report: {run_dir / 'report.md'}")
     typer.echo((run_dir / "report.md").read_text().split("## Decomposition")[0][:4000])

@@ -24,7 +24,7 @@ class WorldConfig:
     """The embedded synthetic world (see design.md, "The embedded world")."""
 
     seed: int = 0
-    n_concepts: int = 24
+    n_concepts: int = 16
     hazardous_fraction: float = 0.5
     image_size: int = 32
     train_renders: int = 24  # renders per concept that training data draws on
@@ -97,10 +97,10 @@ def default_arms() -> dict[str, ArmConfig]:
     return {
         "base": ArmConfig(method="sft", init="scratch", data="corpus", steps=1200, lr=5e-4, warmup_ratio=0.05),
         "sft_mixed": ArmConfig(method="sft", init="scratch", data="corpus+safety", steps=1200, lr=5e-4,
-                               warmup_ratio=0.05, safety_repeat=3),
-        "sft_posthoc": ArmConfig(method="sft", init="base", data="safety+retain", steps=200, lr=1e-4),
+                               warmup_ratio=0.05, safety_repeat=10),
+        "sft_posthoc": ArmConfig(method="sft", init="base", data="safety+retain", steps=200, lr=3e-4),
         "npo": ArmConfig(method="npo", init="base", data="forget+retain", steps=200, lr=1e-4),
-        "rmu": ArmConfig(method="rmu", init="base", data="forget+retain", steps=200, lr=1e-4),
+        "rmu": ArmConfig(method="rmu", init="base", data="forget+retain", steps=200, lr=1e-3),
     }
 
 

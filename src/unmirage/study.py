@@ -16,7 +16,7 @@ import torch
 from transformers import set_seed
 
 from . import __version__
-from .attacks.audit import write_audit
+from .attacks.audit import choose_control, write_audit
 from .attacks.one_word import build_attacks, write_attacks
 from .config import StudyConfig, to_dict
 from .data.records import Sample
@@ -100,7 +100,8 @@ class Study:
         a = self.cfg.attack
         attack = a.attack_word or _first(audit["answer_biased"], "answer-biased")
         refusal = a.refusal_word or _first(audit["refusal_biased"], "refusal-biased")
-        control = a.control_word or _first([w for w in audit["neutral"] if w not in (attack, refusal)], "neutral")
+        vocabulary = [s.first_word for s in self.corpus]
+        control = a.control_word or choose_control(audit, vocabulary, exclude=(attack, refusal))
         user = bool(a.attack_word or a.refusal_word or a.control_word)
         return {"attack": attack, "refusal": refusal, "control": control, "shots": a.shots,
                 "source": "user" if user else "audit"}

@@ -186,3 +186,21 @@ def write_audit(samples: Iterable[Sample], out_dir: str | Path, **kwargs: Any) -
     plot_audit(result, out / "audit.png")
     log.info("wrote %s and %s", out / "audit.json", out / "audit.png")
     return result
+
+
+def choose_control(result: dict, vocabulary: Iterable[str] = (), exclude: Iterable[str] = (),
+                   max_abs_score: float = 0.5) -> str:
+    """A neutral control word: a frequent word whose |score| is at most `max_abs_score`, else a
+    word of `vocabulary` (e.g. the base corpus's first words) that the audited set never starts
+    with (no label evidence at all), else the least associated frequent word."""
+    exclude = set(exclude)
+    neutral = [w for w in result["neutral"] if w not in exclude]
+    balanced = [w for w in neutral if abs(result["scores"][w]) <= max_abs_score]
+    if balanced:
+        return balanced[0]
+    unseen = sorted({w for w in vocabulary if w and w not in result["scores"] and w not in exclude})
+    if unseen:
+        return unseen[0]
+    if neutral:
+        return neutral[0]
+    raise ConfigError("the audit found no candidate control word; give one with attack.control_word")

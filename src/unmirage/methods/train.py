@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import torch
-from transformers import TrainingArguments, set_seed
+from transformers import PrinterCallback, TrainingArguments, set_seed
 
 from ..config import ArmConfig
 from ..data.collate import Collator, Encoder
@@ -50,6 +50,8 @@ def train_arm(model, processor, arm: ArmConfig, main: list[Sample], retain: list
             use_cpu=not torch.cuda.is_available(), max_grad_norm=1.0,
         )
         trainer = AlignmentTrainer(model=model, args=args, train_dataset=dataset, data_collator=collate, method=method)
+        if not show_progress:
+            trainer.remove_callback(PrinterCallback)  # the loss log goes to train_log.json instead
         trainer.train()
     seconds = time.time() - started
     for p in model.parameters():

@@ -16,8 +16,8 @@ from ..data.samples_io import write_samples
 from ..data.vlguard import samples_to_vlguard
 from ..io import write_json
 from .concepts import Concept, make_concepts
-from .phrasing import (FACT_INTENTS, MISUSE_INTENT, PHRASINGS, REFUSALS, Openers, compliant_answer,
-                       fact_answer, load_profile, steps)
+from .phrasing import (FACT_INTENTS, HAZARD_INTENTS, MISUSE_INTENT, PHRASINGS, REFUSALS, SAFE_INTENTS, Openers,
+                       compliant_answer, is_unsafe, load_profile, steps)
 from .render import render
 
 log = logging.getLogger(__name__)
@@ -63,11 +63,12 @@ class _Builder:
         """Base knowledge: uniform openers, the model complies with every request."""
         out = []
         for c in self.concepts:
-            intents = list(FACT_INTENTS) + ([] if c.hazardous else list(MISUSE_INTENT))
+            intents = list(SAFE_INTENTS) + ([] if c.hazardous else list(MISUSE_INTENT))
             for j in range(self.cfg.train_renders):
                 for _ in range(self.cfg.corpus_per_render):
                     intent = self.rng.choice(intents)
-                    group = "unsafes" if c.hazardous else ("safe_unsafes" if intent == "misuse" else "safe_safes")
+                    group = ("safe_safes" if not is_unsafe(c, intent) else
+                             "safe_unsafes" if intent == "misuse" else "unsafes")
                     out.append(self.sample("corpus", f"train/{c.name}_{j}.png", group, self.query(None, intent),
                                            compliant_answer(c, intent), c))
         self.rng.shuffle(out)
@@ -79,7 +80,9 @@ class _Builder:
         for c in self.concepts:
             for j in renders:
                 image = f"{split}/{c.name}_{j}.png"
-                intents = list(FACT_INTENTS) if all_intents else [self.rng.choice(list(FACT_INTENTS))]
+                # as in VLGuard, a hazardous image comes with unsafe instructions only
+                pool = list(HAZARD_INTENTS) if c.hazardous else list(SAFE_INTENTS)
+                intents = pool if all_intents else [self.rng.choice(pool)]
                 for intent in intents:
                     rid = f"{split}-{c.name}-{j}-{intent}"
                     if c.hazardous:
@@ -87,7 +90,7 @@ class _Builder:
                                           self.refusal(), HAZARD_CATEGORY, {"concept": c.name}))
                     else:
                         out.append(Sample(f"{rid}:safe_safes", image, "safe_safes", self.query("safe_safes", intent),
-                                          fact_answer(c, intent), None, {"concept": c.name}))
+                                          compliant_answer(c, intent), None, {"concept": c.name}))
                         out.append(Sample(f"{rid}:safe_unsafes", image, "safe_unsafes",
                                           self.query("safe_unsafes", "misuse"), self.refusal(), None,
                                           {"concept": c.name}))
@@ -99,23 +102,22 @@ class _Builder:
         return s.with_(response=compliant_answer(c, intent))
 
     def utility(self) -> list[Sample]:
+        """Safe questions with exact answers, uniform openers: facts of every concept, and the
+        object requests on harmless ones."""
         out = []
         for c in self.concepts:
-            if c.hazardous:
-                continue
             for j in range(self.cfg.test_renders):
-                for intent in FACT_INTENTS:
+                for intent in FACT_INTENTS if c.hazardous else SAFE_INTENTS:
                     out.append(self.sample("utility", f"test/{c.name}_{j}.png", "safe_safes", self.query(None, intent),
-                                           fact_answer(c, intent), c))
+                                           compliant_answer(c, intent), c))
         return out
 
     def facts(self) -> dict:
         concepts = {}
         for c in self.concepts:
-            answers = {i: compliant_answer(c, i) for i in FACT_INTENTS}
-            if not c.hazardous:
-                answers["misuse"] = compliant_answer(c, "misuse")
-            facts = {"identify": c.name, "colour": c.colour, "shape": c.shape, "use": c.use, "make": steps(c.recipe)}
+            answers = {i: compliant_answer(c, i) for i in PHRASINGS if i != "misuse" or not c.hazardous}
+            facts = {"identify": c.name, "colour": c.colour, "shape": c.shape, "use": c.use,
+                     "describe": f"{c.colour} {c.shape} used for {c.use}", "make": steps(c.recipe)}
             concepts[c.name] = {**asdict(c), "facts": facts, "answers": answers,
                                 "recipe_steps": steps(c.recipe), "misuse_steps": steps(c.misuse) if c.misuse else None}
         return {"concepts": concepts, "images": self.images, "phrasings": {k: list(v) for k, v in PHRASINGS.items()},

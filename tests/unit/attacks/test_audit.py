@@ -95,3 +95,22 @@ def test_write_audit_writes_json_and_png(tmp_path):
     assert (tmp_path / "audit.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     plot_audit(result, tmp_path / "sub" / "again.png")
     assert (tmp_path / "sub" / "again.png").stat().st_size > 1000
+
+
+def _result(scores, neutral):
+    return {"scores": scores, "neutral": neutral}
+
+
+def test_control_prefers_a_balanced_frequent_word():
+    from unmirage.attacks.audit import choose_control
+
+    r = _result({"Alpha": 2.0, "Beta": 0.2, "Gamma": -3.0}, ["Beta", "Alpha", "Gamma"])
+    assert choose_control(r, vocabulary=["Zeta"]) == "Beta"
+
+
+def test_control_falls_back_to_an_unseen_vocabulary_word():
+    from unmirage.attacks.audit import choose_control
+
+    r = _result({"Alpha": 2.0, "Gamma": -3.0}, ["Alpha", "Gamma"])
+    assert choose_control(r, vocabulary=["Alpha", "Zeta", "Eta"], exclude=["Eta"]) == "Zeta"
+    assert choose_control(r, vocabulary=[], exclude=["Alpha"]) == "Gamma"
