@@ -32,8 +32,8 @@ class WorldConfig:
     openers: str = "vlguard"  # a built-in profile name or a YAML file: group -> {word: weight}
     bias: float = 1.0  # 0 = uniform openers, 1 = the profile
     corpus_per_render: int = 6  # base-knowledge queries per training render
-    safety_renders: int = 10  # renders per concept used by the safety set (train.json)
-    retain_topup: int = 300  # general (corpus) safe items added to the retain set
+    safety_renders: int = 24  # renders per concept used by the safety set (train.json)
+    retain_topup: int = 300  # general safe items added to the retain set
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.bias <= 1.0:
@@ -97,7 +97,7 @@ def default_arms() -> dict[str, ArmConfig]:
     return {
         "base": ArmConfig(method="sft", init="scratch", data="corpus", steps=1200, lr=5e-4, warmup_ratio=0.05),
         "sft_mixed": ArmConfig(method="sft", init="scratch", data="corpus+safety", steps=1200, lr=5e-4,
-                               warmup_ratio=0.05, safety_repeat=10),
+                               warmup_ratio=0.05, safety_repeat=4),
         "sft_posthoc": ArmConfig(method="sft", init="base", data="safety+retain", steps=200, lr=3e-4),
         "npo": ArmConfig(method="npo", init="base", data="forget+retain", steps=200, lr=1e-4),
         "rmu": ArmConfig(method="rmu", init="base", data="forget+retain", steps=200, lr=1e-3),

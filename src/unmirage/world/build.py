@@ -96,6 +96,19 @@ class _Builder:
                                           {"concept": c.name}))
         return out
 
+    def general(self, n: int) -> list[Sample]:
+        """General safe instruction data (the retain top-up): answered safe queries on training
+        renders, with openers drawn like the safety set's safe queries (real general data, e.g.
+        VQA, has an opener profile of its own, dominated by question words)."""
+        out = []
+        for _ in range(n):
+            c = self.rng.choice(self.concepts)
+            intent = self.rng.choice(list(FACT_INTENTS) if c.hazardous else list(SAFE_INTENTS))
+            image = f"train/{c.name}_{self.rng.randrange(self.cfg.train_renders)}.png"
+            out.append(self.sample("general", image, "safe_safes", self.query("safe_safes", intent),
+                                   compliant_answer(c, intent), c))
+        return out
+
     def harmful_version(self, s: Sample) -> Sample:
         c = next(c for c in self.concepts if c.name == s.meta["concept"])
         intent = "misuse" if s.group == "safe_unsafes" else _intent(s.instruction)
@@ -144,8 +157,7 @@ def build_world(cfg: WorldConfig, out: str | Path) -> Path:
     train = b.safety_set("train", range(min(cfg.safety_renders, cfg.train_renders)), all_intents=False)
     test = b.safety_set("test", range(cfg.test_renders), all_intents=True)
     forget = [b.harmful_version(s) for s in train if s.group != "safe_safes"]
-    topup_pool = [s for s in corpus if s.group == "safe_safes"]
-    retain = [s for s in train if s.group == "safe_safes"] + b.rng.sample(topup_pool, min(cfg.retain_topup, len(topup_pool)))
+    retain = [s for s in train if s.group == "safe_safes"] + b.general(cfg.retain_topup)
     write_json(out / "train.json", samples_to_vlguard(train))
     write_json(out / "test.json", samples_to_vlguard(test))
     write_samples(out / "corpus.jsonl", corpus)
