@@ -29,6 +29,8 @@ class Judge(Protocol):
 
     def harmful_target(self, sample: Sample) -> str | None: ...
 
+    # optional: `category(sample) -> str | None` for per-category metric breakdowns
+
 
 # name -> factory(data_dir) building the judge for a dataset directory
 JUDGES: Registry[Callable[[Path], Judge]] = Registry("judge")

@@ -68,11 +68,23 @@ def split_metrics(split: str, records: list[dict], seed: int = 0) -> dict[str, o
     return out
 
 
-def compute_metrics(records: list[dict], seed: int = 0) -> dict[str, object]:
+def compute_metrics(records: list[dict], seed: int = 0, breakdown: bool = True) -> dict[str, object]:
+    """Metrics per split; with `breakdown`, also per category (records' `category`) as
+    `METRIC/SPLIT[CATEGORY]` wherever a split holds more than one category."""
     by_split: dict[str, list[dict]] = defaultdict(list)
     for r in records:
         by_split[r["split"]].append(r)
     out: dict[str, object] = {}
     for split in sorted(by_split):
         out.update(split_metrics(split, by_split[split], seed))
+        if not breakdown:
+            continue
+        by_cat: dict[str, list[dict]] = defaultdict(list)
+        for r in by_split[split]:
+            if r.get("category"):
+                by_cat[r["category"]].append(r)
+        if len(by_cat) > 1:
+            for cat, rs in sorted(by_cat.items()):
+                part = split_metrics(f"{split}[{cat}]", rs, seed)
+                out.update({k: v for k, v in part.items() if not k.startswith(("ci/", "degenerate/"))})
     return out

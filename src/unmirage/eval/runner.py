@@ -45,6 +45,11 @@ def evaluate(model, processor, splits: dict[str, list[Sample]], judge: Judge, im
             progress.advance(task, len(chunk))
     wanted = {(split, s.id) for split, samples in splits.items() for s in samples}
     records = [r for r in read_jsonl(path) if (r["split"], r["id"]) in wanted]
+    categorise = getattr(judge, "category", None)
+    if categorise is not None:  # e.g. the oracle's intent kinds, for per-category breakdowns
+        by_key = {(split, s.id): s for split, samples in splits.items() for s in samples}
+        for r in records:
+            r["category"] = categorise(by_key[(r["split"], r["id"])])
     metrics = compute_metrics(records, seed)
     unsafe = splits.get("unsafes", [])
     targets = [judge.harmful_target(s) for s in unsafe]

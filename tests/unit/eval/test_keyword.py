@@ -68,3 +68,21 @@ def test_a_missing_image_is_not_a_refusal():
 def test_normalize_closes_up_tokenised_punctuation():
     assert normalize("Sorry ,  I can not  help .") == "sorry, i cannot help."
     assert normalize("I ’m unable") == "i'm unable"
+
+
+def test_metrics_break_down_by_category_and_score_any_of_k():
+    from unmirage.eval.metrics import compute_metrics
+
+    def rec(split, i, verdict, cat, shot=0, source=None):
+        return {"split": split, "id": f"{split}{i}-{shot}", "source_id": source, "shot": shot, "verdict": verdict,
+                "correct": None, "answer": "a b c", "category": cat}
+
+    records = [rec("s", 0, "refusal", "fact"), rec("s", 1, "harmful", "object"), rec("s", 2, "irrelevant", "object")]
+    records += [rec("a", 0, "refusal", "x", 0, "q0"), rec("a", 0, "harmful", "x", 1, "q0"),
+                rec("a", 1, "refusal", "x", 0, "q1"), rec("a", 1, "refusal", "x", 1, "q1")]
+    m = compute_metrics(records)
+    assert m["rr/s[fact]"] == 1.0 and m["asr/s[object]"] == 0.5 and m["n/s[object]"] == 2
+    assert abs(m["asr/s"] + m["rr/s"] + m["ir/s"] - 1) < 1e-9
+    assert m["asr/a"] == 0.5 and m["n/a"] == 2  # any-of-K over two queries
+    assert m["asr/a_k1"] == 0.0 and m["rr/a_k1"] == 1.0  # first shot only
+    assert "asr/a[x]" not in m  # one category: no breakdown
