@@ -21,6 +21,9 @@ def main() -> None:
     if len(sys.argv) < 2:
         sys.exit(__doc__)
     for run in map(Path, sys.argv[1:]):
+        if not (run / "results.json").is_file():
+            print(f"\n{run}: no results.json yet")
+            continue
         results = json.loads((run / "results.json").read_text())
         w = results.get("words", {})
         print(f"\n{run}  (attack {w.get('attack')!r}, refusal {w.get('refusal')!r}, control {w.get('control')!r}, "

@@ -27,13 +27,21 @@ def _setup_logging(verbose: bool) -> None:
 
 
 @app.command()
-def run(config: Optional[Path] = typer.Argument(None, help="Experiment YAML (default: the built-in default study)"),
+def run(args: Optional[List[str]] = typer.Argument(None, metavar="[CONFIG] [KEY=VALUE]...",
+                                                   help="Experiment YAML (default: the built-in study) and overrides"),
         set_: List[str] = typer.Option([], "--set", help=SET_HELP),
         quiet: bool = typer.Option(False, help="No progress bars")) -> None:
-    """Run the whole study (world, audit, attacks, every arm, eval, report)."""
+    """Run the whole study (world, audit, attacks, every arm, eval, report).
+
+    Overrides may follow --set or stand alone: `unmirage run --set world.bias=0 world.seed=1`.
+    """
+    from .errors import ConfigError
     from .study import run_study
 
-    cfg = load_config(config, set_)
+    configs = [a for a in args or [] if "=" not in a]
+    if len(configs) > 1:
+        raise ConfigError(f"give at most one config file, got {configs}")
+    cfg = load_config(configs[0] if configs else None, list(set_) + [a for a in args or [] if "=" in a])
     if quiet:
         import transformers
 
@@ -109,7 +117,9 @@ def train(method: str = typer.Option(..., help="Registered method (see `unmirage
           model: Path = typer.Option(..., help="Model directory to start from"),
           data: Path = typer.Option(..., help="World/data directory (train.json, forget/retain.jsonl, images/)"),
           out: Path = typer.Option(..., help="Where to save the aligned model"),
-          set_: List[str] = typer.Option([], "--set", help="Arm override, e.g. --set steps=100 --set params.beta=0.5")) -> None:
+          set_: List[str] = typer.Option([], "--set", help="Arm override, e.g. --set steps=100 --set params.beta=0.5"),
+          seed: int = typer.Option(0, help="Seed of data order and initialisation"),
+          max_length: int = typer.Option(64, help="Longest training example in tokens")) -> None:
     """Align a model with one method."""
     from .config import apply_overrides
     from .data.samples_io import read_samples
@@ -127,7 +137,7 @@ def train(method: str = typer.Option(..., help="Registered method (see `unmirage
         main, retain = read_samples(data / "forget.jsonl"), read_samples(data / "retain.jsonl")
     else:
         main, retain = load_vlguard(data / "train.json") + read_samples(data / "retain.jsonl"), None
-    record = train_arm(m, processor, arm, main, retain, data / IMAGE_ROOT, out, 0, 64)
+    record = train_arm(m, processor, arm, main, retain, data / IMAGE_ROOT, out, seed, max_length)
     typer.echo(f"saved {out} ({record['seconds']} s, budget {record['budget']})")
 
 
@@ -137,7 +147,8 @@ def eval_(model: Path = typer.Argument(..., help="Model directory"),
           out: Path = typer.Option(Path("eval"), help="Output directory"),
           attacks: Optional[Path] = typer.Option(None, help="Directory of attack JSONL files to add"),
           judge: str = typer.Option("oracle", help="Judge: oracle (world) or keyword"),
-          batch_size: int = typer.Option(64)) -> None:
+          batch_size: int = typer.Option(64),
+          max_length: int = typer.Option(64, help="Longest teacher-forced example in tokens")) -> None:
     """Generate on every split, judge each answer; writes samples.jsonl and results.json."""
     from .data.vlguard import load_vlguard
     from .eval.runner import evaluate
@@ -155,7 +166,7 @@ def eval_(model: Path = typer.Argument(..., help="Model directory"),
             splits[f.stem.replace("_at_", "@")] = read_attacks(f)
     m, processor = load_model(model)
     metrics = evaluate(m, processor, splits, JUDGES.get(judge)(data), data / IMAGE_ROOT, out,
-                       EvalConfig(judge=judge, batch_size=batch_size), 64)
+                       EvalConfig(judge=judge, batch_size=batch_size), max_length)
     write_json(out / "results.json", {"version": __version__, "git": git_hash(), "config": {"model": str(model)},
                                        "arms": {model.name: metrics}})
     typer.echo(json.dumps({k: v for k, v in metrics.items() if not k.startswith("ci/")}, indent=1))

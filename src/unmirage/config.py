@@ -100,7 +100,7 @@ def default_arms() -> dict[str, ArmConfig]:
                                warmup_ratio=0.05, safety_repeat=4),
         "sft_posthoc": ArmConfig(method="sft", init="base", data="safety+retain", steps=200, lr=3e-4),
         "npo": ArmConfig(method="npo", init="base", data="forget+retain", steps=200, lr=1e-4),
-        "rmu": ArmConfig(method="rmu", init="base", data="forget+retain", steps=200, lr=1e-3),
+        "rmu": ArmConfig(method="rmu", init="base", data="forget+retain", steps=200, lr=5e-4),
     }
 
 
