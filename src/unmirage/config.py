@@ -99,7 +99,7 @@ def default_arms() -> dict[str, ArmConfig]:
         "sft_mixed": ArmConfig(method="sft", init="scratch", data="corpus+safety", steps=1200, lr=5e-4,
                                warmup_ratio=0.05, safety_repeat=4),
         "sft_posthoc": ArmConfig(method="sft", init="base", data="safety+retain", steps=200, lr=3e-4),
-        "npo": ArmConfig(method="npo", init="base", data="forget+retain", steps=200, lr=1e-4),
+        "npo": ArmConfig(method="npo", init="base", data="forget+retain", steps=200, lr=1e-4, params={"beta": 0.5}),
         "rmu": ArmConfig(method="rmu", init="base", data="forget+retain", steps=200, lr=5e-4),
     }
 

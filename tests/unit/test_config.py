@@ -144,3 +144,12 @@ def test_shipped_opener_profiles_load(path):
     assert set(prof) == set(GROUPS)
     for words in prof.values():
         assert sum(words.values()) == pytest.approx(1.0)
+
+
+def test_default_experiment_file_records_the_defaults():
+    from pathlib import Path
+
+    from unmirage.config import load_config, to_dict
+
+    path = Path(__file__).resolve().parents[2] / "configs" / "experiments" / "default.yaml"
+    assert to_dict(load_config(path)) == to_dict(load_config(None))
