@@ -77,6 +77,7 @@ class ArmConfig:
     batch_size: int = 16
     lr: float = 1e-4
     warmup_ratio: float = 0.0
+    scheduler: str = "linear"  # a transformers learning-rate schedule name (linear, cosine, constant, ...)
     weight_decay: float = 0.0
     safety_repeat: int = 1  # corpus+safety: how many times the safety set enters the mix
     params: dict[str, Any] = field(default_factory=dict)  # method hyperparameters (checked by the method)
@@ -95,9 +96,10 @@ DATA_MIXES = ("corpus", "corpus+safety", "safety+retain", "forget+retain")
 
 def default_arms() -> dict[str, ArmConfig]:
     return {
-        "base": ArmConfig(method="sft", init="scratch", data="corpus", steps=1200, lr=5e-4, warmup_ratio=0.05),
+        "base": ArmConfig(method="sft", init="scratch", data="corpus", steps=1200, lr=5e-4, warmup_ratio=0.05,
+                          scheduler="cosine"),
         "sft_mixed": ArmConfig(method="sft", init="scratch", data="corpus+safety", steps=1200, lr=5e-4,
-                               warmup_ratio=0.05, safety_repeat=4),
+                               warmup_ratio=0.05, scheduler="cosine", safety_repeat=4),
         "sft_posthoc": ArmConfig(method="sft", init="base", data="safety+retain", steps=200, lr=3e-4),
         "npo": ArmConfig(method="npo", init="base", data="forget+retain", steps=200, lr=1e-4, params={"beta": 0.5}),
         "rmu": ArmConfig(method="rmu", init="base", data="forget+retain", steps=200, lr=5e-4),

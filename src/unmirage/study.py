@@ -13,7 +13,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import torch
-from transformers import set_seed
+from transformers import SchedulerType, set_seed
 
 from . import __version__
 from .attacks.audit import choose_control, write_audit
@@ -23,6 +23,7 @@ from .data.records import Sample
 from .data.samples_io import read_samples
 from .data.vlguard import load_vlguard
 from .errors import ConfigError, DataError
+from .registry import did_you_mean
 from .eval import judges as _judges  # noqa: F401  (registers the keyword judge)
 from .eval.runner import evaluate
 from .io import read_json, write_json
@@ -57,11 +58,15 @@ class Study:
 
     def validate(self) -> None:
         """Fail on unknown methods, method parameters or judges before any work starts."""
+        schedules = [s.value for s in SchedulerType]
         for name, arm in self.cfg.arms.items():
             try:
                 METHODS.get(arm.method)(arm.params)
             except ConfigError as e:
                 raise ConfigError(f"arm {name}: {e}") from None
+            if arm.scheduler not in schedules:
+                raise ConfigError(f"arm {name}: unknown scheduler {arm.scheduler!r}; one of {', '.join(schedules)}."
+                                  + did_you_mean(arm.scheduler, schedules))
         JUDGES.get(self.cfg.eval.judge)
 
     # ------------------------------------------------------------ stages

@@ -44,7 +44,7 @@ def train_arm(model, processor, arm: ArmConfig, main: list[Sample], retain: list
         args = TrainingArguments(
             output_dir=tmp, max_steps=arm.steps, per_device_train_batch_size=arm.batch_size,
             learning_rate=arm.lr, warmup_steps=round(arm.warmup_ratio * arm.steps), weight_decay=arm.weight_decay,
-            lr_scheduler_type="cosine" if arm.warmup_ratio > 0 else "linear",
+            lr_scheduler_type=arm.scheduler,
             logging_steps=max(1, arm.steps // 20), save_strategy="no", report_to=[], seed=seed, data_seed=seed,
             dataloader_num_workers=0, remove_unused_columns=False, disable_tqdm=not show_progress,
             use_cpu=not torch.cuda.is_available(), max_grad_norm=1.0,
