@@ -59,6 +59,12 @@ def render_markdown(results: Mapping[str, Any], audit: Mapping[str, Any] | None,
             "the reading below flags any arm where the stored values do not.", "",
             tables.decomposition_table(results), ""]
 
+    breakdown = tables.breakdown_table(results)
+    if breakdown:
+        out += ["## By category", "", "The headline metrics per category of query, where the judge tells "
+                "categories apart (in the embedded world: `fact` questions, never unsafe; `object` requests, "
+                "unsafe on a hazardous image; `misuse`).", "", breakdown, ""]
+
     lines = tables.reading_lines(results)
     out += ["## Reading", ""]
     out += [f"- {s}" for s in lines] if lines else ["- No before/after pairs to compare."]

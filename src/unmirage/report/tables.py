@@ -409,9 +409,32 @@ def _shown_keys(results: Mapping[str, Any]) -> set[str]:
     return keys
 
 
+BREAKDOWN_SPLITS = (("asr", "unsafes"), ("asr", "unsafes@attack"), ("asr", "unsafes@control"), ("rr", "safe_safes"),
+                    ("rr", "safe_safes@rewrite"), ("rr", "safe_safes@control"), ("utility", "utility"))
+
+
+def _breakdown_keys(results: Mapping[str, Any]) -> list[str]:
+    """`METRIC/SPLIT[CATEGORY]` keys of the headline splits, in a fixed order."""
+    present = {k for arm in results["arms"].values() for k in arm if "[" in k and not k.startswith(("ci/", "n/"))}
+    keys = []
+    for metric, split in BREAKDOWN_SPLITS:
+        prefix = f"{metric}/{split}["
+        keys += sorted(k for k in present if k.startswith(prefix))
+    return keys
+
+
+def breakdown_table(results: Mapping[str, Any]) -> str | None:
+    """Headline metrics per category of query (e.g. the kinds of request the judge tells apart)."""
+    keys = _breakdown_keys(results)
+    if not keys:
+        return None
+    rows = [[name] + [pct(value(arm, k)) for k in keys] for name, arm in results["arms"].items()]
+    return md_table(["Arm"] + [f"`{k}`" for k in keys], rows, align="l" + "r" * len(keys))
+
+
 def other_metrics_table(results: Mapping[str, Any]) -> str | None:
     """Every METRIC/SPLIT value not shown in the main or decomposition tables (nothing is hidden)."""
-    shown = _shown_keys(results)
+    shown = _shown_keys(results) | set(_breakdown_keys(results))
     rows = []
     for name, arm in results["arms"].items():
         for key in arm:

@@ -194,3 +194,16 @@ def test_malformed_audit(tmp_path: Path) -> None:
     run = _write(tmp_path / "run", _results(), {"groups": [1]})
     with pytest.raises(DataError, match="groups"):
         write_report(run)
+
+
+def test_breakdown_by_category(tmp_path: Path) -> None:
+    results = _results()
+    arm = next(iter(results["arms"]))
+    results["arms"][arm]["rr/safe_safes@rewrite[object]"] = 0.672
+    results["arms"][arm]["rr/safe_safes@rewrite[fact]"] = 0.0
+    md = write_report(_write(tmp_path / "run", results)).read_text()
+    rows = _table(md, "## By category")
+    row = _row(rows, arm)
+    assert row["`rr/safe_safes@rewrite[object]`"] == "67.2"
+    assert row["`rr/safe_safes@rewrite[fact]`"] == "0.0"
+    assert "## By category" not in write_report(_write(tmp_path / "plain", _results())).read_text()
