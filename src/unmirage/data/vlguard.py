@@ -39,15 +39,18 @@ def _parse_pairs(value: Any, where: str) -> list[dict]:
     return value
 
 
-def parse_record(rec: Any, index: int, source: str = "") -> list[Sample]:
-    """The samples of one VLGuard record; a malformed record raises a `DataError` naming it."""
+def parse_record(rec: Any, index: int, source: str = "", unique_id: str | None = None) -> list[Sample]:
+    """The samples of one VLGuard record; a malformed record raises a `DataError` naming it.
+
+    Sample ids are `RECORD_ID:GROUP`; `unique_id` replaces the record id (for repeated ids).
+    """
     where = f"{source}record {index}"
     if not isinstance(rec, dict):
         raise DataError(f"{where}: expected an object, got {type(rec).__name__}")
     for key in ("id", "image", "safe", "instr-resp"):
         if key not in rec:
             raise DataError(f"{where} (id {rec.get('id', '?')!r}): missing key {key!r}")
-    rid, image = str(rec["id"]), rec["image"]
+    rid, image = unique_id or str(rec["id"]), rec["image"]
     where = f"{source}record {index} (id {rid!r})"
     if not isinstance(image, str) or not image:
         raise DataError(f"{where}: 'image' must be a non-empty relative path")
@@ -82,8 +85,13 @@ def load_vlguard(path: str | Path) -> list[Sample]:
     if not isinstance(data, list):
         raise DataError(f"{path}: a VLGuard file is a JSON list of records, got {type(data).__name__}")
     samples: list[Sample] = []
+    seen: set[str] = set()
     for i, rec in enumerate(data):
-        samples.extend(parse_record(rec, i, f"{path}: "))
+        rid = str(rec.get("id")) if isinstance(rec, dict) else None
+        unique = f"{rid}~{i}" if rid in seen else None  # a repeated id (the real VLGuard has one)
+        samples.extend(parse_record(rec, i, f"{path}: ", unique))
+        if rid is not None:
+            seen.add(rid)
     return samples
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import torch
 
+from ..data.collate import IGNORE
 
-from ..data.collate import IGNORE  # noqa: E402  (re-exported)
+__all__ = ["IGNORE", "token_logprobs"]
 
 
 def token_logprobs(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -175,3 +175,16 @@ def test_unhashable_literal_is_a_data_error(text):
     rec = {"id": "h1", "image": "a.png", "safe": True, "instr-resp": text}
     with pytest.raises(DataError, match="'h1'"):
         parse_record(rec, 0)
+
+
+def test_repeated_record_ids_get_unique_sample_ids(tmp_path):
+    import json
+
+    from unmirage.data.vlguard import load_vlguard
+
+    rec = {"id": "dup", "image": "a.png", "safe": False, "instr-resp": [{"instruction": "Share it.", "response": "No."}]}
+    path = tmp_path / "dup.json"
+    path.write_text(json.dumps([rec, dict(rec, image="b.png")]))
+    samples = load_vlguard(path)
+    assert len({s.id for s in samples}) == 2
+    assert [s.image for s in samples] == ["a.png", "b.png"]
