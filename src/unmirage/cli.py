@@ -90,6 +90,7 @@ def attack(data: Path = typer.Argument(..., help="VLGuard-format test JSON to re
            shots: int = typer.Option(3, help="Rewrites per unsafe query (K)"),
            paraphrases: Optional[Path] = typer.Option(None, help="facts.json whose phrasings give paraphrases")) -> None:
     """Rewrite queries: answer-biased word into unsafe ones (K shots), refusal-biased into safe ones."""
+    from .attacks.audit import attack_words
     from .attacks.one_word import build_attacks, write_attacks
     from .data.vlguard import load_vlguard
     from .errors import ConfigError
@@ -100,11 +101,8 @@ def attack(data: Path = typer.Argument(..., help="VLGuard-format test JSON to re
     if not all(words.values()):
         if audit_file is None:
             raise ConfigError("give --attack-word, --refusal-word and --control-word, or --audit audit.json")
-        a = read_json(audit_file)
+        words = attack_words(read_json(audit_file), attack_word, refusal_word, control_word)
         source = "audit"
-        words["attack"] = words["attack"] or a["answer_biased"][0]
-        words["refusal"] = words["refusal"] or a["refusal_biased"][0]
-        words["control"] = words["control"] or next(w for w in a["neutral"] if w not in (words["attack"], words["refusal"]))
     table = list(read_json(paraphrases)["phrasings"].values()) if paraphrases else None
     splits = build_attacks(load_vlguard(data), words["attack"], words["refusal"], words["control"], shots, table, source)
     paths = write_attacks(splits, out)

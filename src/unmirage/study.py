@@ -16,7 +16,7 @@ import torch
 from transformers import SchedulerType, set_seed
 
 from . import __version__
-from .attacks.audit import choose_control, write_audit
+from .attacks.audit import attack_words, write_audit
 from .attacks.one_word import build_attacks, write_attacks
 from .config import StudyConfig, to_dict
 from .data.records import Sample
@@ -103,13 +103,10 @@ class Study:
 
     def words(self, audit: dict) -> dict:
         a = self.cfg.attack
-        attack = a.attack_word or _first(audit["answer_biased"], "answer-biased")
-        refusal = a.refusal_word or _first(audit["refusal_biased"], "refusal-biased")
-        vocabulary = [s.first_word for s in self.corpus]
-        control = a.control_word or choose_control(audit, vocabulary, exclude=(attack, refusal))
+        words = attack_words(audit, a.attack_word, a.refusal_word, a.control_word,
+                             [s.first_word for s in self.corpus])
         user = bool(a.attack_word or a.refusal_word or a.control_word)
-        return {"attack": attack, "refusal": refusal, "control": control, "shots": a.shots,
-                "source": "user" if user else "audit"}
+        return {**words, "shots": a.shots, "source": "user" if user else "audit"}
 
     def eval_splits(self, words: dict) -> dict[str, list[Sample]]:
         splits = {g: [s for s in self.test if s.group == g] for g in ("unsafes", "safe_unsafes", "safe_safes")}
@@ -194,12 +191,6 @@ class Study:
             write_json(results_path, results)  # after every arm: a crash keeps finished arms
         write_report(self.run_dir)
         return self.run_dir
-
-
-def _first(words: list[str], what: str) -> str:
-    if not words:
-        raise DataError(f"the audit found no {what} first word in the safety set; give one with --set attack.*_word=WORD")
-    return words[0]
 
 
 def run_study(cfg: StudyConfig, show_progress: bool = True) -> Path:

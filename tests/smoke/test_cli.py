@@ -86,3 +86,43 @@ def test_rerun_resumes_without_retraining(study_config, monkeypatch):
 def test_bad_config_is_a_clear_error(monkeypatch, capsys, tmp_path, args, message):
     assert _cli(monkeypatch, *args, "--set", f"out_dir={tmp_path}") == 2
     assert message in capsys.readouterr().err
+
+
+def test_stages_run_alone(study_config, monkeypatch, capsys, tmp_path):
+    """world, audit, attack, eval, report and ls each work on their own, on the files a study wrote."""
+    _, run_dir = study_config
+    world = tmp_path / "world"
+    assert _cli(monkeypatch, "world", str(world), "--set", "n_concepts=6", "--set", "train_renders=3",
+                "--set", "test_renders=1", "--set", "safety_renders=3") == 0
+    assert (world / "train.json").is_file() and (world / "facts.json").is_file()
+    assert _cli(monkeypatch, "audit", str(world / "train.json"), "--out", str(tmp_path / "audit")) == 0
+    audit = json.loads((tmp_path / "audit" / "audit.json").read_text())
+    assert _cli(monkeypatch, "attack", str(world / "test.json"), "--audit", str(tmp_path / "audit" / "audit.json"),
+                "--out", str(tmp_path / "attacks"), "--shots", "2", "--paraphrases", str(world / "facts.json")) == 0
+    attacked = [json.loads(line) for line in (tmp_path / "attacks" / "unsafes_at_attack.jsonl").read_text().splitlines()]
+    assert attacked and all(r["instruction"].split()[0] == audit["answer_biased"][0] for r in attacked)
+    data = run_dir / "world"
+    out = tmp_path / "eval"
+    assert _cli(monkeypatch, "eval", str(run_dir / "models" / "npo"), "--data", str(data), "--out", str(out),
+                "--attacks", str(run_dir / "attacks"), "--judge", "keyword") == 0
+    results = json.loads((out / "results.json").read_text())
+    (metrics,) = results["arms"].values()
+    assert 0 <= metrics["asr/unsafes@attack"] <= 1 and (out / "samples.jsonl").is_file()
+    assert _cli(monkeypatch, "report", str(out)) == 0 and (out / "report.md").is_file()
+    capsys.readouterr()
+    assert _cli(monkeypatch, "ls") == 0
+    listed = capsys.readouterr().out
+    assert all(name in listed for name in ("sft", "npo", "rmu", "oracle", "keyword"))
+
+
+def test_missing_image_is_a_clear_error(study_config, monkeypatch, capsys, tmp_path):
+    import shutil
+
+    _, run_dir = study_config
+    data = tmp_path / "data"
+    shutil.copytree(run_dir / "world", data)
+    next((data / "images" / "test").glob("*.png")).unlink()
+    code = _cli(monkeypatch, "eval", str(run_dir / "models" / "base"), "--data", str(data), "--out",
+                str(tmp_path / "eval"), "--judge", "oracle")
+    assert code == 2
+    assert "not found" in capsys.readouterr().err

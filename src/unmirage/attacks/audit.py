@@ -204,3 +204,19 @@ def choose_control(result: dict, vocabulary: Iterable[str] = (), exclude: Iterab
     if neutral:
         return neutral[0]
     raise ConfigError("the audit found no candidate control word; give one with attack.control_word")
+
+
+def attack_words(result: dict, attack: str = "", refusal: str = "", control: str = "",
+                 vocabulary: Iterable[str] = ()) -> dict[str, str]:
+    """The attack, over-prudence and control words: the user's where given, else the audit's."""
+
+    def first(words: list[str], what: str, key: str) -> str:
+        if not words:
+            raise ConfigError(f"the audit found no {what} first word (min_count {result.get('min_count')}); "
+                              f"give one with {key}=WORD")
+        return words[0]
+
+    attack = attack or first(result["answer_biased"], "answer-biased", "attack_word")
+    refusal = refusal or first(result["refusal_biased"], "refusal-biased", "refusal_word")
+    control = control or choose_control(result, vocabulary, exclude=(attack, refusal))
+    return {"attack": attack, "refusal": refusal, "control": control}

@@ -114,3 +114,17 @@ def test_control_falls_back_to_an_unseen_vocabulary_word():
     r = _result({"Alpha": 2.0, "Gamma": -3.0}, ["Alpha", "Gamma"])
     assert choose_control(r, vocabulary=["Alpha", "Zeta", "Eta"], exclude=["Eta"]) == "Zeta"
     assert choose_control(r, vocabulary=[], exclude=["Alpha"]) == "Gamma"
+
+
+def test_attack_words_come_from_the_audit_or_the_user():
+    import pytest as _pytest
+
+    from unmirage.attacks.audit import attack_words
+    from unmirage.errors import ConfigError
+
+    r = {"scores": {"Zed": -2.0, "Quux": 3.0, "Mid": 0.1}, "answer_biased": ["Zed"], "refusal_biased": ["Quux"],
+         "neutral": ["Mid", "Zed", "Quux"], "min_count": 3}
+    assert attack_words(r) == {"attack": "Zed", "refusal": "Quux", "control": "Mid"}
+    assert attack_words(r, attack="Own")["attack"] == "Own"
+    with _pytest.raises(ConfigError, match="attack_word"):
+        attack_words(dict(r, answer_biased=[]))
