@@ -1,6 +1,5 @@
 """Encoding and collation for the tiny LLaVA: label masking, image tokens, padding, a forward pass."""
 
-from pathlib import Path
 
 import pytest
 import torch
