@@ -148,6 +148,7 @@ def eval_(model: Path = typer.Argument(..., help="Model directory"),
           batch_size: int = typer.Option(64),
           max_length: int = typer.Option(64, help="Longest teacher-forced example in tokens")) -> None:
     """Generate on every split, judge each answer; writes samples.jsonl and results.json."""
+    from .data.records import by_group
     from .data.vlguard import load_vlguard
     from .eval.runner import evaluate
     from .io import write_json
@@ -158,7 +159,7 @@ def eval_(model: Path = typer.Argument(..., help="Model directory"),
     from .attacks.one_word import read_attacks
 
     test = load_vlguard(data / "test.json")
-    splits = {g: [s for s in test if s.group == g] for g in ("unsafes", "safe_unsafes", "safe_safes")}
+    splits = by_group(test)
     if attacks:
         for f in sorted(attacks.glob("*.jsonl")):
             splits[f.stem.replace("_at_", "@")] = read_attacks(f)

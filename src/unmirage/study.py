@@ -19,7 +19,7 @@ from . import __version__
 from .attacks.audit import attack_words, write_audit
 from .attacks.one_word import build_attacks, write_attacks
 from .config import StudyConfig, to_dict
-from .data.records import Sample
+from .data.records import Sample, by_group
 from .data.samples_io import read_samples
 from .data.vlguard import load_vlguard
 from .errors import ConfigError, DataError
@@ -109,7 +109,7 @@ class Study:
         return {**words, "shots": a.shots, "source": "user" if user else "audit"}
 
     def eval_splits(self, words: dict) -> dict[str, list[Sample]]:
-        splits = {g: [s for s in self.test if s.group == g] for g in ("unsafes", "safe_unsafes", "safe_safes")}
+        splits = by_group(self.test)
         attacks = build_attacks(self.test, words["attack"], words["refusal"], words["control"], words["shots"],
                                 self.paraphrases, words["source"])
         write_attacks(attacks, self.run_dir / "attacks")

@@ -27,25 +27,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable
 
-from ..data.records import GROUPS, Sample
+from ..data.records import GROUPS, Sample, first_word
 from ..errors import ConfigError, DataError
 from ..io import write_json
 
 log = logging.getLogger(__name__)
-
-# Characters stripped from the ends of a first word ("What," → "What", '"Share' → "Share").
-_TRAILING = ",.:;!?\"')]}…"
-_LEADING = "\"'([{“‘"
-
-
-def first_word(instruction: str) -> str:
-    """The first whitespace-separated word of an instruction, without surrounding punctuation."""
-    words = instruction.split()
-    if not words:
-        return ""
-    word = words[0].rstrip(_TRAILING + "”’").lstrip(_LEADING)
-    return word or words[0]
-
 
 def default_min_count(total: int) -> int:
     """Words rarer than this stay out of the biased/neutral lists: max(3, 0.5 % of queries)."""

@@ -15,6 +15,19 @@ GROUPS = ("safe_safes", "safe_unsafes", "unsafes")
 REFUSE_GROUPS = ("safe_unsafes", "unsafes")
 
 
+# Characters stripped from the ends of a first word ("What," → "What", '"Share' → "Share").
+_TRAILING = ",.:;!?\"')]}…”’"
+_LEADING = "\"'([{“‘"
+
+
+def first_word(instruction: str) -> str:
+    """The first whitespace-separated word of an instruction, without surrounding punctuation."""
+    words = instruction.split()
+    if not words:
+        return ""
+    return words[0].rstrip(_TRAILING).lstrip(_LEADING) or words[0]
+
+
 @dataclass(frozen=True)
 class Sample:
     """One query about one image.
@@ -38,11 +51,15 @@ class Sample:
 
     @property
     def first_word(self) -> str:
-        words = self.instruction.split()
-        return words[0] if words else ""
+        return first_word(self.instruction)
 
     def with_(self, **changes: Any) -> "Sample":
         return replace(self, **changes)
+
+
+def by_group(samples: list[Sample]) -> dict[str, list[Sample]]:
+    """The samples of each VLGuard subset, in `GROUPS` order."""
+    return {g: [s for s in samples if s.group == g] for g in GROUPS}
 
 
 def resolve_image(root: str | Path, rel: str) -> Path:
