@@ -1,5 +1,12 @@
 """Turn samples into model inputs: prompts through the processor's chat template, labels masked
-on the prompt, image tokens and padding; images processed once and cached."""
+on the prompt, image tokens and padding; images processed once and cached.
+
+Works for every model family the processor describes: the prompt (with its image tokens) comes
+from the processor itself, so LLaVA-NeXT's variable image-token counts, Qwen2-VL's merged
+patches and Idefics3's image splits are expanded exactly as in generation; per-image features
+(`pixel_values`, `image_sizes`, `image_grid_thw`, `pixel_attention_mask`) are concatenated over
+a batch, zero-padded where images differ in size (tiles, splits), as the processors do.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +21,18 @@ from .records import Sample, load_image
 
 IGNORE = -100
 
+# batch keys that go to the model's forward (others are labels or method extras)
+MODEL_KEYS = ("input_ids", "attention_mask", "pixel_values", "image_sizes", "pixel_attention_mask",
+              "image_grid_thw", "mm_token_type_ids", "batch_num_images")
+# per-token keys of an encoded example other than input ids and labels, and their padding value
+TOKEN_KEYS = {"mm_token_type_ids": 0}
+_SENTINEL = "ANSWERSENTINEL"
+
+
+def model_inputs(batch: dict[str, Any]) -> dict[str, Any]:
+    """The entries of a collated batch that the model's forward takes."""
+    return {k: v for k, v in batch.items() if k in MODEL_KEYS}
+
 
 def user_messages(instruction: str) -> list[dict]:
     return [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": instruction}]}]
@@ -21,6 +40,24 @@ def user_messages(instruction: str) -> list[dict]:
 
 def prompt_text(processor, instruction: str) -> str:
     return processor.apply_chat_template(user_messages(instruction), add_generation_prompt=True, tokenize=False)
+
+
+def answer_prefix(processor) -> str:
+    """What the chat template puts between the generation prompt and the answer text.
+
+    " " for the tiny LLaVA ("... <sep> answer </s>") and templates like "ASSISTANT: answer",
+    "" for Qwen's "<|im_start|>assistant\nanswer"; " " when the template does not render the
+    prompt as a prefix of the conversation.
+    """
+    prompt = prompt_text(processor, "q")
+    reply = [{"role": "assistant", "content": [{"type": "text", "text": _SENTINEL}]}]
+    try:
+        full = processor.apply_chat_template(user_messages("q") + reply, tokenize=False)
+    except Exception:  # noqa: BLE001  (a template that refuses an assistant turn: keep the default)
+        return " "
+    if not full.startswith(prompt) or _SENTINEL not in full[len(prompt):]:
+        return " "
+    return full[len(prompt):full.index(_SENTINEL, len(prompt))]
 
 
 class ImageCache:
@@ -37,9 +74,10 @@ class ImageCache:
         return self._pil[rel]
 
     def __call__(self, rel: str) -> dict[str, torch.Tensor]:
+        """The image processor's tensors for one image, leading dimension kept (1 image, or Qwen's patches)."""
         if rel not in self._cache:
             feats = self.processor.image_processor(images=[self.pil(rel)], return_tensors="pt")
-            self._cache[rel] = {k: v[0] for k, v in feats.items() if isinstance(v, torch.Tensor)}
+            self._cache[rel] = {k: v for k, v in feats.items() if isinstance(v, torch.Tensor)}
         return self._cache[rel]
 
 
@@ -50,27 +88,35 @@ class Encoder:
         self.processor, self.max_length = processor, max_length
         self.tokenizer = processor.tokenizer
         self.images = ImageCache(processor, image_root)
-        self._prompts: dict[tuple[str, str], list[int]] = {}
+        self.answer_prefix = answer_prefix(processor)
+        self._prompts: dict[tuple[str, str], dict[str, list[int]]] = {}
 
-    def prompt_ids(self, sample: Sample) -> list[int]:
-        """Prompt token ids, image placeholder expanded by the processor (never truncated)."""
+    def prompt(self, sample: Sample) -> dict[str, list[int]]:
+        """Prompt token ids (image placeholder expanded by the processor, never truncated) and
+        the processor's other per-token lists (Qwen's `mm_token_type_ids`)."""
         key = (sample.instruction, sample.image)
         if key not in self._prompts:
             text = prompt_text(self.processor, sample.instruction)
-            enc = self.processor(text=[text], images=[self.images.pil(sample.image)], add_special_tokens=False)
-            self._prompts[key] = list(enc["input_ids"][0])
+            enc = self.processor(text=[text], images=[[self.images.pil(sample.image)]], add_special_tokens=False)
+            self._prompts[key] = {k: [int(t) for t in enc[k][0]] for k in ("input_ids", *TOKEN_KEYS) if k in enc}
         return self._prompts[key]
+
+    def prompt_ids(self, sample: Sample) -> list[int]:
+        return self.prompt(sample)["input_ids"]
 
     def encode(self, sample: Sample, answer: str | None = None) -> dict[str, Any]:
         """One training example; `answer` defaults to the sample's response."""
-        prompt = self.prompt_ids(sample)
+        prompt = self.prompt(sample)
+        n = len(prompt["input_ids"])
         answer = sample.response if answer is None else answer
-        answer_ids = self.tokenizer(" " + answer, add_special_tokens=False)["input_ids"] + [self.tokenizer.eos_token_id]
-        ids = prompt + answer_ids
+        answer_ids = (self.tokenizer(self.answer_prefix + answer, add_special_tokens=False)["input_ids"]
+                      + [self.tokenizer.eos_token_id])
+        ids = prompt["input_ids"] + answer_ids
         if len(ids) > self.max_length:
             raise DataError(f"sample {sample.id!r} is {len(ids)} tokens long, more than model.max_length="
                             f"{self.max_length}; raise model.max_length (image tokens are never truncated)")
-        return {"input_ids": ids, "labels": [IGNORE] * len(prompt) + answer_ids, "image": sample.image}
+        extra = {k: v + [TOKEN_KEYS[k]] * len(answer_ids) for k, v in prompt.items() if k != "input_ids"}
+        return {"input_ids": ids, "labels": [IGNORE] * n + answer_ids, **extra, "image": sample.image}
 
 
 @dataclass
@@ -89,18 +135,38 @@ class Collator:
             "attention_mask": torch.zeros((len(items), length), dtype=torch.long),
             "labels": torch.full((len(items), length), IGNORE, dtype=torch.long),
         }
+        for key, pad in TOKEN_KEYS.items():
+            if key in items[0]:
+                out[key] = torch.full((len(items), length), pad, dtype=torch.long)
         for i, it in enumerate(items):
             n = len(it["input_ids"])
             out["input_ids"][i, :n] = torch.tensor(it["input_ids"])
             out["attention_mask"][i, :n] = 1
             out["labels"][i, :n] = torch.tensor(it["labels"])
+            for key in TOKEN_KEYS:
+                if key in out:
+                    out[key][i, :n] = torch.tensor(it[key])
         feats = [self.images(it["image"]) for it in items]
         for key in feats[0]:
-            out[key] = torch.stack([f[key] for f in feats])
+            out[key] = concat_padded([f[key] for f in feats])
         for key in items[0]:  # per-example extras a method precomputed (e.g. reference log-probs)
             if key.startswith("ref_"):
                 out[key] = _stack_padded([it[key] for it in items], length)
         return out
+
+
+def concat_padded(tensors: list[torch.Tensor]) -> torch.Tensor:
+    """Concatenate along dim 0, zero-padding the other dims to the largest (as the processors pad
+    LLaVA-NeXT's tiles and Idefics3's splits; a zero `pixel_attention_mask` marks the padding)."""
+    shape = [max(t.shape[d] for t in tensors) for d in range(1, tensors[0].dim())]
+    if all(list(t.shape[1:]) == shape for t in tensors):
+        return torch.cat(tensors)
+    out = tensors[0].new_zeros((sum(t.shape[0] for t in tensors), *shape))
+    start = 0
+    for t in tensors:
+        out[(slice(start, start + t.shape[0]), *(slice(0, s) for s in t.shape[1:]))] = t
+        start += t.shape[0]
+    return out
 
 
 def _stack_padded(values: list[torch.Tensor], length: int) -> torch.Tensor:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import torch
 
-from ..data.collate import Collator, Encoder, ImageCache, prompt_text
+from ..data.collate import Collator, Encoder, ImageCache, model_inputs, prompt_text
 from ..data.records import Sample
 from ..models.scoring import token_logprobs
 
@@ -17,29 +17,42 @@ def _batches(items: list, size: int) -> Iterator[list]:
         yield items[start:start + size]
 
 
+@torch.no_grad()
+def generate_texts(model, processor, prompts: list[str], images: list, max_new_tokens: int) -> list[str]:
+    """Greedy continuations of chat-formatted `prompts`, each with its PIL image (left padding, KV cache)."""
+    tok = processor.tokenizer
+    side, tok.padding_side = tok.padding_side, "left"
+    try:  # images nested per prompt, as processors that split images (Idefics3) need
+        inputs = processor(text=prompts, images=[[im] for im in images], padding=True, return_tensors="pt",
+                           add_special_tokens=False)
+    finally:
+        tok.padding_side = side
+    inputs = inputs.to(model.device)
+    out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, use_cache=True,
+                         pad_token_id=tok.pad_token_id)
+    new = out[:, inputs["input_ids"].shape[1]:]
+    return [t.strip() for t in tok.batch_decode(new, skip_special_tokens=True)]
+
+
 class HFGenerator:
     """Generation backend over a transformers model (left padding, greedy, KV cache)."""
+
+    name = "hf"
 
     def __init__(self, model, processor, image_root: str | Path, max_new_tokens: int = 24):
         self.model, self.processor = model.eval(), processor
         self.images = ImageCache(processor, image_root)
         self.max_new_tokens = max_new_tokens
 
-    @torch.no_grad()
+    @property
+    def settings(self) -> dict:
+        """What, besides the model, prompt and image, decides an answer (part of the cache key)."""
+        return {"backend": self.name, "dtype": str(self.model.dtype), "max_new_tokens": self.max_new_tokens,
+                "greedy": True}
+
     def generate(self, samples: list[Sample]) -> list[str]:
-        tok = self.processor.tokenizer
-        side, tok.padding_side = tok.padding_side, "left"
-        try:
-            inputs = self.processor(text=[prompt_text(self.processor, s.instruction) for s in samples],
-                                    images=[self.images.pil(s.image) for s in samples],
-                                    padding=True, return_tensors="pt", add_special_tokens=False)
-        finally:
-            tok.padding_side = side
-        inputs = inputs.to(self.model.device)
-        out = self.model.generate(**inputs, max_new_tokens=self.max_new_tokens, do_sample=False, use_cache=True,
-                                  pad_token_id=tok.pad_token_id)
-        new = out[:, inputs["input_ids"].shape[1]:]
-        return [t.strip() for t in tok.batch_decode(new, skip_special_tokens=True)]
+        return generate_texts(self.model, self.processor, [prompt_text(self.processor, s.instruction) for s in samples],
+                              [self.images.pil(s.image) for s in samples], self.max_new_tokens)
 
 
 @torch.no_grad()
@@ -53,8 +66,7 @@ def target_likelihood(model, processor, samples: list[Sample], targets: list[str
     for chunk in _batches(pairs, batch_size):
         batch = collate([encoder.encode(s, answer=t) for s, t in chunk])
         batch = {k: v.to(model.device) for k, v in batch.items() if isinstance(v, torch.Tensor)}
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                       pixel_values=batch["pixel_values"]).logits
+        logits = model(**model_inputs(batch)).logits
         picked, mask = token_logprobs(logits, batch["labels"])
         mean = picked.sum(-1) / mask.sum(-1).clamp_min(1)
         scores.extend(mean.exp().tolist())

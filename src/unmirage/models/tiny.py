@@ -28,15 +28,21 @@ CHAT_TEMPLATE = (
 )
 
 
-def train_tokenizer(texts: Iterable[str]) -> PreTrainedTokenizerFast:
-    """A lower-cased word-level tokenizer over `texts` (offline; words and punctuation)."""
+def train_tokenizer(texts: Iterable[str], specials: Iterable[str] = (), named: dict[str, str] | None = None,
+                    eos: str = EOS) -> PreTrainedTokenizerFast:
+    """A lower-cased word-level tokenizer over `texts` (offline; words and punctuation).
+
+    `specials` adds special tokens (a model family's markers), `named` names some of them
+    (e.g. {"image_token": "<|image_pad|>"}) and `eos` picks the end-of-sequence token.
+    """
     tok = Tokenizer(models.WordLevel(unk_token=UNK))
     tok.normalizer = normalizers.Lowercase()
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok.train_from_iterator(texts, trainers.WordLevelTrainer(special_tokens=SPECIALS, min_frequency=1))
+    special_tokens = SPECIALS + [t for t in dict.fromkeys(specials) if t not in SPECIALS]
+    tok.train_from_iterator(texts, trainers.WordLevelTrainer(special_tokens=special_tokens, min_frequency=1))
     return PreTrainedTokenizerFast(
-        tokenizer_object=tok, pad_token=PAD, unk_token=UNK, bos_token=BOS, eos_token=EOS,
-        extra_special_tokens={"image_token": IMAGE, "sep_token": SEP}, padding_side="right",
+        tokenizer_object=tok, pad_token=PAD, unk_token=UNK, bos_token=BOS, eos_token=eos,
+        extra_special_tokens={"image_token": IMAGE, "sep_token": SEP, **(named or {})}, padding_side="right",
     )
 
 
