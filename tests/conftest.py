@@ -14,3 +14,18 @@ TINY_WORLD = dict(n_concepts=6, train_renders=3, test_renders=1, corpus_per_rend
 @pytest.fixture(scope="session")
 def tiny_world(tmp_path_factory):
     return build_world(WorldConfig(**TINY_WORLD), tmp_path_factory.mktemp("world"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def generation_cache(tmp_path_factory):
+    """Keep the generation cache of every test inside the session's temporary directory."""
+    import os
+
+    path = tmp_path_factory.mktemp("generation-cache")
+    old = os.environ.get("UNMIRAGE_CACHE")
+    os.environ["UNMIRAGE_CACHE"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("UNMIRAGE_CACHE", None)
+    else:
+        os.environ["UNMIRAGE_CACHE"] = old

@@ -1,48 +1,108 @@
 """Evaluate one model on named splits: generate, judge, append to samples.jsonl (so an
-interrupted run resumes), then compute metrics and residual knowledge."""
+interrupted run resumes), then compute metrics and residual knowledge.
+
+Answers come from the configured backend (`eval.backend`) through the generation cache
+(`eval.cache`), which lets another run or split reuse identical generations. Launched with
+several processes (`accelerate launch` / `torchrun`), each rank generates and judges its shard
+of what is left to do, and rank 0 writes every record.
+"""
 
 from __future__ import annotations
 
+import inspect
 import logging
 from pathlib import Path
+from typing import Any
 
+from accelerate import PartialState
+from accelerate.utils import gather_object
 from rich.progress import Progress
 
 from ..config import EvalConfig
 from ..data.records import Sample
 from ..io import append_jsonl, read_jsonl
-from ..judging import Judge
-from .generate import HFGenerator, target_likelihood
+from ..judging import JUDGES, Judge
+from . import judges as _judges  # noqa: F401  (registers the keyword judge)
+from . import vlm_judge as _vlm_judge  # noqa: F401  (registers the vlm judge)
+from .backends import Generator, make_generator
+from .cache import CachedGenerator, open_cache
+from .generate import target_likelihood
 from .metrics import compute_metrics
 
 log = logging.getLogger(__name__)
 
 
+def make_judge(cfg: EvalConfig, data_dir: str | Path, image_root: str | Path) -> Judge:
+    """The judge `cfg.judge` names, for a dataset directory. Factories that take keyword
+    arguments `cfg` or `image_root` (the vlm judge) get them; the others get `data_dir` only."""
+    factory = JUDGES.get(cfg.judge)
+    params = inspect.signature(factory).parameters
+    extra = {k: v for k, v in (("cfg", cfg), ("image_root", Path(image_root))) if k in params}
+    return factory(Path(data_dir), **extra)
+
+
+def shard(items: list, rank: int, world: int) -> list:
+    """Rank `rank`'s contiguous share of `items` among `world` processes; the first
+    `len(items) % world` ranks take one more (as accelerate's `split_between_processes`)."""
+    base, extra = divmod(len(items), world)
+    start = rank * base + min(rank, extra)
+    return items[start:start + base + (rank < extra)]
+
+
+def _gathered(records: list[dict], new: dict[str, str], world: int) -> tuple[list[dict], dict[str, str]]:
+    """Every rank's records and new cache entries (unchanged in a single process)."""
+    if world == 1:
+        return records, new
+    merged: dict[str, str] = {}
+    for part in gather_object([new]):
+        merged.update(part)
+    return gather_object(records), merged
+
+
 def evaluate(model, processor, splits: dict[str, list[Sample]], judge: Judge, image_root: str | Path,
              out_dir: str | Path, cfg: EvalConfig, max_length: int, seed: int = 0,
-             show_progress: bool = True) -> dict[str, object]:
-    """Metrics for every split; answers and verdicts go to `out_dir/samples.jsonl`."""
+             show_progress: bool = True, generator: Generator | None = None,
+             model_key: str | None = None) -> dict[str, object]:
+    """Metrics for every split; answers and verdicts go to `out_dir/samples.jsonl`.
+
+    `generator` replaces the backend `cfg.backend` names; `model_key` identifies the model for
+    the generation cache when it was not loaded from a directory or hub id.
+    """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    state = PartialState()
+    rank, world, main = state.process_index, state.num_processes, state.is_main_process
+    if main:
+        out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "samples.jsonl"
     done = {(r["split"], r["id"]) for r in read_jsonl(path)}
     todo = [(split, s) for split, samples in splits.items() for s in samples if (split, s.id) not in done]
     if done:
         log.info("resuming %s: %d answers already there, %d to go", path, len(done), len(todo))
-    generator = HFGenerator(model, processor, image_root, cfg.max_new_tokens)
-    with Progress(disable=not show_progress, transient=True) as progress:
+    mine = shard(todo, rank, world)
+    steps = -(-len(shard(todo, 0, world)) // cfg.batch_size)  # rank 0 holds the largest shard
+    if generator is None:  # on a GPU, this process's (the model moves there with the hf backend)
+        generator = make_generator(cfg, model, processor, image_root, seed, state.device)
+    cached = CachedGenerator(generator, processor, open_cache(cfg, model, model_key), image_root)
+    with Progress(disable=not (show_progress and main), transient=True) as progress:
         task = progress.add_task(f"eval {out_dir.name}", total=len(todo))
-        for start in range(0, len(todo), cfg.batch_size):
-            chunk = todo[start:start + cfg.batch_size]
+        for step in range(steps):  # every rank takes every step, so that the gathers line up
+            chunk = mine[step * cfg.batch_size:(step + 1) * cfg.batch_size]
             samples = [s for _, s in chunk]
-            answers = generator.generate(samples)
-            verdicts = judge.judge(samples, answers)
-            append_jsonl(path, [
+            answers, new = cached.generate(samples) if chunk else ([], {})
+            verdicts = judge.judge(samples, answers) if chunk else []
+            records: list[dict[str, Any]] = [
                 {"split": split, "id": s.id, "source_id": s.meta.get("source_id"), "shot": s.meta.get("shot", 0),
                  "group": s.group, "instruction": s.instruction, "answer": a, **v}
-                for (split, s), a, v in zip(chunk, answers, verdicts)
-            ])
-            progress.advance(task, len(chunk))
+                for (split, s), a, v in zip(chunk, answers, verdicts, strict=True)
+            ]
+            records, new = _gathered(records, new, world)
+            if main:
+                append_jsonl(path, records)
+                if cached.cache is not None:
+                    cached.cache.put(new)
+            progress.advance(task, len(records))
+    if world > 1:
+        state.wait_for_everyone()
     wanted = {(split, s.id) for split, samples in splits.items() for s in samples}
     records = [r for r in read_jsonl(path) if (r["split"], r["id"]) in wanted]
     categorise = getattr(judge, "category", None)
