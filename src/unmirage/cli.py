@@ -52,6 +52,31 @@ def run(args: Optional[List[str]] = typer.Argument(None, metavar="[CONFIG] [KEY=
 
 
 @app.command()
+def sweep(arm: str = typer.Argument(..., help="The arm to sweep, e.g. rmu"),
+          key: str = typer.Argument(..., help="Its config key, e.g. params.layer, lr, params.coeff_scale"),
+          values: List[str] = typer.Argument(..., help="Values, e.g. 0 1 2 3"),
+          config: Optional[Path] = typer.Option(None, help="Experiment YAML (default: the built-in study)"),
+          set_: List[str] = typer.Option([], "--set", help=SET_HELP),
+          quiet: bool = typer.Option(False, help="No progress bars")) -> None:
+    """Train and evaluate one arm per value of one of its keys; report the table (e.g. RMU's layer).
+
+    `unmirage sweep rmu params.layer 0 1 2 3` reuses the study's base model and writes
+    runs/<name>/sweep_rmu.md.
+    """
+    import yaml
+
+    from .study import sweep as run_sweep
+
+    cfg = load_config(config, list(set_))
+    if quiet:
+        import transformers
+
+        transformers.utils.logging.disable_progress_bar()
+    path = run_sweep(cfg, arm, key, [yaml.safe_load(v) for v in values], show_progress=not quiet)
+    typer.echo(path.read_text())
+
+
+@app.command()
 def world(out: Path = typer.Argument(..., help="Directory to write the world into"),
           set_: List[str] = typer.Option([], "--set", help="World override, e.g. --set bias=0.5 --set seed=1")) -> None:
     """Generate the embedded world (VLGuard-format train/test, images, corpus, forget/retain, facts)."""
@@ -115,7 +140,8 @@ def train(method: str = typer.Option(..., help="Registered method (see `unmirage
           model: Path = typer.Option(..., help="Model directory to start from"),
           data: Path = typer.Option(..., help="World/data directory (train.json, forget/retain.jsonl, images/)"),
           out: Path = typer.Option(..., help="Where to save the aligned model"),
-          set_: List[str] = typer.Option([], "--set", help="Arm override, e.g. --set steps=100 --set params.beta=0.5"),
+          set_: List[str] = typer.Option([], "--set", help="Arm override, e.g. --set steps=100 --set params.beta=0.5; "
+                                         "model.* keys set the model config, e.g. --set model.finetune=lora"),
           seed: int = typer.Option(0, help="Seed of data order and initialisation"),
           max_length: int = typer.Option(64, help="Longest training example in tokens")) -> None:
     """Align a model with one method."""
@@ -128,15 +154,29 @@ def train(method: str = typer.Option(..., help="Registered method (see `unmirage
     from .study import IMAGE_ROOT
     from . import study as _study  # noqa: F401  (registers methods)
 
+    from .config import BudgetConfig, ModelConfig
+
+    model_sets = [s[len("model."):] for s in set_ if s.startswith("model.")]
+    arm_sets = [s for s in set_ if not s.startswith("model.")]
     base = {"method": method, "data": "forget+retain" if METHODS.get(method).paired else "safety+retain"}
-    arm = from_dict(ArmConfig, apply_overrides(base, set_), "arm")
-    m, processor = load_model(model)
+    arm = from_dict(ArmConfig, apply_overrides(base, arm_sets), "arm")
+    budget = BudgetConfig()
+    arm.steps, arm.batch_size = arm.steps or budget.steps, arm.batch_size or budget.batch_size
+    model_cfg = from_dict(ModelConfig, apply_overrides({"name": str(model), "max_length": max_length}, model_sets),
+                          "model")
+    m, processor = load_model(model, model_cfg.trust_remote_code)
     if arm.data == "forget+retain":
         main, retain = read_samples(data / "forget.jsonl"), read_samples(data / "retain.jsonl")
     else:
         main, retain = load_vlguard(data / "train.json") + read_samples(data / "retain.jsonl"), None
-    record = train_arm(m, processor, arm, main, retain, data / IMAGE_ROOT, out, seed, max_length)
-    typer.echo(f"saved {out} ({record['seconds']} s, budget {record['budget']})")
+    record = train_arm(m, processor, arm, main, retain, data / IMAGE_ROOT, out, seed, max_length,
+                       model_cfg=model_cfg)
+    from accelerate import PartialState  # set up by the Trainer; several ranks under accelerate/torchrun
+
+    state = PartialState()
+    if state.is_main_process:
+        typer.echo(f"saved {out} ({record['seconds']} s, budget {record['budget']})")
+    state.destroy_process_group()  # a clean exit for every rank (no-op in one process)
 
 
 @app.command("eval")
@@ -150,9 +190,8 @@ def eval_(model: Path = typer.Argument(..., help="Model directory"),
     """Generate on every split, judge each answer; writes samples.jsonl and results.json."""
     from .data.records import by_group
     from .data.vlguard import load_vlguard
-    from .eval.runner import evaluate
+    from .eval.runner import evaluate, make_judge
     from .io import write_json
-    from .judging import JUDGES
     from .models.load import load_model
     from .study import IMAGE_ROOT, git_hash
     from . import __version__, study as _study  # noqa: F401  (registers judges)
@@ -164,8 +203,9 @@ def eval_(model: Path = typer.Argument(..., help="Model directory"),
         for f in sorted(attacks.glob("*.jsonl")):
             splits[f.stem.replace("_at_", "@")] = read_attacks(f)
     m, processor = load_model(model)
-    metrics = evaluate(m, processor, splits, JUDGES.get(judge)(data), data / IMAGE_ROOT, out,
-                       EvalConfig(judge=judge, batch_size=batch_size), max_length)
+    cfg = EvalConfig(judge=judge, batch_size=batch_size)
+    metrics = evaluate(m, processor, splits, make_judge(cfg, data, data / IMAGE_ROOT), data / IMAGE_ROOT, out, cfg,
+                       max_length)
     write_json(out / "results.json", {"version": __version__, "git": git_hash(), "config": {"model": str(model)},
                                        "arms": {model.name: metrics}})
     typer.echo(json.dumps({k: v for k, v in metrics.items() if not k.startswith("ci/")}, indent=1))
@@ -181,12 +221,13 @@ def report(run_dir: Path = typer.Argument(..., help="A run directory with result
 
 @app.command("ls")
 def ls() -> None:
-    """List registered methods and judges."""
+    """List registered methods, judges and dataset loaders."""
+    from .data.datasets import DATASETS
     from .judging import JUDGES
     from .methods.base import METHODS
     from . import study as _study  # noqa: F401  (registers everything)
 
-    for title, reg in (("methods", METHODS), ("judges", JUDGES)):
+    for title, reg in (("methods", METHODS), ("judges", JUDGES), ("datasets", DATASETS)):
         typer.echo(f"{title}:")
         for name in reg:
             typer.echo(f"  {name:10s} {reg.doc(name)}")

@@ -7,6 +7,7 @@ Unknown keys are errors with a did-you-mean. Values are checked against the fiel
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -50,10 +51,35 @@ class WorldConfig:
 
 
 @dataclass
+class LoraConfig:
+    """LoRA adapters (`model.finetune: lora`); the trained adapters are merged into the saved weights."""
+
+    r: int = 16
+    alpha: float = 32.0
+    dropout: float = 0.05
+    target: str = ""  # regex over full module names; "" = the language model's attention and MLP projections
+
+    def __post_init__(self) -> None:
+        if self.r < 1 or self.alpha <= 0 or not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"model.lora needs r >= 1, alpha > 0 and 0 <= dropout < 1, got r={self.r}, "
+                              f"alpha={self.alpha}, dropout={self.dropout}")
+
+
+TRAINABLE_WORDS = ("vision", "projector", "language")
+
+
+@dataclass
 class ModelConfig:
-    """A model: `tiny` builds the embedded LLaVA from this config; anything else is a hub id or path."""
+    """A model: `tiny` builds a small random-weight model of `family` from this config; anything
+    else is a hub id or a local directory, loaded with `from_pretrained`."""
 
     name: str = "tiny"
+    family: str = "llava"  # tiny only: llava | llava_next | llava_onevision | qwen2_vl | qwen2_5_vl | idefics3 | smolvlm
+    finetune: str = "full"  # full | lora
+    lora: LoraConfig = field(default_factory=LoraConfig)
+    # what trains (intersected with the method's own scope): vision, projector, language, layers:0-3,6,
+    # or a regex over parameter names; [] = everything
+    trainable: list[str] = field(default_factory=list)
     text_hidden: int = 128
     text_layers: int = 4
     text_heads: int = 4
@@ -65,16 +91,29 @@ class ModelConfig:
     max_length: int = 64
     trust_remote_code: bool = False
 
+    def __post_init__(self) -> None:
+        if self.finetune not in ("full", "lora"):
+            raise ConfigError(f"model.finetune must be 'full' or 'lora', got {self.finetune!r}."
+                              + did_you_mean(self.finetune, ["full", "lora"]))
+        for entry in self.trainable:
+            if entry in TRAINABLE_WORDS or re.fullmatch(r"layers:\d+(-\d+)?(,\d+(-\d+)?)*", entry):
+                continue
+            try:
+                re.compile(entry)
+            except re.error as e:
+                raise ConfigError(f"model.trainable: {entry!r} is none of {', '.join(TRAINABLE_WORDS)}, "
+                                  f"layers:0-3,6, nor a valid regex ({e})") from None
+
 
 @dataclass
 class ArmConfig:
     """One alignment arm: a method, where it starts, what it trains on, and its budget."""
 
-    method: str = "sft"
-    init: str = "base"  # "scratch" (a fresh tiny model) or "base" (the base arm's model)
-    data: str = "safety+retain"  # corpus | corpus+safety | safety+retain | forget+retain
-    steps: int = 200
-    batch_size: int = 16
+    method: str = "sft"  # a registered method, or "none": no training (e.g. a pretrained base arm)
+    init: str = "base"  # "scratch" (a fresh tiny model), "pretrained" (model.name) or the arm it starts from
+    data: str = "safety+retain"  # one of DATA_MIXES
+    steps: int = 0  # optimizer steps; 0 = the study's budget.steps
+    batch_size: int = 0  # examples per step (paired methods: half forget, half retain); 0 = budget.batch_size
     lr: float = 1e-4
     warmup_ratio: float = 0.0
     scheduler: str = "linear"  # a transformers learning-rate schedule name (linear, cosine, constant, ...)
@@ -83,15 +122,32 @@ class ArmConfig:
     params: dict[str, Any] = field(default_factory=dict)  # method hyperparameters (checked by the method)
 
     def __post_init__(self) -> None:
-        if self.init not in ("scratch", "base"):
-            raise ConfigError(f"arm init must be 'scratch' or 'base', got {self.init!r}")
+        if not self.init:
+            raise ConfigError("arm init must be 'scratch', 'pretrained' or the name of another arm")
         if self.data not in DATA_MIXES:
             raise ConfigError(f"arm data must be one of {', '.join(DATA_MIXES)}, got {self.data!r}." + did_you_mean(self.data, list(DATA_MIXES)))
-        if self.steps < 1 or self.batch_size < 1 or self.lr <= 0:
-            raise ConfigError("arm steps and batch_size must be >= 1 and lr > 0")
+        if self.steps < 0 or self.batch_size < 0 or self.lr <= 0:
+            raise ConfigError("arm steps and batch_size must be >= 1 (or 0 for the study's budget) and lr > 0")
 
 
-DATA_MIXES = ("corpus", "corpus+safety", "safety+retain", "forget+retain")
+# corpus: the base-knowledge corpus; corpus+safety: it plus the safety set (mixed SFT);
+# safety+retain: the safety set plus retain data (post-hoc SFT); balanced+retain: the same with
+# every instruction's opener redrawn from one distribution for all groups, so openers carry no
+# label information; forget+retain: paired forget and retain sets (unlearning, DPO).
+ROOTS = ("scratch", "pretrained")  # arm starting points that are not other arms
+DATA_MIXES = ("corpus", "corpus+safety", "safety+retain", "balanced+retain", "forget+retain")
+
+
+@dataclass
+class BudgetConfig:
+    """The training budget every arm gets unless it sets its own steps / batch_size."""
+
+    steps: int = 200
+    batch_size: int = 16
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 1:
+            raise ConfigError("budget.steps and budget.batch_size must be >= 1")
 
 
 def default_arms() -> dict[str, ArmConfig]:
@@ -100,9 +156,9 @@ def default_arms() -> dict[str, ArmConfig]:
                           scheduler="cosine"),
         "sft_mixed": ArmConfig(method="sft", init="scratch", data="corpus+safety", steps=1200, lr=5e-4,
                                warmup_ratio=0.05, scheduler="cosine", safety_repeat=4),
-        "sft_posthoc": ArmConfig(method="sft", init="base", data="safety+retain", steps=200, lr=3e-4),
-        "npo": ArmConfig(method="npo", init="base", data="forget+retain", steps=200, lr=1e-4, params={"beta": 0.5}),
-        "rmu": ArmConfig(method="rmu", init="base", data="forget+retain", steps=200, lr=5e-4),
+        "sft_posthoc": ArmConfig(method="sft", init="base", data="safety+retain", lr=3e-4),
+        "npo": ArmConfig(method="npo", init="base", data="forget+retain", lr=1e-4, params={"beta": 0.5}),
+        "rmu": ArmConfig(method="rmu", init="base", data="forget+retain", lr=5e-4),
     }
 
 
@@ -122,9 +178,33 @@ class AttackConfig:
 
 @dataclass
 class EvalConfig:
-    judge: str = "oracle"  # oracle (world only) | keyword
+    """Evaluation: generation backend, generation cache, and the judge (see eval/)."""
+
+    judge: str = "oracle"  # oracle (world only) | keyword | vlm
     batch_size: int = 64
     max_new_tokens: int = 24
+    backend: str = "hf"  # hf (transformers) | vllm | auto (vllm when installed and a GPU is present)
+    cache: bool = True  # reuse answers of the same model to the same prompt, image and decoding settings
+    cache_dir: str = ""  # "" = $UNMIRAGE_CACHE, else ~/.cache/unmirage/generations
+    judge_model: str = ""  # vlm judge: a hub id or local path of a VLM
+    judge_style: str = "verdict"  # vlm judge: verdict (asks for harmful/refusal/irrelevant) | guard (Llama Guard)
+    judge_batch_size: int = 8
+    judge_max_new_tokens: int = 16
+    trust_remote_code: bool = False  # for the judge model and the vllm backend
+
+    def __post_init__(self) -> None:
+        for key, allowed in (("backend", EVAL_BACKENDS), ("judge_style", JUDGE_STYLES)):
+            value = getattr(self, key)
+            if value not in allowed:
+                raise ConfigError(f"eval.{key} must be one of {', '.join(allowed)}, got {value!r}."
+                                  + did_you_mean(value, list(allowed)))
+        for key in ("batch_size", "max_new_tokens", "judge_batch_size", "judge_max_new_tokens"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"eval.{key} must be at least 1, got {getattr(self, key)}")
+
+
+EVAL_BACKENDS = ("hf", "vllm", "auto")
+JUDGE_STYLES = ("verdict", "guard")
 
 
 @dataclass
@@ -138,6 +218,8 @@ class StudyConfig:
     world: WorldConfig = field(default_factory=WorldConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     arms: dict[str, ArmConfig] = field(default_factory=default_arms)
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
+    seeds: list[int] = field(default_factory=list)  # several seeds: one study per seed, then mean ± std
     attack: AttackConfig = field(default_factory=AttackConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     run_arms: list[str] = field(default_factory=list)  # arms to run; empty = every arm in `arms`
@@ -149,6 +231,41 @@ class StudyConfig:
         for name in self.run_arms:
             if name not in self.arms:
                 raise ConfigError(f"run_arms names {name!r}, which is not in arms." + did_you_mean(name, list(self.arms)))
+        for name, arm in self.arms.items():
+            if arm.init not in ROOTS and arm.init not in self.arms:
+                raise ConfigError(f"arm {name} starts from {arm.init!r}, which is neither {' nor '.join(ROOTS)} "
+                                  "nor an arm." + did_you_mean(arm.init, [*ROOTS, *self.arms]))
+            if arm.method == "none" and arm.init == "scratch":
+                raise ConfigError(f"arm {name}: method none (no training) needs a model to start from, not scratch")
+            if arm.steps == 0:
+                arm.steps = self.budget.steps
+            if arm.batch_size == 0:
+                arm.batch_size = self.budget.batch_size
+        self.init_chain("base")  # raises on a cycle
+        for name in self.arms:
+            self.init_chain(name)
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ConfigError(f"seeds must be distinct, got {self.seeds}")
+
+    def init_chain(self, name: str) -> list[str]:
+        """The arms `name` starts from, nearest first ([] for an arm trained from scratch)."""
+        chain: list[str] = []
+        arm = self.arms[name]
+        while arm.init not in ROOTS:
+            if arm.init in chain or arm.init == name:
+                raise ConfigError(f"arm {name}: its init chain loops ({' -> '.join([name, *chain, arm.init])})")
+            chain.append(arm.init)
+            arm = self.arms[arm.init]
+        return chain
+
+    def run_order(self) -> list[str]:
+        """The selected arms and every arm they start from, each after the arms it starts from."""
+        wanted: list[str] = []
+        for name in self.selected_arms():
+            for a in [*reversed(self.init_chain(name)), name]:
+                if a not in wanted:
+                    wanted.append(a)
+        return sorted(wanted, key=lambda a: len(self.init_chain(a)))
 
     def selected_arms(self) -> list[str]:
         return list(self.run_arms) if self.run_arms else list(self.arms)
@@ -251,6 +368,7 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> StudyConfig:
     """Defaults, then the YAML file (if any), then `key.sub=value` overrides."""
     data = to_dict(StudyConfig())
+    data["arms"] = {k: to_dict(v) for k, v in default_arms().items()}  # unresolved: budgets come last
     if path is not None:
         p = Path(path)
         if not p.is_file():

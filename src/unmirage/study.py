@@ -7,9 +7,10 @@ is already there (a built world, a saved model, answered samples), so a crash lo
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -17,22 +18,22 @@ from transformers import SchedulerType, set_seed
 
 from . import __version__
 from .attacks.audit import attack_words, write_audit
-from .attacks.one_word import build_attacks, write_attacks
-from .config import StudyConfig, to_dict
+from .attacks.one_word import balance_openers, build_attacks, write_attacks
+from .config import ArmConfig, StudyConfig, apply_overrides, from_dict, to_dict
 from .data.records import Sample, by_group
 from .data.samples_io import read_samples
 from .data.vlguard import load_vlguard
 from .errors import ConfigError, DataError
 from .registry import did_you_mean
 from .eval import judges as _judges  # noqa: F401  (registers the keyword judge)
-from .eval.runner import evaluate
+from .eval.runner import evaluate, make_judge
+from .eval.seeds import aggregate_seeds
 from .io import read_json, write_json
 from .judging import JUDGES
-from .methods import npo as _npo, rmu as _rmu, sft as _sft  # noqa: F401  (register methods)
+from . import methods as _methods  # noqa: F401  (registers every method)
 from .methods.base import METHODS
 from .methods.train import train_arm
-from .models.load import is_saved_model, load_model
-from .models.tiny import build_model, build_processor, train_tokenizer
+from .models.load import is_saved_model, load_model, model_from_config
 from .report import write_report
 from .world import oracle as _oracle  # noqa: F401  (registers the oracle judge)
 from .world.build import build_world
@@ -53,6 +54,9 @@ class Study:
     def __init__(self, cfg: StudyConfig, show_progress: bool = True):
         self.cfg, self.show_progress = cfg, show_progress
         self.run_dir = Path(cfg.out_dir) / cfg.name
+        if cfg.eval.cache and not cfg.eval.cache_dir and not os.environ.get("UNMIRAGE_CACHE"):
+            cfg = replace(cfg, eval=replace(cfg.eval, cache_dir=str(Path(cfg.out_dir) / "cache")))
+            self.cfg = cfg
         self.data_dir = Path(cfg.data) if cfg.data else self.run_dir / "world"
         self.validate()
 
@@ -60,6 +64,8 @@ class Study:
         """Fail on unknown methods, method parameters or judges before any work starts."""
         schedules = [s.value for s in SchedulerType]
         for name, arm in self.cfg.arms.items():
+            if arm.method == "none":
+                continue
             try:
                 METHODS.get(arm.method)(arm.params)
             except ConfigError as e:
@@ -126,33 +132,46 @@ class Study:
             return self.corpus + self.safety * arm.safety_repeat, None
         if arm.data == "safety+retain":
             return self.safety + self.retain, None
+        if arm.data == "balanced+retain":
+            return balance_openers(self.safety + self.retain, self.cfg.seed, self.paraphrases), None
         return self.forget, self.retain
 
     def fresh_model(self):
         texts = [s.instruction + " " + s.response for s in self.corpus + self.safety + self.test + self.forget]
         texts += [s.instruction for s in self.utility]
-        tokenizer = train_tokenizer(texts)
-        processor = build_processor(tokenizer, self.cfg.model, self.cfg.world.image_size)
         set_seed(self.cfg.seed)
-        return build_model(tokenizer, self.cfg.model, self.cfg.world.image_size), processor
+        return model_from_config(self.cfg.model, texts, self.cfg.world.image_size)
+
+    def model_path(self, name: str) -> Path | str:
+        """Where arm `name`'s model is: its directory under models/, or, for an arm without
+        training (method none), the model it starts from (`model.name` for init pretrained)."""
+        arm = self.cfg.arms[name]
+        if arm.method != "none":
+            return self.run_dir / "models" / name
+        return self.cfg.model.name if arm.init == "pretrained" else self.model_path(arm.init)
 
     def train(self, name: str) -> dict | None:
+        arm = self.cfg.arms[name]
+        if arm.method == "none":
+            return None
         out = self.run_dir / "models" / name
         if is_saved_model(out):
             log.info("arm %s: model already trained in %s", name, out)
             log_path = out / "train_log.json"
             return read_json(log_path) if log_path.is_file() else None
-        arm = self.cfg.arms[name]
         if arm.init == "scratch":
             if self.cfg.model.name != "tiny":
-                raise ConfigError(f"arm {name} starts from scratch, which needs model.name=tiny")
+                raise ConfigError(f"arm {name} starts from scratch, which needs model.name=tiny; "
+                                  "start real models from init: pretrained")
             model, processor = self.fresh_model()
         else:
-            base = self.run_dir / "models" / "base"
-            model, processor = load_model(base)
+            start = self.cfg.model.name if arm.init == "pretrained" else self.model_path(arm.init)
+            if isinstance(start, Path) and not is_saved_model(start):
+                raise ConfigError(f"arm {name} starts from arm {arm.init}, whose model is not in {start}")
+            model, processor = load_model(start, self.cfg.model.trust_remote_code)
         main, retain = self.arm_data(name)
         return train_arm(model, processor, arm, main, retain, self.data_dir / IMAGE_ROOT, out, self.cfg.seed,
-                         self.cfg.model.max_length, self.show_progress)
+                         self.cfg.model.max_length, self.show_progress, model_cfg=self.cfg.model)
 
     # ------------------------------------------------------------ all of it
     def run(self) -> Path:
@@ -165,21 +184,17 @@ class Study:
         audit = write_audit(self.safety, self.run_dir)
         words = self.words(audit)
         splits = self.eval_splits(words)
-        judge = JUDGES.get(self.cfg.eval.judge)(self.data_dir)
+        judge = make_judge(self.cfg.eval, self.data_dir, self.data_dir / IMAGE_ROOT)
         results_path = self.run_dir / "results.json"
         results = read_json(results_path) if results_path.is_file() else {}
         results.update({"version": __version__, "git": git_hash(), "config": to_dict(self.cfg), "words": words})
         results.setdefault("arms", {})
         results.setdefault("timings", {})
-        arms = self.cfg.selected_arms()
-        if "base" not in arms and any(self.cfg.arms[a].init == "base" for a in arms):
-            arms = ["base"] + arms
-        order = sorted(arms, key=lambda a: (a != "base", self.cfg.arms[a].init == "base"))
-        for name in order:
+        for name in self.cfg.run_order():
             log.info("arm %s: training", name)
             started = time.time()
             record = self.train(name)
-            model, processor = load_model(self.run_dir / "models" / name)
+            model, processor = load_model(self.model_path(name), self.cfg.model.trust_remote_code)
             log.info("arm %s: evaluating", name)
             metrics = evaluate(model, processor, splits, judge, self.data_dir / IMAGE_ROOT,
                                self.run_dir / "eval" / name, self.cfg.eval, self.cfg.model.max_length,
@@ -193,5 +208,63 @@ class Study:
         return self.run_dir
 
 
+def seed_config(cfg: StudyConfig, seed: int) -> StudyConfig:
+    """The study of one seed of a multi-seed study: `seed` seeds training and bootstrap, and
+    shifts the world's seed (unless the data is given), in `<name>/seed_<seed>`."""
+    world = cfg.world if cfg.data else replace(cfg.world, seed=cfg.world.seed + seed)
+    return replace(cfg, name=f"{cfg.name}/seed_{seed}", seed=seed, seeds=[], world=world)
+
+
 def run_study(cfg: StudyConfig, show_progress: bool = True) -> Path:
-    return Study(cfg, show_progress).run()
+    """Run the study; with `cfg.seeds`, one study per seed, then the mean ± std report in `<out_dir>/<name>`."""
+    if not cfg.seeds:
+        return Study(cfg, show_progress).run()
+    root = Path(cfg.out_dir) / cfg.name
+    runs = {}
+    for seed in cfg.seeds:
+        log.info("seed %d of %s", seed, cfg.seeds)
+        runs[seed] = Study(seed_config(cfg, seed), show_progress).run()
+    write_json(root / "results.json", aggregate_seeds(runs, cfg.seed))
+    write_report(root)
+    return root
+
+
+SWEEP_COLUMNS = (("ASR attack", "asr/unsafes@attack"), ("RR rewrite", "rr/safe_safes@rewrite"),
+                 ("utility", "utility/utility"), ("residual", "residual/unsafes"),
+                 ("degenerate", "degenerate/unsafes@attack"))
+
+
+def sweep(cfg: StudyConfig, arm: str, key: str, values: list, show_progress: bool = True) -> Path:
+    """Train and evaluate `arm` once per value of its config `key` (e.g. `params.layer` for RMU's
+    layer), in the study's run directory (so the base model is shared), and write `sweep_<arm>.md`
+    and `.json`: one row per value with the headline metrics (and RMU's calibrated coefficient)."""
+    if arm not in cfg.arms:
+        raise ConfigError(f"no arm {arm!r} to sweep." + did_you_mean(arm, list(cfg.arms)))
+    if not values:
+        raise ConfigError("give at least one value to sweep over")
+    arms = dict(cfg.arms)
+    names = {}
+    for v in values:
+        name = f"{arm}@{key.split('.')[-1]}={v}"
+        data = apply_overrides(to_dict(cfg.arms[arm]), [f"{key}={v}"])
+        arms[name] = from_dict(ArmConfig, data, f"sweep {arm} {key}={v}")
+        names[name] = v
+    run_dir = Study(replace(cfg, arms=arms, run_arms=list(names), seeds=[]), show_progress).run()
+    results = read_json(run_dir / "results.json")["arms"]
+    rows = []
+    for name, v in names.items():
+        log_path = run_dir / "models" / name / "train_log.json"
+        calibration = read_json(log_path).get("calibration", {}) if log_path.is_file() else {}
+        rows.append({"value": v, "arm": name, "coeff": calibration.get("coeff"),
+                     **{k: results[name].get(k) for _, k in SWEEP_COLUMNS}})
+    write_json(run_dir / f"sweep_{arm}.json", {"arm": arm, "key": key, "rows": rows})
+    head = [key, *(h for h, _ in SWEEP_COLUMNS), "coeff"]
+    lines = [f"# Sweep of {arm}: {key}", "", "Values in %.", "", "| " + " | ".join(head) + " |",
+             "|" + "---|" * len(head)]
+    for r in rows:
+        cells = [str(r["value"])] + [("–" if r[k] is None else f"{100 * r[k]:.1f}") for _, k in SWEEP_COLUMNS]
+        cells.append("–" if r["coeff"] is None else f"{r['coeff']:.2f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    path = run_dir / f"sweep_{arm}.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path

@@ -22,7 +22,11 @@ def _model(world):
     return build_model(tok, ModelConfig(), 32), build_processor(tok, ModelConfig(), 32)
 
 
-@pytest.mark.parametrize("method", ["sft", "npo", "rmu"])
+FORGET_TERMS = {"sft": "sft_loss", "dpo": "forget_loss", "ga": "forget_loss", "graddiff": "forget_loss",
+                "npo": "forget_loss", "simnpo": "forget_loss", "rmu": "forget_loss"}
+
+
+@pytest.mark.parametrize("method", sorted(FORGET_TERMS))
 def test_method_trains_declared_scope(tiny_world, tmp_path, method):
     model, processor = _model(tiny_world)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
@@ -37,14 +41,60 @@ def test_method_trains_declared_scope(tiny_world, tmp_path, method):
         assert all(".mlp." in n and any(f"layers.{i}." in n for i in (0, 1, 2)) for n in changed)
         assert not any("vision_tower" in n or "layers.3." in n for n in changed)
         assert record["calibration"]["coeff"] > 0
+    else:  # every other method trains the whole model but the frozen post_layernorm
+        assert any("vision_tower" in n for n in changed) and any("language_model" in n for n in changed)
     assert not any("post_layernorm" in n for n in changed)  # frozen: LLaVA never uses it
     losses = [entry for entry in record["log"] if "loss" in entry]
-    assert losses
-    if paired:
-        assert "forget_loss" in losses[0] and "retain_nll" in losses[0]
+    assert losses and FORGET_TERMS[method] in losses[0]
+    uses_retain = METHODS.get(method)().uses_retain
+    assert ("retain_nll" in losses[0]) == uses_retain  # plain GA has no retain term
     saved = read_json(tmp_path / "m" / "train_log.json")
-    assert saved["budget"]["steps"] == 3
+    assert saved["budget"]["steps"] == 3 and saved["budget"]["examples"] == 12
+    assert saved["budget"]["tokens"] > 12 * 10  # every example has an image and a question
     assert list((tmp_path / "m").glob("*.safetensors"))
+
+
+def test_kl_retain_term_is_logged_and_starts_at_zero(tiny_world, tmp_path):
+    """With kl_weight > 0 the retain KL to the model before unlearning is computed; at the first
+    step the model is the reference, so the KL is 0 up to float error."""
+    model, processor = _model(tiny_world)
+    arm = ArmConfig(method="npo", data="forget+retain", steps=2, batch_size=4, lr=1e-2,
+                    params={"kl_weight": 1.0, "retain_nll": False})
+    trainer_terms = []
+    from unmirage.methods import base as base_mod
+
+    original = base_mod.AlignmentTrainer.compute_loss
+
+    def spy(self, model, inputs, *args, **kwargs):
+        out = original(self, model, inputs, *args, **kwargs)
+        trainer_terms.append(dict((k, v[-1]) for k, v in self._terms.items()))
+        return out
+
+    base_mod.AlignmentTrainer.compute_loss = spy
+    try:
+        train_arm(model, processor, arm, read_samples(tiny_world / "forget.jsonl"),
+                  read_samples(tiny_world / "retain.jsonl"), tiny_world / "images", tmp_path / "m", 0, 64, False)
+    finally:
+        base_mod.AlignmentTrainer.compute_loss = original
+    assert "retain_kl" in trainer_terms[0] and "retain_nll" not in trainer_terms[0]
+    assert trainer_terms[0]["retain_kl"] == pytest.approx(0.0, abs=1e-5)
+    assert trainer_terms[1]["retain_kl"] > 1e-6  # after one step at lr 1e-2 the model has moved
+
+
+def test_dpo_pairs_refusal_with_harmful_answer(tiny_world):
+    from unmirage.data.collate import Encoder
+
+    _, processor = _model(tiny_world)
+    forget = read_samples(tiny_world / "forget.jsonl")
+    assert all(s.meta.get("refusal") for s in forget)  # the world's forget set carries the safety refusal
+    enc = Encoder(processor, tiny_world / "images", 64)
+    item = METHODS.get("dpo")().encode(enc, forget[0])
+    tok = processor.tokenizer
+    answer = lambda e: tok.decode([t for t in e["labels"] if t >= 0], skip_special_tokens=True).split()  # noqa: E731
+    assert answer(item["chosen"]) == forget[0].meta["refusal"].split()
+    assert answer(item["rejected"]) == forget[0].response.split()
+    n_prompt = sum(t < 0 for t in item["chosen"]["labels"])
+    assert item["chosen"]["input_ids"][:n_prompt] == item["rejected"]["input_ids"][:n_prompt]
 
 
 class _NoLoss(Method):

@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 from pathlib import Path
 from typing import Any
 
-from ..data.records import GROUPS, Sample
+from ..data.records import GROUPS, Sample, first_word
 from ..errors import ConfigError, DataError
 from ..io import write_jsonl
 
@@ -155,6 +156,26 @@ def rewrite(instruction: str, word: str, shots: int, paraphrases: list[list[str]
             return out
     raise ConfigError(f"only {len(out)} distinct rewrites of {instruction!r} start with {word!r}; "
                       f"ask for at most {len(out)} shots or give a paraphrase table with more cores")
+
+
+def balance_openers(samples: list[Sample], seed: int, paraphrases: list[list[str]] | None = None) -> list[Sample]:
+    """The samples with each instruction rewritten to start with a word drawn uniformly from the
+    first words of all of them, whatever its group, so that openers carry no label information.
+
+    The opener-balanced SFT baseline trains on this: if SFT still over-refuses or still yields to
+    the attack, the mirage is not only the opener bias. The draw is seeded; meaning is kept by
+    `rewrite` (an exact opener swap in the world, a rule-based rewrite on real text).
+    """
+    vocab = sorted({first_word(s.instruction) for s in samples} - {""})
+    if not vocab:
+        raise DataError("cannot balance openers: no sample has an instruction")
+    rng = random.Random(seed)
+    out = []
+    for s in samples:
+        word = rng.choice(vocab)
+        text = rewrite(s.instruction, word, 1, paraphrases)[0]
+        out.append(s.with_(instruction=text, meta={**s.meta, "original": s.instruction, "word": word}))
+    return out
 
 
 def _chain(*iterables):

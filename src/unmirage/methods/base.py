@@ -7,9 +7,9 @@ training (reference log-probs, frozen activations), and `loss`, which maps a bat
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
-import re
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -18,18 +18,13 @@ from torch.utils.data import Dataset
 from transformers import Trainer
 
 from ..config import from_dict
+from ..data.collate import MODEL_KEYS, model_inputs  # noqa: F401  (re-exported: methods import them from here)
+from ..models.lora import is_peft
 from ..registry import Registry
 from . import losses
 
 log = logging.getLogger(__name__)
 
-# batch keys that go to the model's forward (others are labels or method extras)
-MODEL_KEYS = ("input_ids", "attention_mask", "pixel_values", "image_sizes", "pixel_attention_mask",
-              "image_grid_thw")
-
-
-def model_inputs(batch: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in batch.items() if k in MODEL_KEYS}
 
 
 @dataclass
@@ -47,9 +42,18 @@ class Method:
     def __init__(self, params: dict[str, Any] | None = None):
         self.params = from_dict(self.Params, params or {}, f"{self.name} params")
 
+    @property
+    def uses_retain(self) -> bool:
+        """Whether batches carry retain examples (paired methods with a retain term)."""
+        return False
+
     def trainable(self, model: torch.nn.Module) -> list[str] | None:
         """Regexes of the parameter names to train (None: every parameter that requires grad)."""
         return None
+
+    def encode(self, encoder, sample) -> dict:
+        """One training example of the main data (DPO overrides it to encode a pair of answers)."""
+        return encoder.encode(sample)
 
     def prepare(self, model: torch.nn.Module, data: "AlignData", collate) -> None:
         """Precompute per-example extras (stored under `ref_*` keys) before training."""
@@ -61,12 +65,66 @@ class Method:
 METHODS: Registry[type[Method]] = Registry("method")
 
 
+class Reference:
+    """The model before alignment, for terms computed against it on the fly (e.g. KL on retain data).
+
+    Under PEFT the reference is the same model with its adapters disabled, so no second copy
+    exists. Otherwise a frozen copy is taken when training starts (`attach`). Methods whose
+    reference quantities are fixed per example (NPO's and DPO's log-probs) precompute them in
+    `prepare` instead and need neither.
+    """
+
+    def __init__(self) -> None:
+        self.frozen: torch.nn.Module | None = None
+        self.peft = False
+
+    def attach(self, model: torch.nn.Module) -> None:
+        self.peft = is_peft(model)
+        if not self.peft:
+            self.frozen = copy.deepcopy(model).eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def logits(self, model: torch.nn.Module, batch: dict[str, Any]) -> torch.Tensor:
+        if self.peft:
+            with model.disable_adapter():
+                return model(**model_inputs(batch)).logits.detach()
+        if self.frozen is None:
+            raise RuntimeError("Reference.logits called before attach(model)")
+        return self.frozen(**model_inputs(batch)).logits
+
+
 @dataclass
 class AlignData:
     """Encoded examples: `main` (the SFT mix, or the forget set) and `retain` (paired methods)."""
 
     main: list[dict]
     retain: list[dict] | None = None
+
+
+@torch.no_grad()
+def precompute(model: torch.nn.Module, items: list[dict], collate, fn, key: str, batch_size: int = 32) -> None:
+    """Store `fn(model, batch)[i]` (a per-example tensor) under `items[i][key]`, in eval mode."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    for start in range(0, len(items), batch_size):
+        chunk = items[start:start + batch_size]
+        values = fn(model, to_device(collate(chunk), device))
+        for item, v in zip(chunk, values):
+            item[key] = v.detach().to("cpu", copy=True)  # batches move to the device with the rest
+    model.train(was_training)
+
+
+def to_device(batch: Any, device: torch.device) -> Any:
+    """A (possibly nested) batch with every tensor on `device`."""
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    return batch.to(device) if isinstance(batch, torch.Tensor) else batch
+
+
+def sequence_logprobs(model: torch.nn.Module, batch: dict[str, Any]) -> torch.Tensor:
+    """log π(y|x) of each sequence of a batch. (batch,)"""
+    return losses.sequence_logprob(model(**model_inputs(batch)).logits, batch["labels"])
 
 
 class PairedDataset(Dataset):
@@ -105,6 +163,13 @@ class ListDataset(Dataset):
         return self.items[i]
 
 
+class ForgetDataset(ListDataset):
+    """Forget examples alone, as {"forget": example}, for paired methods without a retain term."""
+
+    def __getitem__(self, i: int) -> dict:
+        return {"forget": self.items[i]}
+
+
 class AlignmentTrainer(Trainer):
     """`Trainer` whose loss comes from a `Method`; logs the method's loss terms."""
 
@@ -112,6 +177,7 @@ class AlignmentTrainer(Trainer):
         super().__init__(*args, **kwargs)
         self.method = method
         self._terms: dict[str, list[float]] = {}
+        self.tokens_seen = 0  # non-padding tokens of every example the optimizer saw (image tokens included)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         loss, terms = self.method.loss(model, inputs)
@@ -122,6 +188,8 @@ class AlignmentTrainer(Trainer):
             raise RuntimeError(f"{self.method.name}: non-finite loss {loss.item()} at step {self.state.global_step}")
         for k, v in terms.items():
             self._terms.setdefault(k, []).append(v)
+        if model.training:
+            self.tokens_seen += count_tokens(inputs)
         return (loss, None) if return_outputs else loss
 
     def log(self, logs: dict[str, float], *args, **kwargs) -> None:
@@ -131,25 +199,16 @@ class AlignmentTrainer(Trainer):
         super().log(logs, *args, **kwargs)
 
 
-def set_trainable(model: torch.nn.Module, patterns: list[str] | None) -> list[str]:
-    """Freeze every parameter not matching `patterns`; returns the trainable names."""
-    if patterns is None:
-        return [n for n, p in model.named_parameters() if p.requires_grad]
-    regexes = [re.compile(p) for p in patterns]
-    names = []
-    for n, p in model.named_parameters():
-        keep = any(r.search(n) for r in regexes)
-        p.requires_grad_(keep)
-        if keep:
-            names.append(n)
-    if not names:
-        raise ValueError(f"no parameter matches the trainable scope {patterns}")
-    return names
+def count_tokens(batch: dict[str, Any]) -> int:
+    """Non-padding tokens of a (possibly nested: forget/retain, chosen/rejected) batch."""
+    if "attention_mask" in batch:
+        return int(batch["attention_mask"].sum())
+    return sum(count_tokens(v) for v in batch.values() if isinstance(v, dict))
 
 
 def params_dict(method: Method) -> dict[str, Any]:
     return dataclasses.asdict(method.params)
 
 
-__all__ = ["METHODS", "Method", "AlignData", "AlignmentTrainer", "PairedDataset", "ListDataset", "losses",
-           "model_inputs", "set_trainable"]
+__all__ = ["METHODS", "Method", "Reference", "AlignData", "AlignmentTrainer", "PairedDataset", "ListDataset", "losses",
+           "model_inputs", "precompute", "sequence_logprobs"]

@@ -7,13 +7,19 @@ import torch.nn.functional as F
 
 from ..models.scoring import IGNORE, token_logprobs
 
-__all__ = ["IGNORE", "token_logprobs", "sequence_logprob", "nll", "npo", "masked_mse", "rmu_forget", "rmu_retain"]
+__all__ = ["IGNORE", "token_logprobs", "sequence_logprob", "answer_lengths", "nll", "npo", "simnpo", "dpo", "kl",
+           "masked_mse", "rmu_forget", "rmu_retain"]
 
 
 def sequence_logprob(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """log π(y|x) per sequence: the sum of its answer tokens' log-probs. (batch,)"""
     picked, _ = token_logprobs(logits, labels)
     return picked.sum(-1)
+
+
+def answer_lengths(labels: torch.Tensor) -> torch.Tensor:
+    """|y| per sequence: the number of scored answer tokens. (batch,)"""
+    return (labels[:, 1:] != IGNORE).sum(-1)
 
 
 def nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -28,6 +34,38 @@ def npo(logp: torch.Tensor, logp_ref: torch.Tensor, beta: float) -> torch.Tensor
     logp, logp_ref: (batch,) per-sequence log-probs of the forget answers.
     """
     return (-(2.0 / beta) * F.logsigmoid(-beta * (logp - logp_ref))).mean()
+
+
+def simnpo(logp: torch.Tensor, length: torch.Tensor, beta: float, gamma: float) -> torch.Tensor:
+    """SimNPO (Fan et al. 2024): mean of -(2/β)·log σ(-(β/|y|)·log π_θ(y|x) - γ).
+
+    NPO without the reference model: the log-likelihood is normalised by the answer length |y|,
+    and γ ≥ 0 is a reward margin. logp, length: (batch,).
+    """
+    return (-(2.0 / beta) * F.logsigmoid(-(beta / length.clamp_min(1)) * logp - gamma)).mean()
+
+
+def dpo(logp_chosen: torch.Tensor, logp_rejected: torch.Tensor, ref_chosen: torch.Tensor, ref_rejected: torch.Tensor,
+        beta: float) -> torch.Tensor:
+    """DPO (Rafailov et al. 2023): mean of -log σ(β·[(log π_θ(y_w) - log π_ref(y_w)) - (log π_θ(y_l) - log π_ref(y_l))]).
+
+    All arguments are per-sequence log-probs, (batch,); y_w is chosen, y_l rejected.
+    """
+    margin = (logp_chosen - ref_chosen) - (logp_rejected - ref_rejected)
+    return -F.logsigmoid(beta * margin).mean()
+
+
+def kl(logits: torch.Tensor, ref_logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """KL(π_ref ‖ π_θ) of the next-token distributions, averaged over the answer tokens of the batch.
+
+    Σ_v π_ref(v)·(log π_ref(v) - log π_θ(v)) at each position that predicts an answer token
+    (the positions `nll` scores). logits, ref_logits: (batch, seq, vocab); labels: (batch, seq).
+    """
+    mask = (labels[:, 1:] != IGNORE).to(torch.float32)
+    logp = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+    ref = torch.log_softmax(ref_logits[:, :-1].float(), dim=-1)
+    per_token = (ref.exp() * (ref - logp)).sum(-1)
+    return (per_token * mask).sum() / mask.sum().clamp_min(1)
 
 
 def masked_mse(hidden: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 import torch
 
 from ..errors import ConfigError
-from .base import METHODS, model_inputs
+from ..models.scope import layer_pattern
+from .base import METHODS, model_inputs, to_device
 from .losses import rmu_forget, rmu_retain
 from .unlearning import RetainParams, UnlearningMethod
 
@@ -23,17 +24,23 @@ class RMUParams(RetainParams):
     retain_method_weight: float = 10.0  # α
 
 
+def model_config(model):
+    """The model's config, also when DDP or DeepSpeed wrap it (as `.module`) during training."""
+    return getattr(model, "module", model).config
+
+
 def text_layers(model) -> int:
-    cfg = getattr(model.config, "text_config", model.config)
-    return cfg.num_hidden_layers
+    config = model_config(model)
+    return getattr(config, "text_config", config).num_hidden_layers
 
 
 def text_token_mask(model, batch) -> torch.Tensor:
     """Attention mask without image tokens: RMU steers text tokens of prompt and answer only."""
     mask = batch["attention_mask"].bool()
-    image_token = getattr(model.config, "image_token_id", None)
+    config = model_config(model)
+    image_token = getattr(config, "image_token_id", None)
     if image_token is None:
-        image_token = getattr(model.config, "image_token_index", None)
+        image_token = getattr(config, "image_token_index", None)
     if image_token is not None:
         mask &= batch["input_ids"] != image_token
     return mask
@@ -63,8 +70,7 @@ class RMU(UnlearningMethod):
     def trainable(self, model):
         layer = self._layer(model)
         layers = self.params.trainable_layers or list(range(max(0, layer - 2), layer + 1))
-        ids = "|".join(str(i) for i in layers)
-        return [rf"language_model\.(model\.)?layers\.({ids})\.{self.params.trainable_modules}\."]
+        return [layer_pattern(layers, self.params.trainable_modules)]  # any family, with or without PEFT
 
     def hidden(self, model, batch, out=None) -> torch.Tensor:
         """(batch, seq, dim) output of decoder layer ℓ."""
@@ -74,19 +80,20 @@ class RMU(UnlearningMethod):
 
     @torch.no_grad()
     def prepare(self, model, data, collate):
+        super().prepare(model, data, collate)
         was_training = model.training
         model.eval()
+        device = next(model.parameters()).device
         norms = []
         for start in range(0, len(data.main), 32):
-            batch = collate(data.main[start:start + 32])
+            batch = to_device(collate(data.main[start:start + 32]), device)
             h = self.hidden(model, batch)
-            norms.append(h.norm(dim=-1)[text_token_mask(model, batch)])
-        for start in range(0, len(data.retain), 32):
+            norms.append(h.norm(dim=-1)[text_token_mask(model, batch)].float().cpu())
+        for start in range(0, len(data.retain or []), 32):
             chunk = data.retain[start:start + 32]
-            batch = collate(chunk)
-            h = self.hidden(model, batch)
+            h = self.hidden(model, to_device(collate(chunk), device))
             for item, hi in zip(chunk, h):
-                item["ref_hidden"] = hi[: len(item["input_ids"])].detach().clone()
+                item["ref_hidden"] = hi[: len(item["input_ids"])].detach().to("cpu", copy=True)
         model.train(was_training)
         dim = h.shape[-1]
         gen = torch.Generator().manual_seed(self.params.seed)

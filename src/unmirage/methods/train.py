@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -10,19 +11,26 @@ from pathlib import Path
 import torch
 from transformers import PrinterCallback, TrainingArguments, set_seed
 
-from ..config import ArmConfig
+from ..config import ArmConfig, ModelConfig
 from ..data.collate import Collator, Encoder
 from ..data.records import Sample
 from ..io import write_json
 from ..models.load import save_model
-from .base import METHODS, AlignData, AlignmentTrainer, ListDataset, PairedDataset, params_dict, set_trainable
+from ..models.lora import finetune_model, merge_lora
+from ..models.scope import apply_scope, scope_patterns
+from .base import METHODS, AlignData, AlignmentTrainer, ForgetDataset, ListDataset, PairedDataset, params_dict
 
 log = logging.getLogger(__name__)
 
 
+def _sharded_launch() -> bool:
+    """Launched under FSDP or DeepSpeed (accelerate sets these), which place the model themselves."""
+    return any(os.environ.get(k, "").lower() in ("1", "true") for k in ("ACCELERATE_USE_FSDP", "ACCELERATE_USE_DEEPSPEED"))
+
+
 def train_arm(model, processor, arm: ArmConfig, main: list[Sample], retain: list[Sample] | None,
               image_root: str | Path, out_dir: str | Path, seed: int, max_length: int,
-              show_progress: bool = True) -> dict:
+              show_progress: bool = True, model_cfg: ModelConfig | None = None) -> dict:
     """Align `model` with `arm.method` on `main` (+ `retain` for paired methods); save it to `out_dir`.
 
     Returns the training record (budget, loss log, time) that is also written to `train_log.json`.
@@ -30,19 +38,31 @@ def train_arm(model, processor, arm: ArmConfig, main: list[Sample], retain: list
     out_dir = Path(out_dir)
     set_seed(seed)
     method = METHODS.get(arm.method)(arm.params)
-    if method.paired and not retain:
+    if method.uses_retain and not retain:
         raise ValueError(f"method {arm.method} needs a retain set")
     encoder = Encoder(processor, image_root, max_length)
-    data = AlignData(main=[encoder.encode(s) for s in main],
-                     retain=[encoder.encode(s) for s in retain] if method.paired else None)
+    data = AlignData(main=[method.encode(encoder, s) for s in main],
+                     retain=[encoder.encode(s) for s in retain] if method.uses_retain else None)
     collate = Collator(processor.tokenizer.pad_token_id, encoder.images)
+    model = finetune_model(model, model_cfg)  # LoRA adapters when model.finetune=lora
+    if torch.cuda.is_available() and not _sharded_launch():  # prepare's forward passes run on the GPU
+        model.to(torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0))))
     method.prepare(model, data, collate)
-    trainable = set_trainable(model, method.trainable(model))
-    dataset = PairedDataset(data.main, data.retain, seed) if method.paired else ListDataset(data.main)
+    trainable = apply_scope(model, method.trainable(model), scope_patterns(model_cfg.trainable if model_cfg else []))
+    n_trainable = sum(p.numel() for n, p in model.named_parameters() if n in set(trainable))
+    if method.uses_retain:
+        dataset = PairedDataset(data.main, data.retain, seed)
+    else:
+        dataset = ForgetDataset(data.main) if method.paired else ListDataset(data.main)
+    if method.uses_retain and arm.batch_size % 2:
+        raise ValueError(f"method {arm.method} splits each batch between forget and retain examples: "
+                         f"batch_size must be even, got {arm.batch_size}")
+    # matched budgets: a step sees batch_size examples whatever the method (paired: half forget, half retain)
+    per_device = arm.batch_size // 2 if method.uses_retain else arm.batch_size
     started = time.time()
     with tempfile.TemporaryDirectory() as tmp:
         args = TrainingArguments(
-            output_dir=tmp, max_steps=arm.steps, per_device_train_batch_size=arm.batch_size,
+            output_dir=tmp, max_steps=arm.steps, per_device_train_batch_size=per_device,
             learning_rate=arm.lr, warmup_steps=round(arm.warmup_ratio * arm.steps), weight_decay=arm.weight_decay,
             lr_scheduler_type=arm.scheduler,
             logging_steps=max(1, arm.steps // 20), save_strategy="no", report_to=[], seed=seed, data_seed=seed,
@@ -54,17 +74,24 @@ def train_arm(model, processor, arm: ArmConfig, main: list[Sample], retain: list
             trainer.remove_callback(PrinterCallback)  # the loss log goes to train_log.json instead
         trainer.train()
     seconds = time.time() - started
+    model = merge_lora(model)  # saved merged: loads like any model
     for p in model.parameters():
         p.requires_grad_(True)
     model.eval()
-    save_model(model, processor, out_dir)
+    # launched distributed, only rank 0 writes; FSDP / ZeRO-3 weights are gathered first (every rank takes part)
+    sharded = trainer.is_fsdp_enabled or trainer.is_deepspeed_enabled
+    state_dict = trainer.accelerator.get_state_dict(trainer.model_wrapped) if sharded else None
+    if trainer.is_world_process_zero():
+        save_model(model, processor, out_dir, state_dict)
     record = {
         "method": arm.method, "params": params_dict(method), "init": arm.init, "data": arm.data,
-        "budget": {"steps": arm.steps, "batch_size": arm.batch_size,
-                   "examples": arm.steps * arm.batch_size * (2 if method.paired else 1)},
-        "trainable_parameters": sum(p.numel() for n, p in model.named_parameters() if n in set(trainable)),
+        "budget": {"method": arm.method, "init": arm.init, "steps": arm.steps, "batch_size": arm.batch_size, "examples": arm.steps * arm.batch_size,
+                   "tokens": trainer.tokens_seen},
+        "trainable_parameters": n_trainable,
         "seconds": round(seconds, 2), "log": trainer.state.log_history,
         **({"calibration": method.calibration} if hasattr(method, "calibration") else {}),
     }
-    write_json(out_dir / "train_log.json", record)
+    if trainer.is_world_process_zero():
+        write_json(out_dir / "train_log.json", record)
+    trainer.accelerator.wait_for_everyone()  # no rank goes on before the model is on disk
     return record

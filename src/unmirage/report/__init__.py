@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..errors import DataError
-from ..io import write_text_atomic
+from ..io import read_json, write_text_atomic
 from . import tables
 from .figures import decomposition_figure, main_figure
+from .seeds import render_seed_markdown, tradeoff_figure, validate_seed_results
 from .tables import load_audit, load_results
 
 __all__ = ["write_report", "render_markdown", "load_results", "load_audit"]
@@ -103,6 +104,8 @@ def write_report(run_dir: str | Path) -> Path:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise DataError(f"{run_dir}: run directory not found")
+    if (run_dir / "results.json").is_file() and "seeds" in read_json(run_dir / "results.json"):
+        return write_seed_report(run_dir)
     results = load_results(run_dir)
     audit = load_audit(run_dir)
     figures = {
@@ -112,5 +115,16 @@ def write_report(run_dir: str | Path) -> Path:
     text = render_markdown(results, audit, run_dir.resolve().name, figures, (run_dir / "audit.png").is_file())
     path = run_dir / "report.md"
     write_text_atomic(path, text)
+    log.info("wrote %s", path)
+    return path
+
+
+def write_seed_report(run_dir: str | Path) -> Path:
+    """The report of a multi-seed study: `report.md` and `tradeoff.png` in its root directory."""
+    run_dir = Path(run_dir)
+    results = validate_seed_results(read_json(run_dir / "results.json"), str(run_dir / "results.json"))
+    figure = tradeoff_figure(results, run_dir / "tradeoff.png").name
+    path = run_dir / "report.md"
+    write_text_atomic(path, render_seed_markdown(results, figure))
     log.info("wrote %s", path)
     return path

@@ -398,9 +398,11 @@ def budget_table(results: Mapping[str, Any]) -> str | None:
     for n in names:
         b = arms.get(n, {}).get("budget") or {}
         t = timings.get(n)
-        rows.append([n] + [b.get(f, MISSING) if b.get(f) is not None else MISSING for f in ("steps", "batch_size", "examples")]
+        rows.append([n, b.get("init", MISSING), b.get("method", MISSING)]
+                    + [b.get(f, MISSING) if b.get(f) is not None else MISSING
+                       for f in ("steps", "batch_size", "examples", "tokens")]
                     + [_duration(float(t)) if _is_number(t) else MISSING])
-    return md_table(["Arm", "steps", "batch size", "examples", "time"], rows)
+    return md_table(["Arm", "starts from", "method", "steps", "batch size", "examples", "tokens", "time"], rows)
 
 
 def _shown_keys(results: Mapping[str, Any]) -> set[str]:

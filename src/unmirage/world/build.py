@@ -112,7 +112,8 @@ class _Builder:
     def harmful_version(self, s: Sample) -> Sample:
         c = next(c for c in self.concepts if c.name == s.meta["concept"])
         intent = "misuse" if s.group == "safe_unsafes" else _intent(s.instruction)
-        return s.with_(response=compliant_answer(c, intent))
+        # the safety set's refusal of the same query rides along, for preference methods (DPO)
+        return s.with_(response=compliant_answer(c, intent), meta={**s.meta, "refusal": s.response})
 
     def utility(self) -> list[Sample]:
         """Safe questions with exact answers, uniform openers: facts of every concept, and the

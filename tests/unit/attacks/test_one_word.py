@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from unmirage.attacks.one_word import build_attacks, read_attacks, rewrite, split_file_name, write_attacks
+from unmirage.attacks.one_word import (balance_openers, build_attacks, read_attacks, rewrite, split_file_name,
+                                       write_attacks)
 from unmirage.data.records import Sample
 from unmirage.errors import ConfigError, DataError
 
@@ -130,3 +131,26 @@ def test_malformed_line_is_a_data_error_with_its_line_number(tmp_path, bad):
 def test_missing_attack_file(tmp_path):
     with pytest.raises(DataError, match="not found"):
         read_attacks(tmp_path / "nope.jsonl")
+
+
+def test_balance_openers_removes_the_label_information_of_openers():
+    from collections import Counter
+
+    from unmirage.data.records import first_word
+
+    cores = [c for group in TABLE for c in group]
+    # a biased set: safe queries start with "Blix", unsafe ones with "Zorp" or "Quax"
+    samples = [Sample(f"s{i}", "a.png", "safe_safes", f"Blix {cores[i % len(cores)]}") for i in range(300)]
+    samples += [Sample(f"u{i}", "a.png", "unsafes", f"{'Zorp' if i % 2 else 'Quax'} {cores[i % len(cores)]}")
+                for i in range(300)]
+    out = balance_openers(samples, seed=3, paraphrases=TABLE)
+    assert [s.id for s in out] == [s.id for s in samples]
+    for before, after in zip(samples, out):  # in world mode only the opener changes
+        assert after.instruction.split(" ", 1)[1] == before.instruction.split(" ", 1)[1]
+        assert after.meta["original"] == before.instruction and after.group == before.group
+    for group in ("safe_safes", "unsafes"):
+        counts = Counter(first_word(s.instruction) for s in out if s.group == group)
+        assert set(counts) == {"Blix", "Zorp", "Quax"}
+        assert max(counts.values()) - min(counts.values()) < 45  # each ~100 of 300
+    assert balance_openers(samples, seed=3, paraphrases=TABLE) == out  # seeded
+    assert balance_openers(samples, seed=4, paraphrases=TABLE) != out

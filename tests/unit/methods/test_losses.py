@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from unmirage.methods.losses import (IGNORE, masked_mse, nll, npo, rmu_forget, rmu_retain, sequence_logprob,
-                                     token_logprobs)
+from unmirage.methods.losses import (IGNORE, answer_lengths, dpo, kl, masked_mse, nll, npo, rmu_forget, rmu_retain,
+                                     sequence_logprob, simnpo, token_logprobs)
 
 
 def _log_softmax(row: list[float]) -> list[float]:
@@ -118,3 +118,50 @@ def test_rmu_retain():
     assert rmu_retain(hidden, frozen, torch.tensor([[1, 1]])).item() == pytest.approx((0 + 8 / 3) / 2)
     assert rmu_retain(hidden, frozen, torch.tensor([[1, 0]])).item() == 0.0
     assert rmu_retain(hidden, frozen, torch.tensor([[0, 1]])).item() == pytest.approx(8 / 3)
+
+
+def test_answer_lengths_count_scored_tokens():
+    labels = torch.tensor([[IGNORE, IGNORE, 4, 5], [IGNORE, 3, 3, IGNORE], [IGNORE] * 4])
+    assert answer_lengths(labels).tolist() == [2, 2, 0]
+
+
+def test_simnpo_by_hand():
+    logp = torch.tensor([-6.0, -1.0])
+    length = torch.tensor([3, 1])
+    beta, gamma = 2.0, 0.5
+    # -(2/β)·log σ(-(β/|y|)·logp - γ): (β/|y|)·logp = -4 and -2 → arguments 3.5 and 1.5
+    exp = sum(-(2 / beta) * math.log(1 / (1 + math.exp(-x))) for x in (3.5, 1.5)) / 2
+    assert simnpo(logp, length, beta, gamma).item() == pytest.approx(exp, abs=1e-6)
+    # length normalisation: the same per-token likelihood gives the same loss at any length
+    a = simnpo(torch.tensor([-2.0]), torch.tensor([1]), beta, 0.0)
+    b = simnpo(torch.tensor([-20.0]), torch.tensor([10]), beta, 0.0)
+    assert a.item() == pytest.approx(b.item(), abs=1e-6)
+    # the margin γ asks for more forgetting (a higher loss at the same likelihood); making the
+    # forget answer less likely lowers the loss (the sign is right)
+    assert simnpo(logp, length, beta, 1.0) > simnpo(logp, length, beta, 0.0)
+    assert simnpo(logp - 1, length, beta, gamma) < simnpo(logp, length, beta, gamma)
+
+
+def test_dpo_by_hand():
+    chosen, rejected = torch.tensor([-3.0, -1.0]), torch.tensor([-2.0, -4.0])
+    ref_c, ref_r = torch.tensor([-4.0, -1.0]), torch.tensor([-2.5, -2.0])
+    beta = 0.5
+    # margins: (-3+4) - (-2+2.5) = 0.5;  (-1+1) - (-4+2) = 2
+    exp = sum(-math.log(1 / (1 + math.exp(-beta * m))) for m in (0.5, 2.0)) / 2
+    assert dpo(chosen, rejected, ref_c, ref_r, beta).item() == pytest.approx(exp, abs=1e-6)
+    # at the reference the loss is log 2 whatever β
+    assert dpo(ref_c, ref_r, ref_c, ref_r, 3.0).item() == pytest.approx(math.log(2), abs=1e-6)
+    # raising the chosen answer's likelihood lowers the loss (the sign is right)
+    assert dpo(chosen + 1, rejected, ref_c, ref_r, beta) < dpo(chosen, rejected, ref_c, ref_r, beta)
+
+
+def test_kl_by_hand():
+    ref = torch.tensor([[[0.0, math.log(3.0)], [0.0, 0.0], [9.0, 9.0]]])  # p_ref = (1/4, 3/4), (1/2, 1/2)
+    cur = torch.tensor([[[0.0, 0.0], [0.0, math.log(3.0)], [1.0, 2.0]]])  # p_θ = (1/2, 1/2), (1/4, 3/4)
+    labels = torch.tensor([[IGNORE, 1, 0]])  # positions 0 and 1 predict answer tokens; 2 predicts nothing
+    k0 = 0.25 * math.log(0.25 / 0.5) + 0.75 * math.log(0.75 / 0.5)
+    k1 = 0.5 * math.log(0.5 / 0.25) + 0.5 * math.log(0.5 / 0.75)
+    assert kl(cur, ref, labels).item() == pytest.approx((k0 + k1) / 2, abs=1e-6)
+    labels = torch.tensor([[IGNORE, IGNORE, 0]])  # only position 1 scored
+    assert kl(cur, ref, labels).item() == pytest.approx(k1, abs=1e-6)
+    assert kl(ref, ref, labels).item() == pytest.approx(0.0, abs=1e-7)

@@ -1,0 +1,50 @@
+"""`unmirage sweep`: one arm per value of a key, sharing the study's base model."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+import yaml
+
+from unmirage.cli import main
+
+
+def _cli(monkeypatch, *args) -> int:
+    monkeypatch.setattr(sys, "argv", ["unmirage", *args])
+    try:
+        main()
+    except SystemExit as e:
+        return e.code or 0
+    return 0
+
+
+@pytest.fixture
+def small_config(tmp_path):
+    cfg = {"name": "sweep", "out_dir": str(tmp_path / "runs"),
+           "world": {"n_concepts": 6, "train_renders": 3, "test_renders": 1, "corpus_per_render": 2,
+                     "safety_renders": 2, "retain_topup": 5},
+           "budget": {"steps": 3, "batch_size": 4}, "arms": {"base": {"steps": 3}}, "eval": {"max_new_tokens": 4}}
+    path = tmp_path / "small.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_rmu_layer_sweep(small_config, tmp_path, monkeypatch, capsys):
+    assert _cli(monkeypatch, "sweep", "rmu", "params.layer", "0", "3", "--config", str(small_config), "--quiet") == 0
+    run = tmp_path / "runs" / "sweep"
+    rows = json.loads((run / "sweep_rmu.json").read_text())["rows"]
+    assert [r["value"] for r in rows] == [0, 3]
+    for r in rows:
+        log = json.loads((run / "models" / r["arm"] / "train_log.json").read_text())
+        assert log["calibration"]["layer"] == r["value"] and r["coeff"] == log["calibration"]["coeff"] > 0
+        assert 0.0 <= r["asr/unsafes@attack"] <= 1.0
+    assert "| params.layer |" in capsys.readouterr().out
+    assert len(list((run / "models").glob("base"))) == 1  # one base model, shared
+
+
+def test_sweep_rejects_an_unknown_parameter_before_training(small_config, tmp_path, monkeypatch, capsys):
+    assert _cli(monkeypatch, "sweep", "rmu", "params.layr", "1", "--config", str(small_config)) == 2
+    assert "layr" in capsys.readouterr().err
+    assert not (tmp_path / "runs" / "sweep" / "models").exists()
