@@ -86,9 +86,16 @@ class Study:
 
     def world(self) -> None:
         if self.cfg.data:
-            for name in ("train.json", "test.json", "corpus.jsonl", "forget.jsonl", "retain.jsonl"):
+            data = {self.cfg.arms[a].data for a in self.cfg.run_order()}
+            needed = ["train.json", "test.json"]
+            needed += ["corpus.jsonl"] if data & {"corpus", "corpus+safety"} else []
+            needed += ["forget.jsonl"] if "forget+retain" in data else []
+            needed += ["retain.jsonl"] if data & {"safety+retain", "balanced+retain", "forget+retain"} else []
+            for name in needed:
                 if not (self.data_dir / name).is_file():
-                    raise DataError(f"data directory {self.data_dir} lacks {name}; build one with `unmirage world`")
+                    raise DataError(f"data directory {self.data_dir} lacks {name}, which the arms' data mixes need; "
+                                    "build the world with `unmirage world`, or forget/retain sets with "
+                                    "unmirage.data.forget_retain")
             return
         stamp = self.data_dir / "world.json"
         if stamp.is_file() and read_json(stamp) == asdict(self.cfg.world):
@@ -100,9 +107,8 @@ class Study:
         d = self.data_dir
         self.safety = load_vlguard(d / "train.json")
         self.test = load_vlguard(d / "test.json")
-        self.corpus = read_samples(d / "corpus.jsonl")
-        self.forget = read_samples(d / "forget.jsonl")
-        self.retain = read_samples(d / "retain.jsonl")
+        optional = lambda name: read_samples(d / name) if (d / name).is_file() else []  # noqa: E731
+        self.corpus, self.forget, self.retain = optional("corpus.jsonl"), optional("forget.jsonl"), optional("retain.jsonl")
         self.utility = read_samples(d / "utility.jsonl") if (d / "utility.jsonl").is_file() else []
         facts = d / "facts.json"
         self.paraphrases = list(read_json(facts)["phrasings"].values()) if facts.is_file() else None
@@ -224,7 +230,7 @@ def run_study(cfg: StudyConfig, show_progress: bool = True) -> Path:
     for seed in cfg.seeds:
         log.info("seed %d of %s", seed, cfg.seeds)
         runs[seed] = Study(seed_config(cfg, seed), show_progress).run()
-    write_json(root / "results.json", aggregate_seeds(runs, cfg.seed))
+    write_json(root / "results.json", aggregate_seeds(runs, cfg.seed, to_dict(cfg)))
     write_report(root)
     return root
 

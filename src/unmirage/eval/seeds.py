@@ -31,7 +31,7 @@ def pooled_intervals(run_dirs: dict[int, Path], arm: str, seed: int = 0) -> dict
     return {k: v for k, v in metrics.items() if k.startswith("ci/")}
 
 
-def aggregate_seeds(run_dirs: dict[int, Path], seed: int = 0) -> dict:
+def aggregate_seeds(run_dirs: dict[int, Path], seed: int = 0, config: dict | None = None) -> dict:
     """The multi-seed `results.json`: {"seeds", "runs", "words", "arms": {arm: {key: {mean, std, values, ci}}}}.
 
     An arm counts only where every seed has it; std is the sample standard deviation (n - 1).
@@ -60,4 +60,4 @@ def aggregate_seeds(run_dirs: dict[int, Path], seed: int = 0) -> dict:
         arms[name] = out
     return {"seeds": seeds, "runs": {str(s): Path(d).name for s, d in run_dirs.items()},
             "words": {str(s): per_seed[s].get("words") for s in seeds},
-            "config": per_seed[seeds[0]].get("config"), "arms": arms}
+            "config": config if config is not None else per_seed[seeds[0]].get("config"), "arms": arms}

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 from typing import Any, Mapping
 
+import matplotlib
 from matplotlib.figure import Figure
 
 from ..errors import DataError
@@ -19,6 +20,7 @@ SEED_COLUMNS = (
     ("RR", "rr/safe_safes"), ("RR rewrite", "rr/safe_safes@rewrite"), ("RR control", "rr/safe_safes@control"),
     ("Utility", "utility/utility"), ("Residual", "residual/unsafes"), ("Degenerate", "degenerate/unsafes@attack"),
 )
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h")
 X_KEY, Y_KEY = "asr/unsafes@attack", "rr/safe_safes@rewrite"
 X0_KEY, Y0_KEY = "asr/unsafes", "rr/safe_safes"
 
@@ -62,21 +64,34 @@ def seed_table(results: Mapping[str, Any], cell=mean_std) -> str:
 def tradeoff_figure(results: Mapping[str, Any], path: str | Path) -> Path:
     """Each arm at (ASR after the attack, RR after the rewrite), mean ± std over seeds; a faint
     marker at its values before the attack / rewrite, joined by a line: the mirage is the jump."""
-    fig = Figure(figsize=(6.4, 5.0))
+    fig = Figure(figsize=(6.8, 5.2))
     ax = fig.add_subplot(1, 1, 1)
-    colours = [f"C{i}" for i in range(10)]
+    cmap = matplotlib.colormaps["tab20"]
+    labels: list[tuple[float, float, list[str]]] = []  # arms at (nearly) the same point share one label
     for i, (name, arm) in enumerate(results["arms"].items()):
         after, before = (_stat(arm, X_KEY), _stat(arm, Y_KEY)), (_stat(arm, X0_KEY), _stat(arm, Y0_KEY))
         if None in after:
             continue
         (x, sx), (y, sy) = after
-        c = colours[i % len(colours)]
-        ax.errorbar(100 * x, 100 * y, xerr=100 * sx, yerr=100 * sy, fmt="o", color=c, capsize=3, label=name)
+        c, marker = cmap(i % 20), MARKERS[i % len(MARKERS)]
+        ax.errorbar(100 * x, 100 * y, xerr=100 * sx, yerr=100 * sy, fmt=marker, color=c, capsize=3, label=name)
         if None not in before:
             (x0, _), (y0, _) = before
             ax.plot([100 * x0, 100 * x], [100 * y0, 100 * y], color=c, alpha=0.35, linewidth=1)
-            ax.plot(100 * x0, 100 * y0, "o", color=c, alpha=0.35, markersize=4)
-        ax.annotate(name, (100 * x, 100 * y), textcoords="offset points", xytext=(5, 5), fontsize=7)
+            ax.plot(100 * x0, 100 * y0, marker, color=c, alpha=0.35, markersize=4)
+        for lx, ly, names in labels:
+            if abs(lx - 100 * x) < 3 and abs(ly - 100 * y) < 3:
+                names.append(name)
+                break
+        else:
+            labels.append((100 * x, 100 * y, [name]))
+    placed: list[tuple[float, float]] = []  # label positions in data units (about 2.8 points per unit)
+    for lx, ly, names in labels:  # move a label up until it clears the labels already placed
+        off = 6
+        while any(abs(px - lx) < 25 and abs(py - (ly + off / 2.8)) < 3.5 for px, py in placed):
+            off += 10
+        placed.append((lx, ly + off / 2.8))
+        ax.annotate(", ".join(names), (lx, ly), textcoords="offset points", xytext=(6, off), fontsize=7)
     ax.set_xlim(-3, 103)
     ax.set_ylim(-3, 103)
     ax.set_xlabel("ASR after the one-word attack (%)  — lower is safer")
