@@ -158,7 +158,8 @@ def default_arms() -> dict[str, ArmConfig]:
                                warmup_ratio=0.05, scheduler="cosine", safety_repeat=4),
         "sft_posthoc": ArmConfig(method="sft", init="base", data="safety+retain", lr=3e-4),
         "npo": ArmConfig(method="npo", init="base", data="forget+retain", lr=1e-4, params={"beta": 0.5}),
-        "rmu": ArmConfig(method="rmu", init="base", data="forget+retain", lr=5e-4),
+        # layer 3 of the tiny model's 4: `unmirage sweep rmu params.layer 0 1 2 3` (README, "Every method")
+        "rmu": ArmConfig(method="rmu", init="base", data="forget+retain", lr=5e-4, params={"layer": 3}),
     }
 
 
