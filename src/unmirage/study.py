@@ -199,6 +199,7 @@ class Study:
         for name in self.cfg.run_order():
             log.info("arm %s: training", name)
             started = time.time()
+            trained_before = is_saved_model(self.run_dir / "models" / name)
             record = self.train(name)
             model, processor = load_model(self.model_path(name), self.cfg.model.trust_remote_code)
             log.info("arm %s: evaluating", name)
@@ -208,7 +209,8 @@ class Study:
             if record:
                 metrics["budget"] = record["budget"]
             results["arms"][name] = metrics
-            results["timings"][name] = round(time.time() - started, 1)
+            if not (trained_before and name in results["timings"]):  # a resumed arm keeps its first timing
+                results["timings"][name] = round(time.time() - started, 1)
             write_json(results_path, results)  # after every arm: a crash keeps finished arms
         write_report(self.run_dir)
         return self.run_dir

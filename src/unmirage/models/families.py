@@ -27,8 +27,8 @@ from ..registry import Registry
 from . import tiny
 from .processors import image_only
 
-# Plain words the families' chat templates use (role names), added to every tokenizer's vocabulary.
-ROLE_WORDS = ["user", "assistant", ":"]
+# Plain words the families' chat templates use (role names), added to their tokenizers' vocabulary.
+ROLE_WORDS = ("user", "assistant", ":")
 
 
 def chat_template(user_open: str, image: str, user_close: str, assistant_open: str, assistant_close: str) -> str:
@@ -57,9 +57,11 @@ class Family:
     template: str
     processor: Callable[[PreTrainedTokenizerFast, ModelConfig, int, str], object]
     model: Callable[[PreTrainedTokenizerFast, ModelConfig, int], object]
+    roles: tuple[str, ...] = ROLE_WORDS  # plain words of the chat template (the embedded LLaVA's has none)
 
     def tokenizer(self, texts: Iterable[str]) -> PreTrainedTokenizerFast:
-        return tiny.train_tokenizer(list(texts) + [" ".join(ROLE_WORDS)], self.specials, self.named, self.eos)
+        extra = [" ".join(self.roles)] if self.roles else []
+        return tiny.train_tokenizer(list(texts) + extra, self.specials, self.named, self.eos)
 
 
 FAMILIES: Registry[Family] = Registry("model family")
@@ -115,7 +117,7 @@ def _check_patch(cfg: ModelConfig, image_size: int, multiple: int = 1) -> None:
 # ------------------------------------------------------------------ LLaVA-1.5 (the embedded model)
 
 _register(Family(
-    name="llava", specials=(), named={}, eos=tiny.EOS, template=tiny.CHAT_TEMPLATE,
+    name="llava", specials=(), named={}, eos=tiny.EOS, template=tiny.CHAT_TEMPLATE, roles=(),
     processor=lambda tok, cfg, size, template: tiny.build_processor(tok, cfg, size),
     model=tiny.build_model,
 ))
