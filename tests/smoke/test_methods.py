@@ -54,31 +54,39 @@ def test_method_trains_declared_scope(tiny_world, tmp_path, method):
     assert list((tmp_path / "m").glob("*.safetensors"))
 
 
-def test_kl_retain_term_is_logged_and_starts_at_zero(tiny_world, tmp_path):
-    """With kl_weight > 0 the retain KL to the model before unlearning is computed; at the first
+@pytest.mark.parametrize("finetune", ["full", "lora"])
+def test_kl_retain_term_is_logged_and_starts_at_zero(tiny_world, tmp_path, monkeypatch, finetune):
+    """With kl_weight > 0 the retain KL to the model before unlearning is computed (a frozen copy
+    under full fine-tuning, the same model with its adapters disabled under LoRA); at the first
     step the model is the reference, so the KL is 0 up to float error."""
+    from unmirage.config import LoraConfig
+    from unmirage.methods import base as base_mod
+
     model, processor = _model(tiny_world)
     arm = ArmConfig(method="npo", data="forget+retain", steps=2, batch_size=4, lr=1e-2,
                     params={"kl_weight": 1.0, "retain_nll": False})
-    trainer_terms = []
-    from unmirage.methods import base as base_mod
-
-    original = base_mod.AlignmentTrainer.compute_loss
+    model_cfg = ModelConfig(finetune=finetune, lora=LoraConfig(r=4, dropout=0.0))
+    trainer_terms, references = [], []
+    original_loss, original_attach = base_mod.AlignmentTrainer.compute_loss, base_mod.Reference.attach
 
     def spy(self, model, inputs, *args, **kwargs):
-        out = original(self, model, inputs, *args, **kwargs)
+        out = original_loss(self, model, inputs, *args, **kwargs)
         trainer_terms.append(dict((k, v[-1]) for k, v in self._terms.items()))
         return out
 
-    base_mod.AlignmentTrainer.compute_loss = spy
-    try:
-        train_arm(model, processor, arm, read_samples(tiny_world / "forget.jsonl"),
-                  read_samples(tiny_world / "retain.jsonl"), tiny_world / "images", tmp_path / "m", 0, 64, False)
-    finally:
-        base_mod.AlignmentTrainer.compute_loss = original
+    def spy_attach(self, model):
+        original_attach(self, model)
+        references.append(self)
+
+    monkeypatch.setattr(base_mod.AlignmentTrainer, "compute_loss", spy)
+    monkeypatch.setattr(base_mod.Reference, "attach", spy_attach)
+    train_arm(model, processor, arm, read_samples(tiny_world / "forget.jsonl"), read_samples(tiny_world / "retain.jsonl"),
+              tiny_world / "images", tmp_path / "m", 0, 64, False, model_cfg=model_cfg)
+    (ref,) = references
+    assert ref.peft == (finetune == "lora") and (ref.frozen is None) == (finetune == "lora")  # no second copy under LoRA
     assert "retain_kl" in trainer_terms[0] and "retain_nll" not in trainer_terms[0]
     assert trainer_terms[0]["retain_kl"] == pytest.approx(0.0, abs=1e-5)
-    assert trainer_terms[1]["retain_kl"] > 1e-6  # after one step at lr 1e-2 the model has moved
+    assert trainer_terms[1]["retain_kl"] > 1e-7  # after one step at lr 1e-2 the model has moved
 
 
 def test_dpo_pairs_refusal_with_harmful_answer(tiny_world):
