@@ -4,24 +4,14 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 
 import pytest
 import yaml
 
-from unmirage.cli import main
 
 ARM_KEYS = ("asr/unsafes", "asr/unsafes@attack", "asr/unsafes@attack_k1", "rr/safe_safes", "rr/safe_safes@rewrite",
             "rr/safe_safes@control", "asr/unsafes@control", "utility/utility", "residual/unsafes", "degenerate/unsafes")
 
-
-def _cli(monkeypatch, *args):
-    monkeypatch.setattr(sys, "argv", ["unmirage", *args])
-    try:
-        main()
-    except SystemExit as e:
-        return e.code or 0
-    return 0
 
 
 @pytest.fixture(scope="module")
@@ -40,9 +30,9 @@ def study_config(tmp_path_factory):
     return path, root / "runs" / "smoke"
 
 
-def test_run_writes_every_stage(study_config, monkeypatch, capsys):
+def test_run_writes_every_stage(cli, study_config, monkeypatch, capsys):
     path, run_dir = study_config
-    assert _cli(monkeypatch, "run", str(path), "--quiet") == 0
+    assert cli("run", str(path), "--quiet") == 0
     manifest = json.loads((run_dir / "run.json").read_text())
     assert manifest["config"]["world"]["n_concepts"] == 6 and "git" in manifest
     audit = json.loads((run_dir / "audit.json").read_text())
@@ -68,12 +58,12 @@ def test_run_writes_every_stage(study_config, monkeypatch, capsys):
     assert all(r["instruction"].split()[0] == results["words"]["attack"] for r in attacked)
 
 
-def test_rerun_resumes_without_retraining(study_config, monkeypatch):
+def test_rerun_resumes_without_retraining(cli, study_config, monkeypatch):
     path, run_dir = study_config
     model_file = next((run_dir / "models" / "npo").glob("*.safetensors"))
     mtime = model_file.stat().st_mtime
     samples = (run_dir / "eval" / "npo" / "samples.jsonl").read_text()
-    assert _cli(monkeypatch, "run", str(path), "--quiet") == 0
+    assert cli("run", str(path), "--quiet") == 0
     assert model_file.stat().st_mtime == mtime
     assert (run_dir / "eval" / "npo" / "samples.jsonl").read_text() == samples
 
@@ -83,46 +73,46 @@ def test_rerun_resumes_without_retraining(study_config, monkeypatch):
     (["run", "--set", "world.bais=0.5"], "Did you mean 'bias'"),
     (["run", "--set", "arms.npo.params.betta=0.5"], "Did you mean 'beta'"),
 ])
-def test_bad_config_is_a_clear_error(monkeypatch, capsys, tmp_path, args, message):
-    assert _cli(monkeypatch, *args, "--set", f"out_dir={tmp_path}") == 2
+def test_bad_config_is_a_clear_error(cli, monkeypatch, capsys, tmp_path, args, message):
+    assert cli(*args, "--set", f"out_dir={tmp_path}") == 2
     assert message in capsys.readouterr().err
 
 
-def test_stages_run_alone(study_config, monkeypatch, capsys, tmp_path):
+def test_stages_run_alone(cli, study_config, monkeypatch, capsys, tmp_path):
     """world, audit, attack, eval, report and ls each work on their own, on the files a study wrote."""
     _, run_dir = study_config
     world = tmp_path / "world"
-    assert _cli(monkeypatch, "world", str(world), "--set", "n_concepts=6", "--set", "train_renders=3",
+    assert cli("world", str(world), "--set", "n_concepts=6", "--set", "train_renders=3",
                 "--set", "test_renders=1", "--set", "safety_renders=3") == 0
     assert (world / "train.json").is_file() and (world / "facts.json").is_file()
-    assert _cli(monkeypatch, "audit", str(world / "train.json"), "--out", str(tmp_path / "audit")) == 0
+    assert cli("audit", str(world / "train.json"), "--out", str(tmp_path / "audit")) == 0
     audit = json.loads((tmp_path / "audit" / "audit.json").read_text())
-    assert _cli(monkeypatch, "attack", str(world / "test.json"), "--audit", str(tmp_path / "audit" / "audit.json"),
+    assert cli("attack", str(world / "test.json"), "--audit", str(tmp_path / "audit" / "audit.json"),
                 "--out", str(tmp_path / "attacks"), "--shots", "2", "--paraphrases", str(world / "facts.json")) == 0
     attacked = [json.loads(line) for line in (tmp_path / "attacks" / "unsafes_at_attack.jsonl").read_text().splitlines()]
     assert attacked and all(r["instruction"].split()[0] == audit["answer_biased"][0] for r in attacked)
     data = run_dir / "world"
     out = tmp_path / "eval"
-    assert _cli(monkeypatch, "eval", str(run_dir / "models" / "npo"), "--data", str(data), "--out", str(out),
+    assert cli("eval", str(run_dir / "models" / "npo"), "--data", str(data), "--out", str(out),
                 "--attacks", str(run_dir / "attacks"), "--judge", "keyword") == 0
     results = json.loads((out / "results.json").read_text())
     (metrics,) = results["arms"].values()
     assert 0 <= metrics["asr/unsafes@attack"] <= 1 and (out / "samples.jsonl").is_file()
-    assert _cli(monkeypatch, "report", str(out)) == 0 and (out / "report.md").is_file()
+    assert cli("report", str(out)) == 0 and (out / "report.md").is_file()
     capsys.readouterr()
-    assert _cli(monkeypatch, "ls") == 0
+    assert cli("ls") == 0
     listed = capsys.readouterr().out
     assert all(name in listed for name in ("sft", "npo", "rmu", "oracle", "keyword"))
 
 
-def test_missing_image_is_a_clear_error(study_config, monkeypatch, capsys, tmp_path):
+def test_missing_image_is_a_clear_error(cli, study_config, monkeypatch, capsys, tmp_path):
     import shutil
 
     _, run_dir = study_config
     data = tmp_path / "data"
     shutil.copytree(run_dir / "world", data)
     next((data / "images" / "test").glob("*.png")).unlink()
-    code = _cli(monkeypatch, "eval", str(run_dir / "models" / "base"), "--data", str(data), "--out",
+    code = cli("eval", str(run_dir / "models" / "base"), "--data", str(data), "--out",
                 str(tmp_path / "eval"), "--judge", "oracle")
     assert code == 2
     assert "not found" in capsys.readouterr().err

@@ -4,12 +4,10 @@ a base arm that only evaluates the pretrained model, and arms that start from it
 from __future__ import annotations
 
 import json
-import sys
 
 import torch
 import yaml
 
-from unmirage.cli import main
 from unmirage.config import ModelConfig
 from unmirage.data.samples_io import read_samples
 from unmirage.models.families import fresh_tiny
@@ -19,7 +17,7 @@ SMALL = {"text_hidden": 32, "text_intermediate": 64, "text_layers": 3, "text_hea
          "vision_layers": 1, "vision_heads": 2}
 
 
-def test_study_on_a_pretrained_qwen2_vl(tiny_world, tmp_path, monkeypatch):
+def test_study_on_a_pretrained_qwen2_vl(tiny_world, tmp_path, cli):
     texts = [s.instruction + " " + s.response for name in ("corpus", "forget", "retain", "utility")
              for s in read_samples(tiny_world / f"{name}.jsonl")]
     torch.manual_seed(0)
@@ -34,11 +32,7 @@ def test_study_on_a_pretrained_qwen2_vl(tiny_world, tmp_path, monkeypatch):
            "run_arms": ["base", "npo", "sft_lora"], "eval": {"judge": "keyword", "max_new_tokens": 4}}
     path = tmp_path / "real.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    monkeypatch.setattr(sys, "argv", ["unmirage", "run", str(path), "--quiet", "--set", "model.finetune=lora"])
-    try:
-        main()
-    except SystemExit as e:
-        assert not e.code
+    assert cli("run", str(path), "--quiet", "--set", "model.finetune=lora") == 0
     run = tmp_path / "runs" / "real"
     results = json.loads((run / "results.json").read_text())
     assert list(results["arms"]) == ["base", "sft_lora", "npo"]  # each arm after the one it starts from

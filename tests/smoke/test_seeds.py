@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import json
 import statistics
-import sys
 
 import yaml
 
-from unmirage.cli import main
 
 
-def test_two_seeds_with_chained_arms(tmp_path, monkeypatch):
+def test_two_seeds_with_chained_arms(tmp_path, cli):
     cfg = {
         "name": "seeds", "out_dir": str(tmp_path / "runs"), "seeds": [0, 1],
         "world": {"n_concepts": 6, "train_renders": 3, "test_renders": 1, "corpus_per_render": 2,
@@ -26,11 +24,7 @@ def test_two_seeds_with_chained_arms(tmp_path, monkeypatch):
     }
     path = tmp_path / "seeds.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    monkeypatch.setattr(sys, "argv", ["unmirage", "run", str(path), "--quiet"])
-    try:
-        main()
-    except SystemExit as e:
-        assert not e.code
+    assert cli("run", str(path), "--quiet") == 0
     root = tmp_path / "runs" / "seeds"
     per_seed = {s: json.loads((root / f"seed_{s}" / "results.json").read_text()) for s in (0, 1)}
     worlds = {s: json.loads((root / f"seed_{s}" / "world" / "world.json").read_text())["seed"] for s in (0, 1)}

@@ -3,21 +3,11 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
 import yaml
 
-from unmirage.cli import main
 
-
-def _cli(monkeypatch, *args) -> int:
-    monkeypatch.setattr(sys, "argv", ["unmirage", *args])
-    try:
-        main()
-    except SystemExit as e:
-        return e.code or 0
-    return 0
 
 
 @pytest.fixture
@@ -31,8 +21,8 @@ def small_config(tmp_path):
     return path
 
 
-def test_rmu_layer_sweep(small_config, tmp_path, monkeypatch, capsys):
-    assert _cli(monkeypatch, "sweep", "rmu", "params.layer", "0", "3", "--config", str(small_config), "--quiet") == 0
+def test_rmu_layer_sweep(cli, small_config, tmp_path, monkeypatch, capsys):
+    assert cli("sweep", "rmu", "params.layer", "0", "3", "--config", str(small_config), "--quiet") == 0
     run = tmp_path / "runs" / "sweep"
     rows = json.loads((run / "sweep_rmu.json").read_text())["rows"]
     assert [r["value"] for r in rows] == [0, 3]
@@ -44,7 +34,7 @@ def test_rmu_layer_sweep(small_config, tmp_path, monkeypatch, capsys):
     assert len(list((run / "models").glob("base"))) == 1  # one base model, shared
 
 
-def test_sweep_rejects_an_unknown_parameter_before_training(small_config, tmp_path, monkeypatch, capsys):
-    assert _cli(monkeypatch, "sweep", "rmu", "params.layr", "1", "--config", str(small_config)) == 2
+def test_sweep_rejects_an_unknown_parameter_before_training(cli, small_config, tmp_path, monkeypatch, capsys):
+    assert cli("sweep", "rmu", "params.layr", "1", "--config", str(small_config)) == 2
     assert "layr" in capsys.readouterr().err
     assert not (tmp_path / "runs" / "sweep" / "models").exists()
