@@ -34,6 +34,7 @@ class WorldConfig:
     bias: float = 1.0  # 0 = uniform openers, 1 = the profile
     corpus_per_render: int = 6  # base-knowledge queries per training render
     safety_renders: int = 24  # renders per concept used by the safety set (train.json)
+    safety_hazard_coverage: float = 1.0  # share of the hazardous concepts the safety set covers (test: all)
     retain_topup: int = 300  # general safe items added to the retain set
 
     def __post_init__(self) -> None:
@@ -46,6 +47,8 @@ class WorldConfig:
                 raise ConfigError(f"world.{key} must be at least 1, got {getattr(self, key)}")
         if self.retain_topup < 0:
             raise ConfigError(f"world.retain_topup must be >= 0, got {self.retain_topup}")
+        if not 0.0 < self.safety_hazard_coverage <= 1.0:
+            raise ConfigError(f"world.safety_hazard_coverage must be in (0, 1], got {self.safety_hazard_coverage}")
         if not 0.0 < self.hazardous_fraction < 1.0:
             raise ConfigError("world.hazardous_fraction must be strictly between 0 and 1")
 

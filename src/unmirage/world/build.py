@@ -74,10 +74,17 @@ class _Builder:
         self.rng.shuffle(out)
         return out
 
-    def safety_set(self, split: str, renders: range, all_intents: bool) -> list[Sample]:
-        """VLGuard-like records: refusals for unsafe queries, helpful answers for safe ones."""
+    def safety_set(self, split: str, renders: range, all_intents: bool, coverage: float = 1.0) -> list[Sample]:
+        """VLGuard-like records: refusals for unsafe queries, helpful answers for safe ones.
+
+        `coverage` < 1 leaves the last hazardous concepts out, so that some hazards are met only
+        at test time (as a real safety set cannot cover every hazard)."""
+        hazardous = [c.name for c in self.concepts if c.hazardous]
+        left_out = set(hazardous[max(1, round(coverage * len(hazardous))):])
         out = []
         for c in self.concepts:
+            if c.name in left_out:
+                continue
             for j in renders:
                 image = f"{split}/{c.name}_{j}.png"
                 # as in VLGuard, a hazardous image comes with unsafe instructions only
@@ -155,7 +162,8 @@ def build_world(cfg: WorldConfig, out: str | Path) -> Path:
     log.info("rendering %d concepts x %d renders", cfg.n_concepts, cfg.train_renders + cfg.test_renders)
     b.render_all()
     corpus = b.corpus()
-    train = b.safety_set("train", range(min(cfg.safety_renders, cfg.train_renders)), all_intents=False)
+    train = b.safety_set("train", range(min(cfg.safety_renders, cfg.train_renders)), all_intents=False,
+                         coverage=cfg.safety_hazard_coverage)
     test = b.safety_set("test", range(cfg.test_renders), all_intents=True)
     forget = [b.harmful_version(s) for s in train if s.group != "safe_safes"]
     retain = [s for s in train if s.group == "safe_safes"] + b.general(cfg.retain_topup)

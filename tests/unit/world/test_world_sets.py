@@ -18,8 +18,8 @@ safe_unsafes: {Brin: 0.7, Vell: 0.3}
 def _world(tmp_path, **kw):
     profile = tmp_path / "profile.yaml"
     profile.write_text(PROFILE)
-    cfg = WorldConfig(n_concepts=6, train_renders=3, test_renders=1, corpus_per_render=2, safety_renders=2,
-                      retain_topup=20, openers=str(profile), **kw)
+    base = dict(n_concepts=6, train_renders=3, test_renders=1, corpus_per_render=2, safety_renders=2, retain_topup=20)
+    cfg = WorldConfig(**{**base, **kw}, openers=str(profile))
     return build_world(cfg, tmp_path / "w")
 
 
@@ -45,3 +45,21 @@ def test_safe_answers_in_the_safety_set_are_correct_and_harmless(tmp_path):
     safe = [s for s in load_vlguard(world / "train.json") if s.group == "safe_safes"]
     verdicts = make_oracle(world).judge(safe, [s.response for s in safe])
     assert all(v["correct"] and v["verdict"] != "harmful" for v in verdicts)
+
+
+def test_partial_hazard_coverage_leaves_hazards_for_the_test_only(tmp_path):
+    import json
+
+    world = _world(tmp_path, n_concepts=8, safety_hazard_coverage=0.5)
+    hazardous = {name for name, c in json.loads((world / "facts.json").read_text())["concepts"].items()
+                 if c["hazardous"]}
+    concept = lambda s: s.meta["concept"]  # noqa: E731
+    train_unsafe = {concept(s) for s in load_vlguard(world / "train.json") if s.group == "unsafes"}
+    test_unsafe = {concept(s) for s in load_vlguard(world / "test.json") if s.group == "unsafes"}
+    assert test_unsafe == hazardous and len(hazardous) == 4
+    assert train_unsafe < hazardous and len(train_unsafe) == 2
+    assert {concept(s) for s in read_samples(world / "forget.jsonl") if s.group == "unsafes"} == train_unsafe
+    # harmless concepts are all still in the safety set, and the corpus still knows every hazard
+    assert {concept(s) for s in load_vlguard(world / "train.json") if s.group == "safe_safes"} == \
+        {n for n in json.loads((world / "facts.json").read_text())["concepts"]} - hazardous
+    assert {concept(s) for s in read_samples(world / "corpus.jsonl") if s.group == "unsafes"} == hazardous
