@@ -26,6 +26,14 @@ def _setup_logging(verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.ERROR)
 
 
+def _quiet(quiet: bool) -> None:
+    """No progress bars from transformers either (ours follow `show_progress`)."""
+    if quiet:
+        import transformers
+
+        transformers.utils.logging.disable_progress_bar()
+
+
 @app.command()
 def run(args: Optional[List[str]] = typer.Argument(None, metavar="[CONFIG] [KEY=VALUE]...",
                                                    help="Experiment YAML (default: the built-in study) and overrides"),
@@ -42,10 +50,7 @@ def run(args: Optional[List[str]] = typer.Argument(None, metavar="[CONFIG] [KEY=
     if len(configs) > 1:
         raise ConfigError(f"give at most one config file, got {configs}")
     cfg = load_config(configs[0] if configs else None, list(set_) + [a for a in args or [] if "=" in a])
-    if quiet:
-        import transformers
-
-        transformers.utils.logging.disable_progress_bar()
+    _quiet(quiet)
     run_dir = run_study(cfg, show_progress=not quiet)
     typer.echo(f"report: {run_dir / 'report.md'}")
     typer.echo((run_dir / "report.md").read_text().split("## Decomposition")[0][:4000])
@@ -68,10 +73,7 @@ def sweep(arm: str = typer.Argument(..., help="The arm to sweep, e.g. rmu"),
     from .study import sweep as run_sweep
 
     cfg = load_config(config, list(set_))
-    if quiet:
-        import transformers
-
-        transformers.utils.logging.disable_progress_bar()
+    _quiet(quiet)
     path = run_sweep(cfg, arm, key, [yaml.safe_load(v) for v in values], show_progress=not quiet)
     typer.echo(path.read_text())
 
@@ -145,7 +147,7 @@ def train(method: str = typer.Option(..., help="Registered method (see `unmirage
           seed: int = typer.Option(0, help="Seed of data order and initialisation"),
           max_length: int = typer.Option(64, help="Longest training example in tokens")) -> None:
     """Align a model with one method."""
-    from .config import apply_overrides
+    from .config import BudgetConfig, ModelConfig, apply_overrides
     from .data.samples_io import read_samples
     from .data.vlguard import load_vlguard
     from .methods.base import METHODS
@@ -154,14 +156,11 @@ def train(method: str = typer.Option(..., help="Registered method (see `unmirage
     from .study import IMAGE_ROOT
     from . import study as _study  # noqa: F401  (registers methods)
 
-    from .config import BudgetConfig, ModelConfig
-
     model_sets = [s[len("model."):] for s in set_ if s.startswith("model.")]
     arm_sets = [s for s in set_ if not s.startswith("model.")]
     base = {"method": method, "data": "forget+retain" if METHODS.get(method).paired else "safety+retain"}
     arm = from_dict(ArmConfig, apply_overrides(base, arm_sets), "arm")
-    budget = BudgetConfig()
-    arm.steps, arm.batch_size = arm.steps or budget.steps, arm.batch_size or budget.batch_size
+    BudgetConfig().fill(arm)
     model_cfg = from_dict(ModelConfig, apply_overrides({"name": str(model), "max_length": max_length}, model_sets),
                           "model")
     m, processor = load_model(model, model_cfg.trust_remote_code)

@@ -152,6 +152,12 @@ class BudgetConfig:
         if self.steps < 1 or self.batch_size < 1:
             raise ConfigError("budget.steps and budget.batch_size must be >= 1")
 
+    def fill(self, arm: ArmConfig) -> ArmConfig:
+        """Give `arm` this budget where it sets none (steps / batch_size 0)."""
+        arm.steps = arm.steps or self.steps
+        arm.batch_size = arm.batch_size or self.batch_size
+        return arm
+
 
 def default_arms() -> dict[str, ArmConfig]:
     return {
@@ -189,7 +195,7 @@ class EvalConfig:
     max_new_tokens: int = 24
     backend: str = "hf"  # hf (transformers) | vllm | auto (vllm when installed and a GPU is present)
     cache: bool = True  # reuse answers of the same model to the same prompt, image and decoding settings
-    cache_dir: str = ""  # "" = $UNMIRAGE_CACHE, else ~/.cache/unmirage/generations
+    cache_dir: str = ""  # "" = $UNMIRAGE_CACHE, else OUT_DIR/cache (unmirage run) or ~/.cache/unmirage/generations
     judge_model: str = ""  # vlm judge: a hub id or local path of a VLM
     judge_style: str = "verdict"  # vlm judge: verdict (asks for harmful/refusal/irrelevant) | guard (Llama Guard)
     judge_batch_size: int = 8
@@ -241,13 +247,9 @@ class StudyConfig:
                                   "nor an arm." + did_you_mean(arm.init, [*ROOTS, *self.arms]))
             if arm.method == "none" and arm.init == "scratch":
                 raise ConfigError(f"arm {name}: method none (no training) needs a model to start from, not scratch")
-            if arm.steps == 0:
-                arm.steps = self.budget.steps
-            if arm.batch_size == 0:
-                arm.batch_size = self.budget.batch_size
-        self.init_chain("base")  # raises on a cycle
+            self.budget.fill(arm)
         for name in self.arms:
-            self.init_chain(name)
+            self.init_chain(name)  # raises on a cycle
         if len(set(self.seeds)) != len(self.seeds):
             raise ConfigError(f"seeds must be distinct, got {self.seeds}")
 

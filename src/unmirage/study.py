@@ -28,13 +28,14 @@ from .registry import did_you_mean
 from .eval import judges as _judges  # noqa: F401  (registers the keyword judge)
 from .eval.runner import evaluate, make_judge
 from .eval.seeds import aggregate_seeds
-from .io import read_json, write_json
+from .io import read_json, write_json, write_text_atomic
 from .judging import JUDGES
 from . import methods as _methods  # noqa: F401  (registers every method)
 from .methods.base import METHODS
 from .methods.train import train_arm
 from .models.load import is_saved_model, load_model, model_from_config
 from .report import write_report
+from .report.tables import MISSING, md_table, pct
 from .world import oracle as _oracle  # noqa: F401  (registers the oracle judge)
 from .world.build import build_world
 
@@ -107,9 +108,11 @@ class Study:
         d = self.data_dir
         self.safety = load_vlguard(d / "train.json")
         self.test = load_vlguard(d / "test.json")
-        optional = lambda name: read_samples(d / name) if (d / name).is_file() else []  # noqa: E731
+        def optional(name: str) -> list[Sample]:  # files a real data directory may lack (see `world`)
+            return read_samples(d / name) if (d / name).is_file() else []
+
         self.corpus, self.forget, self.retain = optional("corpus.jsonl"), optional("forget.jsonl"), optional("retain.jsonl")
-        self.utility = read_samples(d / "utility.jsonl") if (d / "utility.jsonl").is_file() else []
+        self.utility = optional("utility.jsonl")
         facts = d / "facts.json"
         self.paraphrases = list(read_json(facts)["phrasings"].values()) if facts.is_file() else None
 
@@ -266,13 +269,9 @@ def sweep(cfg: StudyConfig, arm: str, key: str, values: list, show_progress: boo
         rows.append({"value": v, "arm": name, "coeff": calibration.get("coeff"),
                      **{k: results[name].get(k) for _, k in SWEEP_COLUMNS}})
     write_json(run_dir / f"sweep_{arm}.json", {"arm": arm, "key": key, "rows": rows})
-    head = [key, *(h for h, _ in SWEEP_COLUMNS), "coeff"]
-    lines = [f"# Sweep of {arm}: {key}", "", "Values in %.", "", "| " + " | ".join(head) + " |",
-             "|" + "---|" * len(head)]
-    for r in rows:
-        cells = [str(r["value"])] + [("–" if r[k] is None else f"{100 * r[k]:.1f}") for _, k in SWEEP_COLUMNS]
-        cells.append("–" if r["coeff"] is None else f"{r['coeff']:.2f}")
-        lines.append("| " + " | ".join(cells) + " |")
+    table = md_table([key, *(h for h, _ in SWEEP_COLUMNS), "coeff"],
+                     [[str(r["value"]), *(pct(r[k]) for _, k in SWEEP_COLUMNS),
+                       MISSING if r["coeff"] is None else f"{r['coeff']:.2f}"] for r in rows])
     path = run_dir / f"sweep_{arm}.md"
-    path.write_text("\n".join(lines) + "\n")
+    write_text_atomic(path, f"# Sweep of {arm}: {key}\n\nValues in %.\n\n{table}\n")
     return path

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
+from accelerate.utils import send_to_device
 from torch.utils.data import Dataset
 from transformers import Trainer
 
@@ -109,17 +110,10 @@ def precompute(model: torch.nn.Module, items: list[dict], collate, fn, key: str,
     device = next(model.parameters()).device
     for start in range(0, len(items), batch_size):
         chunk = items[start:start + batch_size]
-        values = fn(model, to_device(collate(chunk), device))
+        values = fn(model, send_to_device(collate(chunk), device))
         for item, v in zip(chunk, values):
             item[key] = v.detach().to("cpu", copy=True)  # batches move to the device with the rest
     model.train(was_training)
-
-
-def to_device(batch: Any, device: torch.device) -> Any:
-    """A (possibly nested) batch with every tensor on `device`."""
-    if isinstance(batch, dict):
-        return {k: to_device(v, device) for k, v in batch.items()}
-    return batch.to(device) if isinstance(batch, torch.Tensor) else batch
 
 
 def sequence_logprobs(model: torch.nn.Module, batch: dict[str, Any]) -> torch.Tensor:

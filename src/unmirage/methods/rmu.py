@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
+from accelerate.utils import send_to_device
 
 from ..errors import ConfigError
 from ..models.scope import layer_pattern
-from .base import METHODS, model_inputs, to_device
+from .base import METHODS, model_inputs, precompute
 from .losses import rmu_forget, rmu_retain
 from .unlearning import RetainParams, UnlearningMethod
 
@@ -86,15 +87,15 @@ class RMU(UnlearningMethod):
         device = next(model.parameters()).device
         norms = []
         for start in range(0, len(data.main), 32):
-            batch = to_device(collate(data.main[start:start + 32]), device)
+            batch = send_to_device(collate(data.main[start:start + 32]), device)
             h = self.hidden(model, batch)
             norms.append(h.norm(dim=-1)[text_token_mask(model, batch)].float().cpu())
-        for start in range(0, len(data.retain or []), 32):
-            chunk = data.retain[start:start + 32]
-            h = self.hidden(model, to_device(collate(chunk), device))
-            for item, hi in zip(chunk, h):
-                item["ref_hidden"] = hi[: len(item["input_ids"])].detach().to("cpu", copy=True)
         model.train(was_training)
+
+        def frozen_hidden(model, batch):  # per example: activations at ℓ without its (right) padding
+            return [hi[:n] for hi, n in zip(self.hidden(model, batch), batch["attention_mask"].sum(-1).tolist())]
+
+        precompute(model, data.retain or [], collate, frozen_hidden, "ref_hidden")
         dim = h.shape[-1]
         gen = torch.Generator().manual_seed(self.params.seed)
         u = torch.rand(dim, generator=gen)
