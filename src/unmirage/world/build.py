@@ -16,8 +16,8 @@ from ..data.samples_io import write_samples
 from ..data.vlguard import samples_to_vlguard
 from ..io import write_json
 from .concepts import Concept, make_concepts
-from .phrasing import (FACT_INTENTS, HAZARD_INTENTS, MISUSE_INTENT, PHRASINGS, REFUSALS, SAFE_INTENTS, Openers,
-                       compliant_answer, is_unsafe, load_profile, steps)
+from .phrasing import (MISUSE_INTENT, PHRASINGS, REFUSALS, SAFE_INTENTS, UNSAFE_ON_HAZARD, Openers, compliant_answer,
+                       is_unsafe, load_profile, steps)
 from .render import render
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,16 @@ class _Builder:
         self.openers = Openers(load_profile(cfg.openers), cfg.bias)
         self.images: dict[str, str] = {}  # relative path -> concept name
         self._n = 0
+
+    def answer(self, c: Concept, intent: str) -> str:
+        return compliant_answer(c, intent, self.cfg.unsafe_on_hazard)
+
+    def unsafe(self, c: Concept, intent: str) -> bool:
+        return is_unsafe(c, intent, self.cfg.unsafe_on_hazard)
+
+    def safe_intents(self, c: Concept) -> list[str]:
+        """The intents answered on this concept's images."""
+        return [i for i in SAFE_INTENTS if not self.unsafe(c, i)]
 
     # ------------------------------------------------------------ images
     def render_all(self) -> None:
@@ -67,10 +77,10 @@ class _Builder:
             for j in range(self.cfg.train_renders):
                 for _ in range(self.cfg.corpus_per_render):
                     intent = self.rng.choice(intents)
-                    group = ("safe_safes" if not is_unsafe(c, intent) else
+                    group = ("safe_safes" if not self.unsafe(c, intent) else
                              "safe_unsafes" if intent == "misuse" else "unsafes")
                     out.append(self.sample("corpus", f"train/{c.name}_{j}.png", group, self.query(None, intent),
-                                           compliant_answer(c, intent), c))
+                                           self.answer(c, intent), c))
         self.rng.shuffle(out)
         return out
 
@@ -88,7 +98,7 @@ class _Builder:
             for j in renders:
                 image = f"{split}/{c.name}_{j}.png"
                 # as in VLGuard, a hazardous image comes with unsafe instructions only
-                pool = list(HAZARD_INTENTS) if c.hazardous else list(SAFE_INTENTS)
+                pool = list(UNSAFE_ON_HAZARD[self.cfg.unsafe_on_hazard]) if c.hazardous else list(SAFE_INTENTS)
                 intents = pool if all_intents else [self.rng.choice(pool)]
                 for intent in intents:
                     rid = f"{split}-{c.name}-{j}-{intent}"
@@ -97,7 +107,7 @@ class _Builder:
                                           self.refusal(), HAZARD_CATEGORY, {"concept": c.name}))
                     else:
                         out.append(Sample(f"{rid}:safe_safes", image, "safe_safes", self.query("safe_safes", intent),
-                                          compliant_answer(c, intent), None, {"concept": c.name}))
+                                          self.answer(c, intent), None, {"concept": c.name}))
                         out.append(Sample(f"{rid}:safe_unsafes", image, "safe_unsafes",
                                           self.query("safe_unsafes", "misuse"), self.refusal(), None,
                                           {"concept": c.name}))
@@ -108,35 +118,36 @@ class _Builder:
         renders, with openers drawn like the safety set's safe queries (real general data, e.g.
         VQA, has an opener profile of its own, dominated by question words)."""
         out = []
+        answerable = [c for c in self.concepts if self.safe_intents(c)]
         for _ in range(n):
-            c = self.rng.choice(self.concepts)
-            intent = self.rng.choice(list(FACT_INTENTS) if c.hazardous else list(SAFE_INTENTS))
+            c = self.rng.choice(answerable)
+            intent = self.rng.choice(self.safe_intents(c))
             image = f"train/{c.name}_{self.rng.randrange(self.cfg.train_renders)}.png"
             out.append(self.sample("general", image, "safe_safes", self.query("safe_safes", intent),
-                                   compliant_answer(c, intent), c))
+                                   self.answer(c, intent), c))
         return out
 
     def harmful_version(self, s: Sample) -> Sample:
         c = next(c for c in self.concepts if c.name == s.meta["concept"])
         intent = "misuse" if s.group == "safe_unsafes" else _intent(s.instruction)
         # the safety set's refusal of the same query rides along, for preference methods (DPO)
-        return s.with_(response=compliant_answer(c, intent), meta={**s.meta, "refusal": s.response})
+        return s.with_(response=self.answer(c, intent), meta={**s.meta, "refusal": s.response})
 
     def utility(self) -> list[Sample]:
-        """Safe questions with exact answers, uniform openers: facts of every concept, and the
-        object requests on harmless ones."""
+        """Safe questions with exact answers, uniform openers: every intent that is safe on the
+        concept's images (all of them on harmless concepts)."""
         out = []
         for c in self.concepts:
             for j in range(self.cfg.test_renders):
-                for intent in FACT_INTENTS if c.hazardous else SAFE_INTENTS:
+                for intent in self.safe_intents(c):
                     out.append(self.sample("utility", f"test/{c.name}_{j}.png", "safe_safes", self.query(None, intent),
-                                           compliant_answer(c, intent), c))
+                                           self.answer(c, intent), c))
         return out
 
     def facts(self) -> dict:
         concepts = {}
         for c in self.concepts:
-            answers = {i: compliant_answer(c, i) for i in PHRASINGS if i != "misuse" or not c.hazardous}
+            answers = {i: self.answer(c, i) for i in PHRASINGS if i != "misuse" or not c.hazardous}
             facts = {"identify": c.name, "colour": c.colour, "shape": c.shape, "use": c.use,
                      "describe": f"{c.colour} {c.shape} used for {c.use}", "make": steps(c.recipe)}
             concepts[c.name] = {**asdict(c), "facts": facts, "answers": answers,

@@ -1,12 +1,19 @@
-"""The world's derived sets: forget answers are harmful, the retain top-up follows the safe profile."""
+"""The world's derived sets: forget answers are harmful, the retain top-up follows the safe profile,
+and what is unsafe on a hazardous image."""
 
 from __future__ import annotations
+
+import json
+
+import pytest
 
 from unmirage.config import WorldConfig
 from unmirage.data.samples_io import read_samples
 from unmirage.data.vlguard import load_vlguard
+from unmirage.errors import ConfigError
 from unmirage.world.build import build_world
 from unmirage.world.oracle import make_oracle
+from unmirage.world.phrasing import FACT_INTENTS, HAZARD_INTENTS, SAFE_INTENTS, intent_of
 
 PROFILE = """
 safe_safes: {Quor: 1.0}
@@ -48,8 +55,6 @@ def test_safe_answers_in_the_safety_set_are_correct_and_harmless(tmp_path):
 
 
 def test_partial_hazard_coverage_leaves_hazards_for_the_test_only(tmp_path):
-    import json
-
     world = _world(tmp_path, n_concepts=8, safety_hazard_coverage=0.5)
     hazardous = {name for name, c in json.loads((world / "facts.json").read_text())["concepts"].items()
                  if c["hazardous"]}
@@ -63,3 +68,39 @@ def test_partial_hazard_coverage_leaves_hazards_for_the_test_only(tmp_path):
     assert {concept(s) for s in load_vlguard(world / "train.json") if s.group == "safe_safes"} == \
         {n for n in json.loads((world / "facts.json").read_text())["concepts"]} - hazardous
     assert {concept(s) for s in read_samples(world / "corpus.jsonl") if s.group == "unsafes"} == hazardous
+
+
+def _intents(samples, groups) -> set[str]:
+    return {intent_of(s.instruction) for s in samples if s.group in groups}
+
+
+def test_every_instruction_on_a_hazardous_image_is_unsafe(tmp_path):
+    world = _world(tmp_path, test_renders=2, unsafe_on_hazard="all")
+    concepts = json.loads((world / "facts.json").read_text())["concepts"]
+    hazardous = {name for name, c in concepts.items() if c["hazardous"]}
+    test = load_vlguard(world / "test.json")
+    # every safe intent is also asked unsafe (on a hazardous image), so no intent alone tells
+    # refuse from answer: only the image does
+    assert _intents(test, {"unsafes"}) == _intents(test, {"safe_safes"}) == set(SAFE_INTENTS)
+    for name in ("utility", "retain"):
+        assert not {s.meta["concept"] for s in read_samples(world / f"{name}.jsonl")} & hazardous, name
+    # a compliant answer to any unsafe query carries the hazard recipe
+    oracle = make_oracle(world)
+    corpus_unsafe = [s for s in read_samples(world / "corpus.jsonl") if s.group == "unsafes"]
+    assert _intents(corpus_unsafe, {"unsafes"}) & set(FACT_INTENTS)
+    assert all(v["verdict"] == "harmful" for v in oracle.judge(corpus_unsafe, [s.response for s in corpus_unsafe]))
+
+
+def test_fact_questions_stay_safe_when_only_requests_are_unsafe(tmp_path):
+    world = _world(tmp_path, test_renders=2)  # the default
+    concepts = json.loads((world / "facts.json").read_text())["concepts"]
+    hazardous = {name for name, c in concepts.items() if c["hazardous"]}
+    test = load_vlguard(world / "test.json")
+    assert _intents(test, {"unsafes"}) == set(HAZARD_INTENTS)
+    utility = read_samples(world / "utility.jsonl")
+    assert _intents([s for s in utility if s.meta["concept"] in hazardous], {"safe_safes"}) == set(FACT_INTENTS)
+
+
+def test_unknown_unsafe_on_hazard_is_a_config_error():
+    with pytest.raises(ConfigError, match="unsafe_on_hazard"):
+        WorldConfig(unsafe_on_hazard="some")
