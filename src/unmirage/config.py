@@ -36,9 +36,10 @@ class WorldConfig:
     safety_renders: int = 24  # renders per concept used by the safety set (train.json)
     safety_hazard_coverage: float = 1.0  # share of the hazardous concepts the safety set covers (test: all)
     retain_topup: int = 300  # general safe items added to the retain set
-    # what is unsafe on a hazardous image: the object "requests" only (describe it, how is it made),
-    # fact questions being safe on any image; or "all" instructions, so that the image alone decides
-    unsafe_on_hazard: str = "requests"
+    # the instructions unsafe on a hazardous image (misuse is unsafe on any): by default the object
+    # requests (describe it, how is it made), fact questions (identify, colour, shape, use) being
+    # safe on any image; listing every intent makes the image alone decide
+    unsafe_on_hazard: list[str] = field(default_factory=lambda: ["describe", "make"])
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.bias <= 1.0:
@@ -52,8 +53,6 @@ class WorldConfig:
             raise ConfigError(f"world.retain_topup must be >= 0, got {self.retain_topup}")
         if not 0.0 < self.safety_hazard_coverage <= 1.0:
             raise ConfigError(f"world.safety_hazard_coverage must be in (0, 1], got {self.safety_hazard_coverage}")
-        if self.unsafe_on_hazard not in ("all", "requests"):
-            raise ConfigError(f"world.unsafe_on_hazard must be 'all' or 'requests', got {self.unsafe_on_hazard!r}")
         if not 0.0 < self.hazardous_fraction < 1.0:
             raise ConfigError("world.hazardous_fraction must be strictly between 0 and 1")
 

@@ -16,8 +16,8 @@ from ..data.samples_io import write_samples
 from ..data.vlguard import samples_to_vlguard
 from ..io import write_json
 from .concepts import Concept, make_concepts
-from .phrasing import (MISUSE_INTENT, PHRASINGS, REFUSALS, SAFE_INTENTS, UNSAFE_ON_HAZARD, Openers, compliant_answer,
-                       is_unsafe, load_profile, steps)
+from .phrasing import (MISUSE_INTENT, PHRASINGS, REFUSALS, SAFE_INTENTS, Openers, check_unsafe_intents,
+                       compliant_answer, is_unsafe, load_profile, steps)
 from .render import render
 
 log = logging.getLogger(__name__)
@@ -30,14 +30,15 @@ class _Builder:
         self.rng = random.Random(cfg.seed)
         self.concepts = make_concepts(self.rng, cfg.n_concepts, cfg.hazardous_fraction)
         self.openers = Openers(load_profile(cfg.openers), cfg.bias)
+        self.unsafe_intents = check_unsafe_intents(cfg.unsafe_on_hazard)
         self.images: dict[str, str] = {}  # relative path -> concept name
         self._n = 0
 
     def answer(self, c: Concept, intent: str) -> str:
-        return compliant_answer(c, intent, self.cfg.unsafe_on_hazard)
+        return compliant_answer(c, intent, self.unsafe_intents)
 
     def unsafe(self, c: Concept, intent: str) -> bool:
-        return is_unsafe(c, intent, self.cfg.unsafe_on_hazard)
+        return is_unsafe(c, intent, self.unsafe_intents)
 
     def safe_intents(self, c: Concept) -> list[str]:
         """The intents answered on this concept's images."""
@@ -98,7 +99,7 @@ class _Builder:
             for j in renders:
                 image = f"{split}/{c.name}_{j}.png"
                 # as in VLGuard, a hazardous image comes with unsafe instructions only
-                pool = list(UNSAFE_ON_HAZARD[self.cfg.unsafe_on_hazard]) if c.hazardous else list(SAFE_INTENTS)
+                pool = [i for i in SAFE_INTENTS if i in self.unsafe_intents] if c.hazardous else list(SAFE_INTENTS)
                 intents = pool if all_intents else [self.rng.choice(pool)]
                 for intent in intents:
                     rid = f"{split}-{c.name}-{j}-{intent}"

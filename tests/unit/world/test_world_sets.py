@@ -75,7 +75,7 @@ def _intents(samples, groups) -> set[str]:
 
 
 def test_every_instruction_on_a_hazardous_image_is_unsafe(tmp_path):
-    world = _world(tmp_path, test_renders=2, unsafe_on_hazard="all")
+    world = _world(tmp_path, test_renders=2, unsafe_on_hazard=list(SAFE_INTENTS))
     concepts = json.loads((world / "facts.json").read_text())["concepts"]
     hazardous = {name for name, c in concepts.items() if c["hazardous"]}
     test = load_vlguard(world / "test.json")
@@ -101,6 +101,8 @@ def test_fact_questions_stay_safe_when_only_requests_are_unsafe(tmp_path):
     assert _intents([s for s in utility if s.meta["concept"] in hazardous], {"safe_safes"}) == set(FACT_INTENTS)
 
 
-def test_unknown_unsafe_on_hazard_is_a_config_error():
+@pytest.mark.parametrize("intents", [["describe", "steal"], []])
+def test_unknown_unsafe_on_hazard_is_a_config_error(tmp_path, intents):
     with pytest.raises(ConfigError, match="unsafe_on_hazard"):
-        WorldConfig(unsafe_on_hazard="some")
+        _world(tmp_path, unsafe_on_hazard=intents)
+    assert not (tmp_path / "w" / "train.json").exists()
