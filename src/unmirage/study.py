@@ -35,7 +35,7 @@ from .methods.base import METHODS
 from .methods.train import train_arm
 from .models.load import is_saved_model, load_model, model_from_config
 from .report import write_report
-from .report.tables import MISSING, md_table, pct
+from .report.tables import HEADLINE_COLUMNS, MISSING, md_table, pct
 from .world import oracle as _oracle  # noqa: F401  (registers the oracle judge)
 from .world.build import build_world
 
@@ -240,11 +240,6 @@ def run_study(cfg: StudyConfig, show_progress: bool = True) -> Path:
     return root
 
 
-SWEEP_COLUMNS = (("ASR attack", "asr/unsafes@attack"), ("RR rewrite", "rr/safe_safes@rewrite"),
-                 ("utility", "utility/utility"), ("residual", "residual/unsafes"),
-                 ("degenerate", "degenerate/unsafes@attack"))
-
-
 def sweep(cfg: StudyConfig, arm: str, key: str, values: list, show_progress: bool = True) -> Path:
     """Train and evaluate `arm` once per value of its config `key` (e.g. `params.layer` for RMU's
     layer), in the study's run directory (so the base model is shared), and write `sweep_<arm>.md`
@@ -267,10 +262,10 @@ def sweep(cfg: StudyConfig, arm: str, key: str, values: list, show_progress: boo
         log_path = run_dir / "models" / name / "train_log.json"
         calibration = read_json(log_path).get("calibration", {}) if log_path.is_file() else {}
         rows.append({"value": v, "arm": name, "coeff": calibration.get("coeff"),
-                     **{k: results[name].get(k) for _, k in SWEEP_COLUMNS}})
+                     **{k: results[name].get(k) for _, k in HEADLINE_COLUMNS}})
     write_json(run_dir / f"sweep_{arm}.json", {"arm": arm, "key": key, "rows": rows})
-    table = md_table([key, *(h for h, _ in SWEEP_COLUMNS), "coeff"],
-                     [[str(r["value"]), *(pct(r[k]) for _, k in SWEEP_COLUMNS),
+    table = md_table([key, *(h for h, _ in HEADLINE_COLUMNS), "coeff"],
+                     [[str(r["value"]), *(pct(r[k]) for _, k in HEADLINE_COLUMNS),
                        MISSING if r["coeff"] is None else f"{r['coeff']:.2f}"] for r in rows])
     path = run_dir / f"sweep_{arm}.md"
     write_text_atomic(path, f"# Sweep of {arm}: {key}\n\nValues in %.\n\n{table}\n")

@@ -29,7 +29,8 @@ def test_rmu_layer_sweep(cli, small_config, tmp_path, monkeypatch, capsys):
     for r in rows:
         log = json.loads((run / "models" / r["arm"] / "train_log.json").read_text())
         assert log["calibration"]["layer"] == r["value"] and r["coeff"] == log["calibration"]["coeff"] > 0
-        assert 0.0 <= r["asr/unsafes@attack"] <= 1.0
+        assert all(0.0 <= r[k] <= 1.0 for k in ("asr/unsafes", "asr/unsafes@attack", "asr/unsafes@control",
+                                                  "rr/safe_safes@rewrite", "rr/safe_safes@control"))
     assert "| params.layer |" in capsys.readouterr().out
     assert len(list((run / "models").glob("base"))) == 1  # one base model, shared
 

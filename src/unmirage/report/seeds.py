@@ -12,14 +12,8 @@ from matplotlib.figure import Figure
 
 from ..errors import DataError
 from .figures import _save
-from .tables import MISSING, md_table
+from .tables import HEADLINE_COLUMNS, MISSING, md_table
 
-# (header, key)
-SEED_COLUMNS = (
-    ("ASR", "asr/unsafes"), ("ASR attack", "asr/unsafes@attack"), ("ASR control", "asr/unsafes@control"),
-    ("RR", "rr/safe_safes"), ("RR rewrite", "rr/safe_safes@rewrite"), ("RR control", "rr/safe_safes@control"),
-    ("Utility", "utility/utility"), ("Residual", "residual/unsafes"), ("Degenerate", "degenerate/unsafes@attack"),
-)
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h")
 X_KEY, Y_KEY = "asr/unsafes@attack", "rr/safe_safes@rewrite"
 X0_KEY, Y0_KEY = "asr/unsafes", "rr/safe_safes"
@@ -56,7 +50,7 @@ def with_ci(arm: Mapping[str, Any], key: str) -> str:
 
 
 def seed_table(results: Mapping[str, Any], cell=mean_std) -> str:
-    cols = [(h, k) for h, k in SEED_COLUMNS if any(k in a for a in results["arms"].values())]
+    cols = [(h, k) for h, k in HEADLINE_COLUMNS if any(k in a for a in results["arms"].values())]
     rows = [[name] + [cell(arm, k) for _, k in cols] for name, arm in results["arms"].items()]
     return md_table(["Arm"] + [h for h, _ in cols], rows)
 

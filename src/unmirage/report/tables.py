@@ -35,9 +35,15 @@ SPLITS = (
 )
 _FRACTION_TOL = 1e-6
 
+# The headline metrics of the multi-seed and sweep tables: (header, key)
+HEADLINE_COLUMNS = (
+    ("ASR", "asr/unsafes"), ("ASR attack", "asr/unsafes@attack"), ("ASR control", "asr/unsafes@control"),
+    ("RR", "rr/safe_safes"), ("RR rewrite", "rr/safe_safes@rewrite"), ("RR control", "rr/safe_safes@control"),
+    ("Utility", "utility/utility"), ("Residual", "residual/unsafes"), ("Degenerate", "degenerate/unsafes@attack"),
+)
+
 
 # --------------------------------------------------------------------------- loading / validation
-
 
 def _is_number(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool)
