@@ -91,14 +91,26 @@ def world(out: Path = typer.Argument(..., help="Directory to write the world int
 
 
 @app.command()
-def audit(data: Path = typer.Argument(..., help="A VLGuard-format JSON file"),
+def audit(data: List[Path] = typer.Argument(..., help="VLGuard-format JSON or samples JSONL files, audited together"),
           out: Path = typer.Option(Path("audit"), help="Directory for audit.json and audit.png"),
-          min_count: Optional[int] = typer.Option(None, help="Minimum count for a word to be ranked")) -> None:
-    """First-word × label association per query group."""
-    from .attacks.audit import write_audit
-    from .data.vlguard import load_vlguard
+          min_count: Optional[int] = typer.Option(None, help="Minimum count for a word to be ranked"),
+          label: str = typer.Option("group", help="A query's label: its group's ('group': refuse unless "
+                                    "safe_safes) or what its response does ('response': a refusal or not)")) -> None:
+    """First-word × label association per query group.
 
-    result = write_audit(load_vlguard(data), out, min_count=min_count)
+    `--label response` audits what a training mix teaches: e.g. the embedded world's corpus.jsonl
+    (which complies with every request) with its train.json, as mixed SFT trains on them."""
+    from .attacks.audit import write_audit
+    from .data.samples_io import read_samples
+    from .data.vlguard import load_vlguard
+    from .errors import ConfigError
+    from .eval.keyword import is_refusal
+
+    if label not in ("group", "response"):
+        raise ConfigError(f"--label must be 'group' or 'response', got {label!r}")
+    samples = [s for path in data for s in (read_samples(path) if path.suffix == ".jsonl" else load_vlguard(path))]
+    labels = [("refuse" if is_refusal(s.response) else "answer") for s in samples] if label == "response" else None
+    result = write_audit(samples, out, min_count=min_count, labels=labels)
     for g, info in result["groups"].items():
         top = list(info["first_words"].items())[:5]
         typer.echo(f"{g} (n={info['n']}): " + ", ".join(f"{w} {c / info['n']:.1%}" for w, c in top))

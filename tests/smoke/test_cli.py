@@ -87,6 +87,15 @@ def test_stages_run_alone(cli, study_config, monkeypatch, capsys, tmp_path):
     assert (world / "train.json").is_file() and (world / "facts.json").is_file()
     assert cli("audit", str(world / "train.json"), "--out", str(tmp_path / "audit")) == 0
     audit = json.loads((tmp_path / "audit" / "audit.json").read_text())
+    # what mixed SFT's data teaches: the corpus answers every query, the safety set refuses some
+    assert cli("audit", str(world / "corpus.jsonl"), str(world / "train.json"), "--label", "response",
+               "--out", str(tmp_path / "mix")) == 0
+    mix = json.loads((tmp_path / "mix" / "audit.json").read_text())
+    n_corpus = len((world / "corpus.jsonl").read_text().splitlines())
+    assert mix["totals"]["refuse"] == audit["totals"]["refuse"]
+    assert mix["totals"]["answer"] == audit["totals"]["answer"] + n_corpus
+    assert mix["groups"]["unsafes"]["n"] > audit["groups"]["unsafes"]["n"]
+    assert cli("audit", str(world / "train.json"), "--label", "mood") == 2
     assert cli("attack", str(world / "test.json"), "--audit", str(tmp_path / "audit" / "audit.json"),
                 "--out", str(tmp_path / "attacks"), "--shots", "2", "--paraphrases", str(world / "facts.json")) == 0
     attacked = [json.loads(line) for line in (tmp_path / "attacks" / "unsafes_at_attack.jsonl").read_text().splitlines()]

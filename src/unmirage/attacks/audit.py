@@ -25,7 +25,7 @@ import logging
 import math
 from collections import Counter
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from ..data.records import GROUPS, Sample, first_word
 from ..errors import ConfigError, DataError
@@ -57,12 +57,12 @@ def _sorted_counts(counts: Counter) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
-def _word_table(samples: list[Sample]) -> dict[str, dict[str, int]]:
+def _word_table(samples: list[Sample], labels: Sequence[str]) -> dict[str, dict[str, int]]:
     """Per first word: how many refuse- and answer-labelled queries start with it."""
     table: dict[str, dict[str, int]] = {}
-    for s in samples:
+    for s, label in zip(samples, labels, strict=True):
         row = table.setdefault(first_word(s.instruction), {"refuse": 0, "answer": 0})
-        row[s.label] += 1
+        row[label] += 1
     return table
 
 
@@ -76,8 +76,13 @@ def _check(samples: list[Sample], smoothing: float) -> None:
         raise ConfigError(f"audit smoothing must be > 0 (got {smoothing}); 0.5 is the usual choice")
 
 
-def audit(samples: list[Sample], min_count: int | None = None, smoothing: float = 0.5) -> dict:
+def audit(samples: list[Sample], min_count: int | None = None, smoothing: float = 0.5,
+          labels: Sequence[str] | None = None) -> dict:
     """Audit first-word × label association; returns the `audit.json` dict.
+
+    A query's label is its group's (refuse unless `safe_safes`) unless `labels` gives one per
+    sample ("refuse" or "answer"), e.g. what its response does: a training mix whose general
+    data complies with unsafe requests teaches answering, whatever the group says.
 
     Keys: `groups` (per group `n` and `first_words` counts), `scores` (every word's score),
     `words` (per word refuse/answer counts, total and share of refusals), `answer_biased`,
@@ -85,11 +90,15 @@ def audit(samples: list[Sample], min_count: int | None = None, smoothing: float 
     neutral = smallest |score| first), `min_count`, `smoothing`, `totals`.
     """
     _check(samples, smoothing)
+    if labels is None:
+        labels = [s.label for s in samples]
+    elif len(labels) != len(samples) or set(labels) - {"refuse", "answer"}:
+        raise ConfigError("audit labels: give one per sample, each 'refuse' or 'answer'")
     if min_count is None:
         min_count = default_min_count(len(samples))
     if min_count < 1:
         raise ConfigError(f"audit min_count must be >= 1 (got {min_count})")
-    table = _word_table(samples)
+    table = _word_table(samples, labels)
     total_r = sum(row["refuse"] for row in table.values())
     total_a = sum(row["answer"] for row in table.values())
     scores = {w: word_score(row["refuse"], row["answer"], total_r, total_a, smoothing) for w, row in table.items()}

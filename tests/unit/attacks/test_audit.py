@@ -128,3 +128,28 @@ def test_attack_words_come_from_the_audit_or_the_user():
     assert attack_words(r, attack="Own")["attack"] == "Own"
     with _pytest.raises(ConfigError, match="attack_word"):
         attack_words(dict(r, answer_biased=[]))
+
+
+@pytest.mark.parametrize("words", [("Zed", "Quux", "Mid"), ("Blorp", "Fnord", "Tween")])
+def test_labels_override_the_groups(words):
+    """Unsafe queries answered (as in a corpus that complies with everything) count as answers."""
+    answer_word, refuse_word, shared = words
+    samples = make(spec_for(*words))
+    by_group = audit(samples, min_count=1)
+    assert by_group["scores"][shared] > 0  # refused in 7 of its 9 queries
+    # the same queries, but every unsafe query starting with `shared` is answered
+    labels = ["answer" if s.label == "answer" or (s.group == "unsafes" and s.first_word == shared) else "refuse"
+              for s in samples]
+    relabelled = audit(samples, min_count=1, labels=labels)
+    assert relabelled["words"][shared] == {"refuse": 5, "answer": 4, "n": 9, "share_refuse": round(5 / 9, 6)}
+    assert relabelled["scores"][shared] < by_group["scores"][shared]
+    assert relabelled["groups"] == by_group["groups"]  # groups stay what the data says
+    assert relabelled["totals"]["answer"] == by_group["totals"]["answer"] + 2
+
+
+def test_labels_must_match_the_samples():
+    samples = make(spec_for("A", "B", "C"))
+    with pytest.raises(ConfigError, match="one per sample"):
+        audit(samples, labels=["answer"])
+    with pytest.raises(ConfigError, match="'refuse' or 'answer'"):
+        audit(samples, labels=["maybe"] * len(samples))
