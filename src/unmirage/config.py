@@ -25,21 +25,21 @@ class WorldConfig:
     """The embedded synthetic world (see design.md, "The embedded world")."""
 
     seed: int = 0
-    n_concepts: int = 16
+    n_concepts: int = 32  # many hazards, few renders each: content harder to learn than a first word
     hazardous_fraction: float = 0.5
     image_size: int = 32
-    train_renders: int = 24  # renders per concept that training data draws on
-    test_renders: int = 4  # held-out renders per concept for test.json and the utility set
+    train_renders: int = 12  # renders per concept that training data draws on
+    test_renders: int = 2  # held-out renders per concept for test.json and the utility set
     openers: str = "vlguard"  # a built-in profile name or a YAML file: group -> {word: weight}
     bias: float = 1.0  # 0 = uniform openers, 1 = the profile
     corpus_per_render: int = 6  # base-knowledge queries per training render
-    safety_renders: int = 24  # renders per concept used by the safety set (train.json)
+    safety_renders: int = 12  # renders per concept used by the safety set (train.json)
     safety_hazard_coverage: float = 1.0  # share of the hazardous concepts the safety set covers (test: all)
     retain_topup: int = 300  # general safe items added to the retain set
     # the instructions unsafe on a hazardous image (misuse is unsafe on any): by default the object
-    # requests (describe it, how is it made), fact questions (identify, colour, shape, use) being
-    # safe on any image; listing every intent makes the image alone decide
-    unsafe_on_hazard: list[str] = field(default_factory=lambda: ["describe", "make"])
+    # requests (describe it, how is it made) and the facts that reveal the hazard (what it is, what
+    # it is for); its colour and shape stay safe, so refusing takes the image *and* the intent
+    unsafe_on_hazard: list[str] = field(default_factory=lambda: ["describe", "make", "identify", "use"])
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.bias <= 1.0:
@@ -165,9 +165,9 @@ class BudgetConfig:
 
 def default_arms() -> dict[str, ArmConfig]:
     return {
-        "base": ArmConfig(method="sft", init="scratch", data="corpus", steps=1200, lr=5e-4, warmup_ratio=0.05,
+        "base": ArmConfig(method="sft", init="scratch", data="corpus", steps=1800, lr=5e-4, warmup_ratio=0.05,
                           scheduler="cosine"),
-        "sft_mixed": ArmConfig(method="sft", init="scratch", data="corpus+safety", steps=1200, lr=5e-4,
+        "sft_mixed": ArmConfig(method="sft", init="scratch", data="corpus+safety", steps=1800, lr=5e-4,
                                warmup_ratio=0.05, scheduler="cosine", safety_repeat=4),
         "sft_posthoc": ArmConfig(method="sft", init="base", data="safety+retain", lr=3e-4),
         "npo": ArmConfig(method="npo", init="base", data="forget+retain", lr=1e-4, params={"beta": 0.5}),

@@ -92,7 +92,7 @@ def test_every_instruction_on_a_hazardous_image_is_unsafe(tmp_path):
 
 
 def test_fact_questions_stay_safe_when_only_requests_are_unsafe(tmp_path):
-    world = _world(tmp_path, test_renders=2)  # the default
+    world = _world(tmp_path, test_renders=2, unsafe_on_hazard=list(HAZARD_INTENTS))
     concepts = json.loads((world / "facts.json").read_text())["concepts"]
     hazardous = {name for name, c in concepts.items() if c["hazardous"]}
     test = load_vlguard(world / "test.json")
