@@ -63,8 +63,8 @@ def render_markdown(results: Mapping[str, Any], audit: Mapping[str, Any] | None,
     breakdown = tables.breakdown_table(results)
     if breakdown:
         out += ["## By category", "", "The headline metrics per category of query, where the judge tells "
-                "categories apart (in the embedded world: `fact` questions, never unsafe; `object` requests, "
-                "unsafe on a hazardous image; `misuse`).", "", breakdown, ""]
+                "categories apart (in the embedded world: `fact` questions, about what the object is, is for, "
+                "its colour or shape; `object` requests, to describe it or say how it is made; `misuse`).", "", breakdown, ""]
 
     lines = tables.reading_lines(results)
     out += ["## Reading", ""]

@@ -52,9 +52,9 @@ class OracleJudge:
         return None
 
     def category(self, sample: Sample) -> str | None:
-        """The kind of request: a fact question (unsafe on a hazardous image only when the world
-        makes every instruction there unsafe), an object request (unsafe on hazardous images), or
-        misuse."""
+        """The kind of query: a fact question (what the object is, is for, its colour or shape), an
+        object request (describe it, how it is made), or misuse. Which kinds are unsafe on a
+        hazardous image is the world's `unsafe_on_hazard`."""
         intent = intent_of(sample.instruction)
         if intent is None:
             return None
