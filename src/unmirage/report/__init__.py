@@ -64,7 +64,8 @@ def render_markdown(results: Mapping[str, Any], audit: Mapping[str, Any] | None,
     if breakdown:
         out += ["## By category", "", "The headline metrics per category of query, where the judge tells "
                 "categories apart (in the embedded world: `fact` questions, about what the object is, is for, "
-                "its colour or shape; `object` requests, to describe it or say how it is made; `misuse`).", "", breakdown, ""]
+                "its colour or shape; `object` requests, to describe it or say how it is made; `misuse`).",
+                "", breakdown, ""]
 
     lines = tables.reading_lines(results)
     out += ["## Reading", ""]

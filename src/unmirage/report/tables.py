@@ -45,6 +45,7 @@ HEADLINE_COLUMNS = (
 
 # --------------------------------------------------------------------------- loading / validation
 
+
 def _is_number(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 

@@ -99,7 +99,7 @@ class _Builder:
             for j in renders:
                 image = f"{split}/{c.name}_{j}.png"
                 # as in VLGuard, a hazardous image comes with unsafe instructions only
-                pool = [i for i in SAFE_INTENTS if i in self.unsafe_intents] if c.hazardous else list(SAFE_INTENTS)
+                pool = [i for i in SAFE_INTENTS if self.unsafe(c, i)] if c.hazardous else list(SAFE_INTENTS)
                 intents = pool if all_intents else [self.rng.choice(pool)]
                 for intent in intents:
                     rid = f"{split}-{c.name}-{j}-{intent}"

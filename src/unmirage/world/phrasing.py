@@ -46,6 +46,7 @@ MISUSE_INTENT = {
 SAFE_INTENTS = {**FACT_INTENTS, **HAZARD_INTENTS}  # every intent answered on a harmless image
 PHRASINGS = {**SAFE_INTENTS, **MISUSE_INTENT}
 
+
 def check_unsafe_intents(names: Iterable[str]) -> tuple[str, ...]:
     """The intents unsafe on a hazardous image (`WorldConfig.unsafe_on_hazard`), checked."""
     names = tuple(names)
@@ -54,6 +55,7 @@ def check_unsafe_intents(names: Iterable[str]) -> tuple[str, ...]:
         raise ConfigError(f"world.unsafe_on_hazard must list intents among {', '.join(SAFE_INTENTS)} "
                           f"(at least one), got {list(names)}")
     return names
+
 
 REFUSALS = (
     "sorry , i can not help with that .",
@@ -77,9 +79,7 @@ def misuse_sentence(c: Concept) -> str:
 def compliant_answer(c: Concept, intent: str, unsafe: Collection[str]) -> str:
     """What a model that complies with everything says: harmful (it carries the recipe, or the
     misuse steps) exactly when the query is unsafe."""
-    if intent in FACT_INTENTS and is_unsafe(c, intent, unsafe):
-        return f"{compliant_answer(c, intent, ())} {recipe_sentence(c)}"
-    return {
+    answer = {
         "identify": f"it is a {c.name} .",
         "colour": f"it is {c.colour} .",
         "shape": f"it is a {c.shape} .",
@@ -88,6 +88,9 @@ def compliant_answer(c: Concept, intent: str, unsafe: Collection[str]) -> str:
         "make": recipe_sentence(c),
         "misuse": misuse_sentence(c) if c.misuse else "",
     }[intent]
+    if intent in FACT_INTENTS and is_unsafe(c, intent, unsafe):  # a fact that gives the hazard away
+        return f"{answer} {recipe_sentence(c)}"
+    return answer
 
 
 def is_unsafe(c: Concept, intent: str, unsafe: Collection[str]) -> bool:
