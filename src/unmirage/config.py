@@ -96,6 +96,7 @@ class ModelConfig:
     vision_heads: int = 4
     patch_size: int = 8
     max_length: int = 64
+    lowercase: bool = True  # tiny only: the tokenizer folds case ("Share" and "share" are one token)
     trust_remote_code: bool = False
 
     def __post_init__(self) -> None:
@@ -165,8 +166,8 @@ class BudgetConfig:
 
 def default_arms() -> dict[str, ArmConfig]:
     return {
-        "base": ArmConfig(method="sft", init="scratch", data="corpus", steps=1800, lr=5e-4, warmup_ratio=0.05,
-                          scheduler="cosine"),
+        "base": ArmConfig(method="sft", init="scratch", data="corpus", steps=1500, batch_size=32, lr=5e-4,
+                          warmup_ratio=0.05, scheduler="cosine"),
         "sft_mixed": ArmConfig(method="sft", init="scratch", data="corpus+safety", steps=1800, lr=5e-4,
                                warmup_ratio=0.05, scheduler="cosine", safety_repeat=4),
         "sft_posthoc": ArmConfig(method="sft", init="base", data="safety+retain", lr=3e-4),

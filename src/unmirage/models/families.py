@@ -59,9 +59,9 @@ class Family:
     model: Callable[[PreTrainedTokenizerFast, ModelConfig, int], object]
     roles: tuple[str, ...] = ROLE_WORDS  # plain words of the chat template (the embedded LLaVA's has none)
 
-    def tokenizer(self, texts: Iterable[str]) -> PreTrainedTokenizerFast:
+    def tokenizer(self, texts: Iterable[str], lowercase: bool = True) -> PreTrainedTokenizerFast:
         extra = [" ".join(self.roles)] if self.roles else []
-        return tiny.train_tokenizer(list(texts) + extra, self.specials, self.named, self.eos)
+        return tiny.train_tokenizer(list(texts) + extra, self.specials, self.named, self.eos, lowercase)
 
 
 FAMILIES: Registry[Family] = Registry("model family")
@@ -282,9 +282,9 @@ for _name, _prefix in (("idefics3", "Idefics3"), ("smolvlm", "SmolVLM")):
 # ------------------------------------------------------------------ entry points
 
 
-def tiny_tokenizer(family: str, texts: Iterable[str]) -> PreTrainedTokenizerFast:
+def tiny_tokenizer(family: str, texts: Iterable[str], lowercase: bool = True) -> PreTrainedTokenizerFast:
     """A word-level tokenizer over `texts` with `family`'s special tokens."""
-    return FAMILIES.get(family).tokenizer(texts)
+    return FAMILIES.get(family).tokenizer(texts, lowercase)
 
 
 def build_tiny(family: str, tokenizer: PreTrainedTokenizerFast, cfg: ModelConfig, image_size: int):
@@ -299,5 +299,5 @@ def build_tiny(family: str, tokenizer: PreTrainedTokenizerFast, cfg: ModelConfig
 
 def fresh_tiny(cfg: ModelConfig, texts: Iterable[str], image_size: int):
     """(model, processor) of `cfg.family` with a tokenizer trained on `texts` (seed torch first)."""
-    tokenizer = tiny_tokenizer(cfg.family, texts)
+    tokenizer = tiny_tokenizer(cfg.family, texts, cfg.lowercase)
     return build_tiny(cfg.family, tokenizer, cfg, image_size)

@@ -29,14 +29,20 @@ CHAT_TEMPLATE = (
 
 
 def train_tokenizer(texts: Iterable[str], specials: Iterable[str] = (), named: dict[str, str] | None = None,
-                    eos: str = EOS) -> PreTrainedTokenizerFast:
-    """A lower-cased word-level tokenizer over `texts` (offline; words and punctuation).
+                    eos: str = EOS, lowercase: bool = True) -> PreTrainedTokenizerFast:
+    """A word-level tokenizer over `texts` (offline; words and punctuation), lower-cased unless
+    `lowercase` is false.
+
+    Folding case makes a query's opener ("Share") the same token as that word inside a request
+    ("share the details ..."); with case kept, as real tokenizers do, an opener is a token of its
+    own, which the embedded world's corpus uses only as noise (README: "Where the world departs").
 
     `specials` adds special tokens (a model family's markers), `named` names some of them
     (e.g. {"image_token": "<|image_pad|>"}) and `eos` picks the end-of-sequence token.
     """
     tok = Tokenizer(models.WordLevel(unk_token=UNK))
-    tok.normalizer = normalizers.Lowercase()
+    if lowercase:
+        tok.normalizer = normalizers.Lowercase()
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
     special_tokens = SPECIALS + [t for t in dict.fromkeys(specials) if t not in SPECIALS]
     tok.train_from_iterator(texts, trainers.WordLevelTrainer(special_tokens=special_tokens, min_frequency=1))

@@ -220,3 +220,21 @@ def test_model_from_config_builds_the_family():
     assert type(processor).__name__ == "Qwen2VLProcessor"
     with pytest.raises(ConfigError, match="neither a local directory nor a hub id"):
         model_from_config(ModelConfig(name="no-such-model"))
+
+
+@pytest.mark.parametrize("family", ["llava", "qwen2_vl"])
+def test_tokenizer_case(family):
+    """By default an opener is the same token as that word inside a request; `model.lowercase`
+    false keeps case, so a capitalised opener is a token of its own (as in real tokenizers)."""
+    from unmirage.models.families import tiny_tokenizer
+
+    texts = ["Share share the details .", "What name the colour ."]
+    folded = tiny_tokenizer(family, texts)
+    assert folded("Share")["input_ids"] == folded("share")["input_ids"]
+    assert "Share" not in folded.get_vocab()
+    kept = tiny_tokenizer(family, texts, lowercase=False)
+    assert kept.convert_tokens_to_ids("Share") != kept.convert_tokens_to_ids("share")
+    assert kept.unk_token_id not in kept("Share share")["input_ids"]
+    # the study's config reaches the tokenizer
+    _, processor = fresh_tiny(ModelConfig(family=family, lowercase=False, **CFG), texts, SIZE)
+    assert {"Share", "share"} <= set(processor.tokenizer.get_vocab())
