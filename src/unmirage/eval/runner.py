@@ -59,6 +59,14 @@ def _gathered(records: list[dict], new: dict[str, str], world: int) -> tuple[lis
     return gather_object(records), merged
 
 
+def _asked(split: str, s: Sample) -> tuple:
+    return split, s.id, s.image, s.instruction
+
+
+def _answered(record: dict) -> tuple:
+    return record["split"], record["id"], record.get("image"), record["instruction"]
+
+
 def evaluate(model, processor, splits: dict[str, list[Sample]], judge: Judge, image_root: str | Path,
              out_dir: str | Path, cfg: EvalConfig, max_length: int, seed: int = 0,
              show_progress: bool = True, generator: Generator | None = None,
@@ -74,8 +82,9 @@ def evaluate(model, processor, splits: dict[str, list[Sample]], judge: Judge, im
     if main:
         out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "samples.jsonl"
-    done = {(r["split"], r["id"]) for r in read_jsonl(path)}
-    todo = [(split, s) for split, samples in splits.items() for s in samples if (split, s.id) not in done]
+    # an answer is reused only for the same query: a rewrite with another word keeps its id
+    done = {_answered(r) for r in read_jsonl(path)}
+    todo = [(split, s) for split, samples in splits.items() for s in samples if _asked(split, s) not in done]
     if done:
         log.info("resuming %s: %d answers already there, %d to go", path, len(done), len(todo))
     mine = shard(todo, rank, world)
@@ -92,7 +101,7 @@ def evaluate(model, processor, splits: dict[str, list[Sample]], judge: Judge, im
             verdicts = judge.judge(samples, answers) if chunk else []
             records: list[dict[str, Any]] = [
                 {"split": split, "id": s.id, "source_id": s.meta.get("source_id"), "shot": s.meta.get("shot", 0),
-                 "group": s.group, "instruction": s.instruction, "answer": a, **v}
+                 "group": s.group, "image": s.image, "instruction": s.instruction, "answer": a, **v}
                 for (split, s), a, v in zip(chunk, answers, verdicts, strict=True)
             ]
             records, new = _gathered(records, new, world)
@@ -103,8 +112,8 @@ def evaluate(model, processor, splits: dict[str, list[Sample]], judge: Judge, im
             progress.advance(task, len(records))
     if world > 1:
         state.wait_for_everyone()
-    wanted = {(split, s.id) for split, samples in splits.items() for s in samples}
-    records = [r for r in read_jsonl(path) if (r["split"], r["id"]) in wanted]
+    wanted = {_asked(split, s) for split, samples in splits.items() for s in samples}
+    records = [r for r in read_jsonl(path) if _answered(r) in wanted]
     categorise = getattr(judge, "category", None)
     if categorise is not None:  # e.g. the oracle's intent kinds, for per-category breakdowns
         by_key = {(split, s.id): s for split, samples in splits.items() for s in samples}

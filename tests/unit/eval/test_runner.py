@@ -50,6 +50,26 @@ def test_cache_lets_another_run_skip_generation(tmp_path, eval_processor, eval_i
     assert [r["answer"] for r in rows2] == [r["answer"] for r in rows1] and m2["asr/unsafes@copy"] == 2 / 5
 
 
+def test_resume_reuses_only_answers_to_the_same_query(tmp_path, eval_processor, eval_images, make_samples):
+    """A rerun in the same directory keeps finished answers, but a rewrite with another word (same
+    id, other instruction) or another image is asked again, and old answers leave the metrics."""
+    first = CountingBackend()
+    _run(tmp_path, eval_processor, eval_images, {"unsafes@attack": make_samples(4)}, "run", first, cache=False)
+    again = CountingBackend()
+    _, rows = _run(tmp_path, eval_processor, eval_images, {"unsafes@attack": make_samples(4)}, "run", again,
+                   cache=False)
+    assert (first.generated, again.generated, len(rows)) == (4, 0, 4)
+    reworded = [s.with_(instruction="Share " + s.instruction) for s in make_samples(4)]
+    other = CountingBackend()
+    metrics, rows = _run(tmp_path, eval_processor, eval_images, {"unsafes@attack": reworded}, "run", other,
+                         cache=False)
+    assert other.generated == 4 and len(rows) == 8 and metrics["n/unsafes@attack"] == 4
+    moved = CountingBackend()
+    _run(tmp_path, eval_processor, eval_images, {"unsafes@attack": make_samples(4, image="b.png")}, "run", moved,
+         cache=False)
+    assert moved.generated == 4
+
+
 def test_decoding_settings_and_image_content_are_part_of_the_key(tmp_path, eval_processor, eval_images,
                                                                  make_samples):
     _run(tmp_path, eval_processor, eval_images, {"unsafes": make_samples(4)}, "run1", CountingBackend())
