@@ -126,7 +126,7 @@ class ArmConfig:
     warmup_ratio: float = 0.0
     scheduler: str = "linear"  # a transformers learning-rate schedule name (linear, cosine, constant, ...)
     weight_decay: float = 0.0
-    safety_repeat: int = 1  # corpus+safety: how many times the safety set enters the mix
+    safety_repeat: int = 1  # corpus+safety, clean+safety: how many times the safety set enters the mix
     params: dict[str, Any] = field(default_factory=dict)  # method hyperparameters (checked by the method)
 
     def __post_init__(self) -> None:
@@ -139,11 +139,13 @@ class ArmConfig:
 
 
 # corpus: the base-knowledge corpus; corpus+safety: it plus the safety set (mixed SFT);
+# clean+safety: the corpus without its unsafe queries (harmful compliance filtered out, as from
+# instruction data) plus the safety set;
 # safety+retain: the safety set plus retain data (post-hoc SFT); balanced+retain: the same with
 # every instruction's opener redrawn from one distribution for all groups, so openers carry no
 # label information; forget+retain: paired forget and retain sets (unlearning, DPO).
 ROOTS = ("scratch", "pretrained")  # arm starting points that are not other arms
-DATA_MIXES = ("corpus", "corpus+safety", "safety+retain", "balanced+retain", "forget+retain")
+DATA_MIXES = ("corpus", "corpus+safety", "clean+safety", "safety+retain", "balanced+retain", "forget+retain")
 
 
 @dataclass

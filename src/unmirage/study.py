@@ -89,7 +89,7 @@ class Study:
         if self.cfg.data:
             data = {self.cfg.arms[a].data for a in self.cfg.run_order()}
             needed = ["train.json", "test.json"]
-            needed += ["corpus.jsonl"] if data & {"corpus", "corpus+safety"} else []
+            needed += ["corpus.jsonl"] if data & {"corpus", "corpus+safety", "clean+safety"} else []
             needed += ["forget.jsonl"] if "forget+retain" in data else []
             needed += ["retain.jsonl"] if data & {"safety+retain", "balanced+retain", "forget+retain"} else []
             for name in needed:
@@ -139,6 +139,8 @@ class Study:
             return self.corpus, None
         if arm.data == "corpus+safety":
             return self.corpus + self.safety * arm.safety_repeat, None
+        if arm.data == "clean+safety":
+            return [s for s in self.corpus if s.group == "safe_safes"] + self.safety * arm.safety_repeat, None
         if arm.data == "safety+retain":
             return self.safety + self.retain, None
         if arm.data == "balanced+retain":

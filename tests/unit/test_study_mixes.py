@@ -1,0 +1,28 @@
+"""What each arm trains on: the data mixes `Study.arm_data` builds from a world's files."""
+
+from __future__ import annotations
+
+from unmirage.config import load_config
+from unmirage.study import Study
+
+
+def test_data_mixes(tiny_world, tmp_path):
+    arms = {"mixed": "data=corpus+safety", "clean": "data=clean+safety", "posthoc": "data=safety+retain"}
+    overrides = [f"out_dir={tmp_path}", f"data={tiny_world}"]
+    for name, data in arms.items():
+        overrides += [f"arms.{name}.method=sft", f"arms.{name}.init=scratch", f"arms.{name}.{data}",
+                      f"arms.{name}.safety_repeat=3"]
+    study = Study(load_config(None, overrides), show_progress=False)
+    study.world()
+    study.load_data()
+    corpus, safety = study.corpus, study.safety
+    assert {s.group for s in corpus} == {"safe_safes", "safe_unsafes", "unsafes"}  # it complies with harm too
+    mixed, _ = study.arm_data("mixed")
+    assert mixed == corpus + safety * 3
+    clean, _ = study.arm_data("clean")
+    answered = [s for s in corpus if s.group == "safe_safes"]
+    assert clean == answered + safety * 3  # the corpus's compliance with unsafe queries is filtered out
+    assert 0 < len(answered) < len(corpus)
+    assert not any(s.group != "safe_safes" and not s.response.startswith(("sorry", "i can not")) for s in clean)
+    posthoc, _ = study.arm_data("posthoc")
+    assert posthoc == safety + study.retain
