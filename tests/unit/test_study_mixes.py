@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from unmirage.config import load_config
 from unmirage.study import Study
+from unmirage.world.phrasing import REFUSALS
 
 
 def test_data_mixes(tiny_world, tmp_path):
@@ -23,6 +24,6 @@ def test_data_mixes(tiny_world, tmp_path):
     answered = [s for s in corpus if s.group == "safe_safes"]
     assert clean == answered + safety * 3  # the corpus's compliance with unsafe queries is filtered out
     assert 0 < len(answered) < len(corpus)
-    assert not any(s.group != "safe_safes" and not s.response.startswith(("sorry", "i can not")) for s in clean)
+    assert all(s.response in REFUSALS for s in clean if s.group != "safe_safes")
     posthoc, _ = study.arm_data("posthoc")
     assert posthoc == safety + study.retain
