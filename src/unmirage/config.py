@@ -127,6 +127,7 @@ class ArmConfig:
     scheduler: str = "linear"  # a transformers learning-rate schedule name (linear, cosine, constant, ...)
     weight_decay: float = 0.0
     safety_repeat: int = 1  # corpus+safety, clean+safety: how many times the safety set enters the mix
+    seed: int | None = None  # this arm's training seed (initialisation, data order); None = the study's seed
     params: dict[str, Any] = field(default_factory=dict)  # method hyperparameters (checked by the method)
 
     def __post_init__(self) -> None:

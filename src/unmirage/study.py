@@ -144,13 +144,18 @@ class Study:
         if arm.data == "safety+retain":
             return self.safety + self.retain, None
         if arm.data == "balanced+retain":
-            return balance_openers(self.safety + self.retain, self.cfg.seed, self.paraphrases), None
+            return balance_openers(self.safety + self.retain, self.arm_seed(name), self.paraphrases), None
         return self.forget, self.retain
 
-    def fresh_model(self):
+    def arm_seed(self, name: str) -> int:
+        """The seed arm `name` trains with: its own, or the study's."""
+        seed = self.cfg.arms[name].seed
+        return self.cfg.seed if seed is None else seed
+
+    def fresh_model(self, seed: int):
         texts = [s.instruction + " " + s.response for s in self.corpus + self.safety + self.test + self.forget]
         texts += [s.instruction for s in self.utility]
-        set_seed(self.cfg.seed)
+        set_seed(seed)
         return model_from_config(self.cfg.model, texts, self.cfg.world.image_size)
 
     def model_path(self, name: str) -> Path | str:
@@ -174,14 +179,14 @@ class Study:
             if self.cfg.model.name != "tiny":
                 raise ConfigError(f"arm {name} starts from scratch, which needs model.name=tiny; "
                                   "start real models from init: pretrained")
-            model, processor = self.fresh_model()
+            model, processor = self.fresh_model(self.arm_seed(name))
         else:
             start = self.cfg.model.name if arm.init == "pretrained" else self.model_path(arm.init)
             if isinstance(start, Path) and not is_saved_model(start):
                 raise ConfigError(f"arm {name} starts from arm {arm.init}, whose model is not in {start}")
             model, processor = load_model(start, self.cfg.model.trust_remote_code)
         main, retain = self.arm_data(name)
-        return train_arm(model, processor, arm, main, retain, self.data_dir / IMAGE_ROOT, out, self.cfg.seed,
+        return train_arm(model, processor, arm, main, retain, self.data_dir / IMAGE_ROOT, out, self.arm_seed(name),
                          self.cfg.model.max_length, self.show_progress, model_cfg=self.cfg.model)
 
     # ------------------------------------------------------------ all of it

@@ -39,3 +39,15 @@ def test_sweep_rejects_an_unknown_parameter_before_training(cli, small_config, t
     assert cli("sweep", "rmu", "params.layr", "1", "--config", str(small_config)) == 2
     assert "layr" in capsys.readouterr().err
     assert not (tmp_path / "runs" / "sweep" / "models").exists()
+
+
+def test_seed_sweep_trains_one_arm_per_seed_on_one_base(cli, small_config, tmp_path):
+    assert cli("sweep", "sft_posthoc", "seed", "1", "2", "--config", str(small_config), "--quiet") == 0
+    models = tmp_path / "runs" / "sweep" / "models"
+    logs = {s: json.loads((models / f"sft_posthoc@seed={s}" / "train_log.json").read_text()) for s in (1, 2)}
+    assert [logs[s]["seed"] for s in (1, 2)] == [1, 2]
+    assert json.loads((models / "base" / "train_log.json").read_text())["seed"] == 0  # the study's seed
+    # other data orders, other models
+    from safetensors.torch import load_file
+    a, b = (load_file(models / f"sft_posthoc@seed={s}" / "model.safetensors") for s in (1, 2))
+    assert any(not (a[k] == b[k]).all() for k in a)

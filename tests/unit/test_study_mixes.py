@@ -27,3 +27,17 @@ def test_data_mixes(tiny_world, tmp_path):
     assert all(s.response in REFUSALS for s in clean if s.group != "safe_safes")
     posthoc, _ = study.arm_data("posthoc")
     assert posthoc == safety + study.retain
+
+
+def test_an_arm_trains_with_its_own_seed_or_the_studys(tiny_world, tmp_path):
+    overrides = [f"out_dir={tmp_path}", f"data={tiny_world}", "seed=5"]
+    for name, seed in (("a", None), ("b", 1), ("c", 2)):
+        overrides += [f"arms.{name}.data=balanced+retain"] + ([f"arms.{name}.seed={seed}"] if seed is not None else [])
+    study = Study(load_config(None, overrides), show_progress=False)
+    study.world()
+    study.load_data()
+    assert [study.arm_seed(n) for n in "abc"] == [5, 1, 2]
+    mixes = [study.arm_data(n)[0] for n in "abc"]
+    # the balanced mix redraws openers with the arm's seed: the same items, other openers
+    assert [s.id for s in mixes[1]] == [s.id for s in mixes[2]]
+    assert [s.instruction for s in mixes[1]] != [s.instruction for s in mixes[2]]

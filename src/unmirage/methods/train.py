@@ -84,7 +84,7 @@ def train_arm(model, processor, arm: ArmConfig, main: list[Sample], retain: list
     if trainer.is_world_process_zero():
         save_model(model, processor, out_dir, state_dict)
     record = {
-        "method": arm.method, "params": params_dict(method), "init": arm.init, "data": arm.data,
+        "method": arm.method, "params": params_dict(method), "init": arm.init, "data": arm.data, "seed": seed,
         "budget": {"method": arm.method, "init": arm.init, "steps": arm.steps, "batch_size": arm.batch_size, "examples": arm.steps * arm.batch_size,
                    "tokens": trainer.tokens_seen},
         "trainable_parameters": n_trainable,
