@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from importlib import metadata
 import subprocess
 import time
 from dataclasses import asdict, replace
@@ -51,6 +52,20 @@ def git_hash() -> str:
         return "unknown"
 
 
+# libraries whose version can change the numbers of a run (recorded in run.json beside torch's)
+LIBRARIES = ("transformers", "accelerate", "peft", "tokenizers", "safetensors", "numpy", "pillow")
+
+
+def library_versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for name in LIBRARIES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
 class Study:
     def __init__(self, cfg: StudyConfig, show_progress: bool = True):
         self.cfg, self.show_progress = cfg, show_progress
@@ -82,7 +97,8 @@ class Study:
             "version": __version__, "git": git_hash(), "config": to_dict(self.cfg),
             "seeds": {"study": self.cfg.seed, "world": self.cfg.world.seed, "rmu_direction": [
                 a.params.get("seed", 0) for a in self.cfg.arms.values() if a.method == "rmu"]},
-            "torch": torch.__version__, "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "torch": torch.__version__, "libraries": library_versions(),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
         })
 
     def world(self) -> None:
