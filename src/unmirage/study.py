@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import logging
 import os
-from importlib import metadata
 import subprocess
 import time
 from dataclasses import asdict, replace
+from importlib import metadata
 from pathlib import Path
 
 import torch

@@ -6,6 +6,7 @@ import json
 import math
 
 import pytest
+import transformers
 import yaml
 
 
@@ -35,7 +36,6 @@ def test_run_writes_every_stage(cli, study_config, monkeypatch, capsys):
     assert cli("run", str(path), "--quiet") == 0
     manifest = json.loads((run_dir / "run.json").read_text())
     assert manifest["config"]["world"]["n_concepts"] == 6 and "git" in manifest
-    import transformers
     assert manifest["libraries"]["transformers"] == transformers.__version__  # versions that move the numbers
     audit = json.loads((run_dir / "audit.json").read_text())
     assert set(audit["groups"]) == {"safe_safes", "safe_unsafes", "unsafes"}

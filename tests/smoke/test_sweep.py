@@ -6,6 +6,7 @@ import json
 
 import pytest
 import yaml
+from safetensors.torch import load_file
 
 
 
@@ -48,6 +49,5 @@ def test_seed_sweep_trains_one_arm_per_seed_on_one_base(cli, small_config, tmp_p
     assert [logs[s]["seed"] for s in (1, 2)] == [1, 2]
     assert json.loads((models / "base" / "train_log.json").read_text())["seed"] == 0  # the study's seed
     # other data orders, other models
-    from safetensors.torch import load_file
     a, b = (load_file(models / f"sft_posthoc@seed={s}" / "model.safetensors") for s in (1, 2))
     assert any(not (a[k] == b[k]).all() for k in a)
