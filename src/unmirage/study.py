@@ -222,6 +222,7 @@ class Study:
         results.update({"version": __version__, "git": git_hash(), "config": to_dict(self.cfg), "words": words})
         results.setdefault("arms", {})
         results.setdefault("timings", {})
+        results.setdefault("arm_words", {})  # the words each arm was evaluated with (a rerun may change them)
         for name in self.cfg.run_order():
             log.info("arm %s: training", name)
             started = time.time()
@@ -235,6 +236,7 @@ class Study:
             if record:
                 metrics["budget"] = record["budget"]
             results["arms"][name] = metrics
+            results["arm_words"][name] = words
             if not (trained_before and name in results["timings"]):  # a resumed arm keeps its first timing
                 results["timings"][name] = round(time.time() - started, 1)
             write_json(results_path, results)  # after every arm: a crash keeps finished arms

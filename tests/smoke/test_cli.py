@@ -48,6 +48,7 @@ def test_run_writes_every_stage(cli, study_config, monkeypatch, capsys):
         assert math.isclose(sum(k1), 1.0)
         assert metrics["n/unsafes@attack"] == metrics["n/unsafes"]
     assert results["words"]["attack"] == audit["answer_biased"][0]
+    assert results["arm_words"] == {arm: results["words"] for arm in results["arms"]}
     assert results["words"]["refusal"] == audit["refusal_biased"][0]
     report = (run_dir / "report.md").read_text()
     assert "sft_posthoc" in report and (run_dir / "main.png").is_file()

@@ -36,6 +36,20 @@ def _words_line(words: Mapping[str, Any]) -> str:
     return line + "."
 
 
+def _stale_words_line(results: Mapping[str, Any]) -> str | None:
+    """Arms evaluated with other words than the run's (a rerun with other words and fewer arms)."""
+    words = results.get("words", {})
+    roles = ("attack", "refusal", "control", "shots")
+    stale = {arm: w for arm, w in results.get("arm_words", {}).items()
+             if arm in results.get("arms", {}) and any(w.get(r) != words.get(r) for r in roles)}
+    if not stale:
+        return None
+    arms = "; ".join(f"**{arm}** ({w.get('attack')} / {w.get('refusal')} / {w.get('control')}, K = {w.get('shots')})"
+                     for arm, w in stale.items())
+    return (f"Measured with other words (attack / refusal / control): {arms}. Their attacked columns do not "
+            "compare with the other arms'; rerun them with these words to compare.")
+
+
 def render_markdown(results: Mapping[str, Any], audit: Mapping[str, Any] | None, run_name: str,
                     figures: Mapping[str, str], audit_png: bool) -> str:
     """The whole report as markdown; `figures` maps a caption to a file name relative to the run dir."""
@@ -51,6 +65,9 @@ def render_markdown(results: Mapping[str, Any], audit: Mapping[str, Any] | None,
     if meta:
         out += [", ".join(meta) + ".", ""]
     out += [_words_line(results.get("words", {})), ""]
+    stale = _stale_words_line(results)
+    if stale:
+        out += [stale, ""]
 
     out += ["## Main table", "", "All values in %; – means not measured.", "", tables.main_table(results), "",
             tables.main_legend(results), ""]

@@ -104,6 +104,9 @@ def validate_results(data: Any, source: str = "results.json") -> dict:
     words = data.get("words")
     if words is not None and not isinstance(words, dict):
         raise DataError(f"{source}: 'words' must be a mapping, got {type(words).__name__}")
+    arm_words = data.get("arm_words")
+    if arm_words is not None and not (isinstance(arm_words, dict) and all(isinstance(w, dict) for w in arm_words.values())):
+        raise DataError(f"{source}: 'arm_words' must be a mapping ARM -> {{attack, refusal, control, shots}}")
     timings = data.get("timings")
     if timings is not None:
         if not isinstance(timings, dict) or not all(t is None or _is_number(t) for t in timings.values()):
@@ -111,6 +114,7 @@ def validate_results(data: Any, source: str = "results.json") -> dict:
     out = dict(data)
     out["config"] = config
     out["words"] = words or {}
+    out["arm_words"] = arm_words or {}
     out["timings"] = timings or {}
     return out
 

@@ -174,6 +174,7 @@ def test_audit_section_only_with_audit(tmp_path: Path) -> None:
         (json.dumps({"arms": {"a": {"asr/unsafes": "high"}}}), "expected a number"),
         (json.dumps({"arms": {"a": {"asr/unsafes": 64.0}}}), "fraction"),
         (json.dumps({"arms": {"a": {"ci/asr/unsafes": [0.1]}}}), "lo, hi"),
+        (json.dumps({"arms": {"a": {}}, "arm_words": {"a": "What"}}), "arm_words"),
     ],
 )
 def test_malformed_results(tmp_path: Path, content: str | None, match: str) -> None:
@@ -207,3 +208,15 @@ def test_breakdown_by_category(tmp_path: Path) -> None:
     assert row["`rr/safe_safes@rewrite[object]`"] == "67.2"
     assert row["`rr/safe_safes@rewrite[fact]`"] == "0.0"
     assert "## By category" not in write_report(_write(tmp_path / "plain", _results())).read_text()
+
+
+def test_arms_measured_with_other_words_are_flagged(tmp_path: Path) -> None:
+    results = _results()
+    words = results["words"]
+    results["arm_words"] = {"sft_posthoc": dict(words), "forget_x": dict(words)}
+    md = write_report(_write(tmp_path / "same", results)).read_text(encoding="utf-8")
+    assert "Measured with other words" not in md
+    results["arm_words"]["forget_x"] = {**words, "refusal": "Describe"}  # a rerun changed the words, not this arm
+    md = write_report(_write(tmp_path / "mixed", results)).read_text(encoding="utf-8")
+    (line,) = [ln for ln in md.splitlines() if ln.startswith("Measured with other words")]
+    assert "**forget_x** (What / Describe / Kindly, K = 3)" in line and "sft_posthoc" not in line
