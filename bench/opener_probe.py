@@ -24,6 +24,7 @@ import torch
 
 from unmirage.data.collate import ImageCache, prompt_text
 from unmirage.data.vlguard import load_vlguard
+from unmirage.eval.generate import left_padded_inputs
 from unmirage.models.load import load_model
 from unmirage.world.phrasing import core_of
 
@@ -31,14 +32,11 @@ from unmirage.world.phrasing import core_of
 @torch.no_grad()
 def last_states(model, processor, images: ImageCache, queries: list[tuple[str, str]], batch: int = 128) -> torch.Tensor:
     """(layers + 1) x queries x hidden: every layer's state at the last prompt token."""
-    tok = processor.tokenizer
-    tok.padding_side = "left"
     out = []
     for i in range(0, len(queries), batch):
         chunk = queries[i:i + batch]
-        inputs = processor(text=[prompt_text(processor, q) for q, _ in chunk],
-                           images=[[images.pil(im)] for _, im in chunk], padding=True, return_tensors="pt",
-                           add_special_tokens=False)
+        inputs = left_padded_inputs(processor, [prompt_text(processor, q) for q, _ in chunk],
+                                    [images.pil(im) for _, im in chunk])
         states = model(**inputs, output_hidden_states=True).hidden_states
         out.append(torch.stack([h[:, -1] for h in states]))
     return torch.cat(out, 1)
@@ -58,13 +56,13 @@ def probe(run: Path, arm: str, word: str) -> list[dict]:
     # layers x queries x openers x hidden
     states = torch.stack([last_states(model, processor, images, [(f"{w} {core_of(s.instruction)}", s.image) for s in test])
                           for w in vocab], 2)
+    i = vocab.index(word)
     rows = []
     for layer, h in enumerate(states):
         total = h.reshape(-1, h.shape[-1]).var(0).sum().sqrt()
         if total == 0:  # the embedding of the last prompt token, the same for every query
             continue
         mean = h.mean(1)  # openers averaged out
-        i = vocab.index(word)
         others = torch.cat([h[:, :i], h[:, i + 1:]], 1).mean(1)
         opener = (h - mean[:, None]).pow(2).sum(-1).mean().sqrt() / total
         shift = (h[:, i] - others).mean(0).norm() / total

@@ -17,17 +17,23 @@ def _batches(items: list, size: int) -> Iterator[list]:
         yield items[start:start + size]
 
 
+def left_padded_inputs(processor, prompts: list[str], images: list):
+    """Model inputs for chat-formatted `prompts`, each with its PIL image, padded on the left (so
+    the last position is every prompt's last token); the tokenizer's padding side is restored."""
+    tok = processor.tokenizer
+    side, tok.padding_side = tok.padding_side, "left"
+    try:  # images nested per prompt, as processors that split images (Idefics3) need
+        return processor(text=prompts, images=[[im] for im in images], padding=True, return_tensors="pt",
+                         add_special_tokens=False)
+    finally:
+        tok.padding_side = side
+
+
 @torch.no_grad()
 def generate_texts(model, processor, prompts: list[str], images: list, max_new_tokens: int) -> list[str]:
     """Greedy continuations of chat-formatted `prompts`, each with its PIL image (left padding, KV cache)."""
     tok = processor.tokenizer
-    side, tok.padding_side = tok.padding_side, "left"
-    try:  # images nested per prompt, as processors that split images (Idefics3) need
-        inputs = processor(text=prompts, images=[[im] for im in images], padding=True, return_tensors="pt",
-                           add_special_tokens=False)
-    finally:
-        tok.padding_side = side
-    inputs = inputs.to(model.device)
+    inputs = left_padded_inputs(processor, prompts, images).to(model.device)
     out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, use_cache=True,
                          pad_token_id=tok.pad_token_id)
     new = out[:, inputs["input_ids"].shape[1]:]
