@@ -121,7 +121,8 @@ class ArmConfig:
     init: str = "base"  # "scratch" (a fresh tiny model), "pretrained" (model.name) or the arm it starts from
     data: str = "safety+retain"  # one of DATA_MIXES
     steps: int = 0  # optimizer steps; 0 = the study's budget.steps
-    batch_size: int = 0  # examples per step (paired methods: half forget, half retain); 0 = budget.batch_size
+    batch_size: int = 0  # examples per step and process (paired methods: half forget, half retain); 0 = budget.batch_size
+    gradient_accumulation_steps: int = 1  # micro-batches of batch_size per optimizer step
     lr: float = 1e-4
     warmup_ratio: float = 0.0
     scheduler: str = "linear"  # a transformers learning-rate schedule name (linear, cosine, constant, ...)
@@ -137,6 +138,8 @@ class ArmConfig:
             raise ConfigError(f"arm data must be one of {', '.join(DATA_MIXES)}, got {self.data!r}." + did_you_mean(self.data, list(DATA_MIXES)))
         if self.steps < 0 or self.batch_size < 0 or self.lr <= 0:
             raise ConfigError("arm steps and batch_size must be >= 1 (or 0 for the study's budget) and lr > 0")
+        if self.gradient_accumulation_steps < 1:
+            raise ConfigError(f"arm gradient_accumulation_steps must be >= 1, got {self.gradient_accumulation_steps}")
 
 
 # corpus: the base-knowledge corpus; corpus+safety: it plus the safety set (mixed SFT);

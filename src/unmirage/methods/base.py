@@ -40,8 +40,9 @@ class Method:
     paired: ClassVar[bool] = False
     Params: ClassVar[type] = NoParams
 
-    def __init__(self, params: dict[str, Any] | None = None):
+    def __init__(self, params: dict[str, Any] | None = None, seed: int = 0):
         self.params = from_dict(self.Params, params or {}, f"{self.name} params")
+        self.seed = seed  # the arm's training seed, for what a method draws itself (RMU's direction)
 
     @property
     def uses_retain(self) -> bool:
@@ -87,8 +88,9 @@ class Reference:
     @torch.no_grad()
     def logits(self, model: torch.nn.Module, batch: dict[str, Any]) -> torch.Tensor:
         if self.peft:
-            with model.disable_adapter():
-                return model(**model_inputs(batch)).logits.detach()
+            inner = getattr(model, "module", model)  # under DDP the PEFT model is the wrapper's `.module`
+            with inner.disable_adapter():
+                return inner(**model_inputs(batch)).logits.detach()
         if self.frozen is None:
             raise RuntimeError("Reference.logits called before attach(model)")
         return self.frozen(**model_inputs(batch)).logits
@@ -169,6 +171,9 @@ class AlignmentTrainer(Trainer):
 
     def __init__(self, *args, method: Method, **kwargs):
         super().__init__(*args, **kwargs)
+        # A method's loss is a mean over its micro-batch, not a sum to be divided by the number of
+        # items in the batch: the Trainer must divide it by the accumulation steps itself.
+        self.model_accepts_loss_kwargs = False
         self.method = method
         self._terms: dict[str, list[float]] = {}
         self.tokens_seen = 0  # non-padding tokens of every example the optimizer saw (image tokens included)

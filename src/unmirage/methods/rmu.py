@@ -8,6 +8,7 @@ import torch
 from accelerate.utils import send_to_device
 
 from ..errors import ConfigError
+from ..models.hooks import capture_output, decoder_layer
 from ..models.scope import layer_pattern
 from .base import METHODS, model_inputs, precompute
 from .losses import rmu_forget, rmu_retain
@@ -21,7 +22,7 @@ class RMUParams(RetainParams):
     coeff_scale: float = 4.0
     trainable_layers: list[int] = field(default_factory=list)  # [] = layers ℓ-2..ℓ
     trainable_modules: str = "mlp"  # which sub-modules of those layers train (a regex)
-    seed: int = 0  # seeds the random direction u
+    seed: int | None = None  # seeds the random direction u; None = the arm's training seed
     retain_method_weight: float = 10.0  # α
 
 
@@ -52,14 +53,16 @@ class RMU(UnlearningMethod):
     """RMU (Li et al. 2024, WMDP, arXiv 2403.03218): steer forget activations at layer ℓ to a random direction.
 
     Objective: E_f[||h_θ^ℓ(x_f) − c·u||²] + γ·(E_r[−log π_θ(y|x)] + α·E_r[||h_θ^ℓ(x_r) − h_θ0^ℓ(x_r)||²]),
-    over text tokens of prompt and answer (no image tokens, no padding). u is a fixed seeded
-    unit vector; h_θ0 (the frozen model's activations on retain inputs) is computed once in
-    `prepare`. Trains only the MLPs of layers ℓ-2..ℓ unless configured otherwise.
+    over text tokens of prompt and answer (no image tokens, no padding). h^ℓ is the output of
+    decoder layer ℓ itself, taken with a forward hook as WMDP's RMU does (never the post-norm
+    state that feeds the output head, which `hidden_states[-1]` is at the last layer). u is a
+    fixed unit vector seeded by `seed` (default the arm's training seed); h_θ0 (the frozen
+    model's activations on retain inputs) is computed once in `prepare`. Trains only the MLPs of
+    layers ℓ-2..ℓ unless configured otherwise.
     """
 
     name = "rmu"
     Params = RMUParams
-    output_hidden_states = True
 
     def _layer(self, model) -> int:
         n = text_layers(model)
@@ -73,11 +76,20 @@ class RMU(UnlearningMethod):
         layers = self.params.trainable_layers or list(range(max(0, layer - 2), layer + 1))
         return [layer_pattern(layers, self.params.trainable_modules)]  # any family, with or without PEFT
 
-    def hidden(self, model, batch, out=None) -> torch.Tensor:
+    def hooked_layer(self, model) -> torch.nn.Module:
+        return decoder_layer(model, self._layer(model))
+
+    def hidden(self, model, batch) -> torch.Tensor:
         """(batch, seq, dim) output of decoder layer ℓ."""
-        if out is None:
-            out = model(**model_inputs(batch), output_hidden_states=True)
-        return out.hidden_states[self._layer(model) + 1]
+        with capture_output(self.hooked_layer(model)) as captured:
+            model(**model_inputs(batch))
+        return captured.get()
+
+    def retain_forward(self, model, retain):
+        with capture_output(self.hooked_layer(model)) as captured:
+            out = super().retain_forward(model, retain)
+        self._retain_hidden = captured.get()
+        return out
 
     @torch.no_grad()
     def prepare(self, model, data, collate):
@@ -97,17 +109,21 @@ class RMU(UnlearningMethod):
 
         precompute(model, data.retain or [], collate, frozen_hidden, "ref_hidden")
         dim = h.shape[-1]
-        gen = torch.Generator().manual_seed(self.params.seed)
+        gen = torch.Generator().manual_seed(self.direction_seed)
         u = torch.rand(dim, generator=gen)
         self.direction = u / u.norm()
         mean_norm = torch.cat(norms).mean().item()
         self.coeff = self.params.coeff or self.params.coeff_scale * mean_norm
-        self.calibration = {"mean_norm": mean_norm, "coeff": self.coeff, "layer": self._layer(model)}
+        self.calibration = {"mean_norm": mean_norm, "coeff": self.coeff, "layer": self._layer(model),
+                            "direction_seed": self.direction_seed}
+
+    @property
+    def direction_seed(self) -> int:
+        return self.seed if self.params.seed is None else self.params.seed
 
     def forget_loss(self, model, forget):
         h = self.hidden(model, forget)
         return rmu_forget(h, self.direction.to(h.device), self.coeff, text_token_mask(model, forget))
 
     def retain_term(self, model, retain, out):
-        h = self.hidden(model, retain, out)
-        return rmu_retain(h, retain["ref_hidden"], text_token_mask(model, retain))
+        return rmu_retain(self._retain_hidden, retain["ref_hidden"], text_token_mask(model, retain))

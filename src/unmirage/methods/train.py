@@ -28,6 +28,14 @@ def _sharded_launch() -> bool:
     return any(os.environ.get(k, "").lower() in ("1", "true") for k in ("ACCELERATE_USE_FSDP", "ACCELERATE_USE_DEEPSPEED"))
 
 
+def budget(arm: ArmConfig, world_size: int, tokens: int) -> dict:
+    """What an arm's training saw: `examples` counts every process's micro-batches of every step."""
+    per_step = arm.batch_size * arm.gradient_accumulation_steps * world_size
+    return {"method": arm.method, "init": arm.init, "steps": arm.steps, "batch_size": arm.batch_size,
+            "gradient_accumulation_steps": arm.gradient_accumulation_steps, "world_size": world_size,
+            "examples": arm.steps * per_step, "tokens": tokens}
+
+
 def train_arm(model, processor, arm: ArmConfig, main: list[Sample], retain: list[Sample] | None,
               image_root: str | Path, out_dir: str | Path, seed: int, max_length: int,
               show_progress: bool = True, model_cfg: ModelConfig | None = None) -> dict:
@@ -37,7 +45,7 @@ def train_arm(model, processor, arm: ArmConfig, main: list[Sample], retain: list
     """
     out_dir = Path(out_dir)
     set_seed(seed)
-    method = METHODS.get(arm.method)(arm.params)
+    method = METHODS.get(arm.method)(arm.params, seed)
     if method.uses_retain and not retain:
         raise ValueError(f"method {arm.method} needs a retain set")
     encoder = Encoder(processor, image_root, max_length)
@@ -63,6 +71,7 @@ def train_arm(model, processor, arm: ArmConfig, main: list[Sample], retain: list
     with tempfile.TemporaryDirectory() as tmp:
         args = TrainingArguments(
             output_dir=tmp, max_steps=arm.steps, per_device_train_batch_size=per_device,
+            gradient_accumulation_steps=arm.gradient_accumulation_steps,
             learning_rate=arm.lr, warmup_steps=round(arm.warmup_ratio * arm.steps), weight_decay=arm.weight_decay,
             lr_scheduler_type=arm.scheduler,
             logging_steps=max(1, arm.steps // 20), save_strategy="no", report_to=[], seed=seed, data_seed=seed,
@@ -74,6 +83,8 @@ def train_arm(model, processor, arm: ArmConfig, main: list[Sample], retain: list
             trainer.remove_callback(PrinterCallback)  # the loss log goes to train_log.json instead
         trainer.train()
     seconds = time.time() - started
+    seen = torch.tensor(trainer.tokens_seen, device=trainer.accelerator.device)
+    tokens = int(trainer.accelerator.reduce(seen, reduction="sum").item())  # every process's examples
     model = merge_lora(model)  # saved merged: loads like any model
     for p in model.parameters():
         p.requires_grad_(True)
@@ -85,8 +96,7 @@ def train_arm(model, processor, arm: ArmConfig, main: list[Sample], retain: list
         save_model(model, processor, out_dir, state_dict)
     record = {
         "method": arm.method, "params": params_dict(method), "init": arm.init, "data": arm.data, "seed": seed,
-        "budget": {"method": arm.method, "init": arm.init, "steps": arm.steps, "batch_size": arm.batch_size, "examples": arm.steps * arm.batch_size,
-                   "tokens": trainer.tokens_seen},
+        "budget": budget(arm, trainer.args.world_size, tokens),
         "trainable_parameters": n_trainable,
         "seconds": round(seconds, 2), "log": trainer.state.log_history,
         **({"calibration": method.calibration} if hasattr(method, "calibration") else {}),

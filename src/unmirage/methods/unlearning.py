@@ -36,10 +36,9 @@ class RetainParams:
 
 class UnlearningMethod(Method):
     paired = True
-    output_hidden_states = False
 
-    def __init__(self, params=None):
-        super().__init__(params)
+    def __init__(self, params=None, seed: int = 0):
+        super().__init__(params, seed)
         self.reference = Reference()
 
     @property
@@ -53,6 +52,10 @@ class UnlearningMethod(Method):
     def forget_loss(self, model, forget: dict) -> torch.Tensor:
         raise NotImplementedError
 
+    def retain_forward(self, model, retain: dict):
+        """The forward pass on the retain batch, shared by every retain term."""
+        return model(**model_inputs(retain))
+
     def retain_term(self, model, retain: dict, out) -> torch.Tensor | None:
         """The method's own retain term (None: none)."""
         return None
@@ -65,7 +68,7 @@ class UnlearningMethod(Method):
         if not self.uses_retain:
             return loss, terms
         retain = batch["retain"]
-        out = model(**model_inputs(retain), output_hidden_states=self.output_hidden_states)
+        out = self.retain_forward(model, retain)
         parts = []
         if p.retain_nll:
             retain_nll = nll(out.logits, retain["labels"])

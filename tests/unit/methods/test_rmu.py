@@ -1,0 +1,34 @@
+"""RMU steers the output of decoder layer ℓ itself, with a direction seeded by the arm's seed."""
+
+from __future__ import annotations
+
+import torch
+
+from unmirage.config import ModelConfig
+from unmirage.data.collate import Collator, Encoder, model_inputs
+from unmirage.data.samples_io import read_samples
+from unmirage.methods.rmu import RMU
+from unmirage.models.families import fresh_tiny
+
+
+def test_rmu_at_the_last_layer_steers_the_pre_norm_output(tiny_world):
+    samples = read_samples(tiny_world / "corpus.jsonl")
+    torch.manual_seed(0)
+    model, processor = fresh_tiny(ModelConfig(text_layers=3), [s.instruction + " " + s.response for s in samples], 32)
+    model.eval()
+    encoder = Encoder(processor, tiny_world / "images", 64)
+    batch = Collator(processor.tokenizer.pad_token_id, encoder.images)([encoder.encode(s) for s in samples[:2]])
+    with torch.no_grad():
+        states = model(**model_inputs(batch), output_hidden_states=True).hidden_states
+        middle = RMU({"layer": 1}).hidden(model, batch)
+        last = RMU({"layer": 2}).hidden(model, batch)
+    torch.testing.assert_close(middle, states[2])
+    # hidden_states[3] has passed the final norm, whose weight RMU never trains: not the layer's output
+    assert not torch.allclose(last, states[3], atol=1e-3)
+    torch.testing.assert_close(model.model.language_model.norm(last), states[3])
+
+
+def test_rmu_direction_follows_the_training_seed_unless_set():
+    assert RMU({}, seed=5).direction_seed == 5
+    assert RMU({}, seed=6).direction_seed == 6
+    assert RMU({"seed": 2}, seed=5).direction_seed == 2
