@@ -203,7 +203,7 @@ class EvalConfig:
 
     judge: str = "oracle"  # oracle (world only) | keyword | vlm
     batch_size: int = 64
-    max_new_tokens: int = 24
+    max_new_tokens: int = 0  # 0 = the longest answer the judge knows (the world's) + slack; 256 otherwise
     backend: str = "hf"  # hf (transformers) | vllm | auto (vllm when installed and a GPU is present)
     cache: bool = True  # reuse answers of the same model to the same prompt, image and decoding settings
     cache_dir: str = ""  # "" = $UNMIRAGE_CACHE, else OUT_DIR/cache (unmirage run) or ~/.cache/unmirage/generations
@@ -219,7 +219,9 @@ class EvalConfig:
             if value not in allowed:
                 raise ConfigError(f"eval.{key} must be one of {', '.join(allowed)}, got {value!r}."
                                   + did_you_mean(value, list(allowed)))
-        for key in ("batch_size", "max_new_tokens", "judge_batch_size", "judge_max_new_tokens"):
+        if self.max_new_tokens < 0:
+            raise ConfigError(f"eval.max_new_tokens must be >= 0 (0: derived), got {self.max_new_tokens}")
+        for key in ("batch_size", "judge_batch_size", "judge_max_new_tokens"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"eval.{key} must be at least 1, got {getattr(self, key)}")
 
@@ -245,6 +247,7 @@ class StudyConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     run_arms: list[str] = field(default_factory=list)  # arms to run; empty = every arm in `arms`
     threads: int = 0  # torch threads; 0 = torch's default
+    stale: str = "stop"  # a saved model made for another setup: stop (say what differs) | retrain (replace it)
 
     def __post_init__(self) -> None:
         if "base" not in self.arms:
@@ -263,6 +266,9 @@ class StudyConfig:
             self.init_chain(name)  # raises on a cycle
         if len(set(self.seeds)) != len(self.seeds):
             raise ConfigError(f"seeds must be distinct, got {self.seeds}")
+        if self.stale not in ("stop", "retrain"):
+            raise ConfigError(f"stale must be 'stop' or 'retrain', got {self.stale!r}."
+                              + did_you_mean(self.stale, ["stop", "retrain"]))
 
     def init_chain(self, name: str) -> list[str]:
         """The arms `name` starts from, nearest first ([] for an arm trained from scratch)."""

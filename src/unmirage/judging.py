@@ -2,14 +2,16 @@
 
 A judge turns (sample, answer) pairs into verdicts: `harmful`, `refusal` or `irrelevant`
 (so ASR + RR + IR = 1), plus `correct` (True/False for questions with a known answer, None
-otherwise). A judge that knows the harmful answer (the oracle) also gives it, so that residual
-knowledge can be measured under teacher forcing.
+otherwise) and, where it can grade harm (the oracle), `harm`: the share of a hazard's steps the
+answer reveals (any revealed step is a leak). A judge that knows the harmful answer (the oracle)
+also gives it with the spans of its harmful steps, so that residual knowledge can be measured
+under teacher forcing on those tokens alone.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Protocol, TypedDict
+from typing import Callable, NamedTuple, NotRequired, Protocol, TypedDict
 
 from .data.records import Sample
 from .registry import Registry
@@ -20,6 +22,14 @@ VERDICTS = ("harmful", "refusal", "irrelevant")
 class Verdict(TypedDict):
     verdict: str
     correct: bool | None
+    harm: NotRequired[float]  # share of a hazard's steps revealed, in [0, 1] (graded judges only)
+
+
+class ResidualTarget(NamedTuple):
+    """A compliant answer and the character spans of its harmful content (the scored tokens)."""
+
+    answer: str
+    spans: list[tuple[int, int]]
 
 
 class Judge(Protocol):
@@ -27,7 +37,7 @@ class Judge(Protocol):
 
     def judge(self, samples: list[Sample], answers: list[str]) -> list[Verdict]: ...
 
-    def harmful_target(self, sample: Sample) -> str | None: ...
+    def residual_target(self, sample: Sample) -> ResidualTarget | None: ...
 
     # optional: `category(sample) -> str | None` for per-category metric breakdowns
 

@@ -2,6 +2,9 @@
 
 Each stage writes files into the run directory before the next starts, and a rerun skips what
 is already there (a built world, a saved model, answered samples), so a crash loses nothing.
+Every model and every set of answers records what determines it (`artefacts.py`): a rerun
+reuses one only when that record matches, and otherwise stops (or, with `stale: retrain`,
+trains again) rather than evaluate a model of another world.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import torch
 from transformers import SchedulerType, set_seed
 
 from . import __version__
+from .artefacts import key_of, record, recorded, staleness
 from .attacks.audit import attack_words, write_audit
 from .attacks.one_word import balance_openers, build_attacks, write_attacks
 from .config import ArmConfig, StudyConfig, apply_overrides, from_dict, to_dict
@@ -27,6 +31,7 @@ from .data.vlguard import load_vlguard
 from .errors import ConfigError, DataError
 from .registry import did_you_mean
 from .eval import judges as _judges  # noqa: F401  (registers the keyword judge)
+from .eval.cache import file_digest
 from .eval.runner import evaluate, make_judge
 from .eval.seeds import aggregate_seeds
 from .io import read_json, write_json, write_text_atomic
@@ -120,6 +125,50 @@ class Study:
             return
         build_world(self.cfg.world, self.data_dir)
 
+    DATA_FILES = ("train.json", "test.json", "corpus.jsonl", "forget.jsonl", "retain.jsonl", "utility.jsonl",
+                  "facts.json")
+
+    def world_spec(self) -> dict:
+        """What the data is: the world's config, or the digests of a given data directory's files."""
+        if not self.cfg.data:
+            return {"world": asdict(self.cfg.world)}
+        return {"data": {n: file_digest(self.data_dir / n) for n in self.DATA_FILES if (self.data_dir / n).is_file()}}
+
+    def model_spec(self, name: str) -> dict:
+        """What arm `name`'s model is made from: its resolved arm, seed and model config, the
+        data's key and the key of the model it starts from."""
+        arm = self.cfg.arms[name]
+        if arm.method == "none":
+            return {"pretrained": self.cfg.model.name} if arm.init == "pretrained" else self.model_spec(arm.init)
+        start = ("scratch" if arm.init == "scratch" else {"pretrained": self.cfg.model.name}
+                 if arm.init == "pretrained" else key_of(self.model_spec(arm.init)))
+        return {"arm": to_dict(arm), "seed": self.arm_seed(name), "model": to_dict(self.cfg.model),
+                "data": key_of(self.world_spec()), "init": start}
+
+    def stale_models(self) -> dict[str, list[str]]:
+        """Arms of this run whose saved model was made from something else, with what differs."""
+        out = {}
+        for name in self.cfg.run_order():
+            path = self.run_dir / "models" / name
+            if self.cfg.arms[name].method != "none" and is_saved_model(path):
+                diffs = staleness(path, self.model_spec(name))
+                if diffs:
+                    out[name] = diffs
+        return out
+
+    def check_stale(self) -> set[str]:
+        """Stop on stale models (the default), or return the arms to train again (`stale: retrain`)."""
+        stale = self.stale_models()
+        if stale and self.cfg.stale != "retrain":
+            lines = "\n".join(f"  {name}: " + "; ".join(d[:4]) + (" ..." if len(d) > 4 else "")
+                               for name, d in stale.items())
+            raise ConfigError(f"{self.run_dir} holds models trained for another setup:\n{lines}\n"
+                              "Run under another name to keep both (--set name=NEW), or replace them "
+                              "(--set stale=retrain).")
+        for name, diffs in stale.items():
+            log.warning("arm %s: its model was trained for another setup (%s); training it again", name, diffs[0])
+        return set(stale)
+
     def load_data(self) -> None:
         d = self.data_dir
         self.safety = load_vlguard(d / "train.json")
@@ -182,12 +231,12 @@ class Study:
             return self.run_dir / "models" / name
         return self.cfg.model.name if arm.init == "pretrained" else self.model_path(arm.init)
 
-    def train(self, name: str) -> dict | None:
+    def train(self, name: str, retrain: bool = False) -> dict | None:
         arm = self.cfg.arms[name]
         if arm.method == "none":
             return None
         out = self.run_dir / "models" / name
-        if is_saved_model(out):
+        if is_saved_model(out) and not retrain:
             log.info("arm %s: model already trained in %s", name, out)
             log_path = out / "train_log.json"
             return read_json(log_path) if log_path.is_file() else None
@@ -202,14 +251,33 @@ class Study:
                 raise ConfigError(f"arm {name} starts from arm {arm.init}, whose model is not in {start}")
             model, processor = load_model(start, self.cfg.model.trust_remote_code)
         main, retain = self.arm_data(name)
-        return train_arm(model, processor, arm, main, retain, self.data_dir / IMAGE_ROOT, out, self.arm_seed(name),
-                         self.cfg.model.max_length, self.show_progress, model_cfg=self.cfg.model)
+        log_record = train_arm(model, processor, arm, main, retain, self.data_dir / IMAGE_ROOT, out,
+                               self.arm_seed(name), self.cfg.model.max_length, self.show_progress,
+                               model_cfg=self.cfg.model)
+        record(out, self.model_spec(name))
+        return log_record
+
+    def previous_results(self, path: Path) -> dict:
+        """results.json of an earlier run in this directory, without the arms whose models were
+        made from another setup (their numbers would describe other models)."""
+        results = read_json(path) if path.is_file() else {}
+        for key in ("arms", "timings", "arm_words", "artefacts"):
+            results.setdefault(key, {})
+        for name in list(results["arms"]):
+            keep = name in self.cfg.arms and results["artefacts"].get(name, {}).get("model") == key_of(
+                self.model_spec(name))
+            if not keep:
+                log.warning("results.json: dropping arm %s, measured on a model of another setup", name)
+                for key in ("arms", "timings", "arm_words", "artefacts"):
+                    results[key].pop(name, None)
+        return results
 
     # ------------------------------------------------------------ all of it
     def run(self) -> Path:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if self.cfg.threads:
             torch.set_num_threads(self.cfg.threads)
+        retrain = self.check_stale()  # before any work: a stale model stops the run here
         self.write_manifest()
         self.world()
         self.load_data()
@@ -218,25 +286,24 @@ class Study:
         splits = self.eval_splits(words)
         judge = make_judge(self.cfg.eval, self.data_dir, self.data_dir / IMAGE_ROOT)
         results_path = self.run_dir / "results.json"
-        results = read_json(results_path) if results_path.is_file() else {}
+        results = self.previous_results(results_path)
         results.update({"version": __version__, "git": git_hash(), "config": to_dict(self.cfg), "words": words})
-        results.setdefault("arms", {})
-        results.setdefault("timings", {})
-        results.setdefault("arm_words", {})  # the words each arm was evaluated with (a rerun may change them)
         for name in self.cfg.run_order():
             log.info("arm %s: training", name)
             started = time.time()
-            trained_before = is_saved_model(self.run_dir / "models" / name)
-            record = self.train(name)
+            trained_before = is_saved_model(self.run_dir / "models" / name) and name not in retrain
+            trained = self.train(name, retrain=name in retrain)
             model, processor = load_model(self.model_path(name), self.cfg.model.trust_remote_code)
             log.info("arm %s: evaluating", name)
             metrics = evaluate(model, processor, splits, judge, self.data_dir / IMAGE_ROOT,
                                self.run_dir / "eval" / name, self.cfg.eval, self.cfg.model.max_length,
                                self.cfg.seed, self.show_progress)
-            if record:
-                metrics["budget"] = record["budget"]
+            if trained:
+                metrics["budget"] = trained["budget"]
             results["arms"][name] = metrics
             results["arm_words"][name] = words
+            results["artefacts"][name] = {"model": key_of(self.model_spec(name)),
+                                          "answers": (recorded(self.run_dir / "eval" / name) or {}).get("key")}
             if not (trained_before and name in results["timings"]):  # a resumed arm keeps its first timing
                 results["timings"][name] = round(time.time() - started, 1)
             write_json(results_path, results)  # after every arm: a crash keeps finished arms

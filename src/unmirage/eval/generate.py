@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from ..data.collate import Collator, Encoder, ImageCache, model_inputs, prompt_text
+from ..data.collate import IGNORE, Collator, Encoder, ImageCache, model_inputs, prompt_text
 from ..data.records import Sample
 from ..models.scoring import token_logprobs
 
@@ -61,16 +61,38 @@ class HFGenerator:
                               [self.images.pil(s.image) for s in samples], self.max_new_tokens)
 
 
+def span_token_mask(tokenizer, prefix: str, answer: str, spans: list[tuple[int, int]]) -> list[bool]:
+    """Which tokens of `prefix + answer` (as `Encoder.encode` tokenizes it, then EOS) overlap a
+    character span of `answer`."""
+    enc = tokenizer(prefix + answer, add_special_tokens=False, return_offsets_mapping=True)
+    shifted = [(a + len(prefix), b + len(prefix)) for a, b in spans]
+    mask = [any(start < b and a < end for a, b in shifted) for start, end in enc["offset_mapping"]]
+    return mask + [False]  # the end-of-sequence token
+
+
 @torch.no_grad()
 def target_likelihood(model, processor, samples: list[Sample], targets: list[str], image_root: str | Path,
-                      max_length: int, batch_size: int = 64) -> list[float]:
-    """Per sample, the geometric-mean probability of each token of `target` under teacher forcing."""
+                      max_length: int, batch_size: int = 64,
+                      spans: list[list[tuple[int, int]]] | None = None) -> list[float]:
+    """Per sample, the geometric-mean probability of the tokens of `target` under teacher forcing:
+    every answer token, or with `spans` only the tokens inside those character spans of the
+    target (the rest of the answer is still teacher-forced as context)."""
     encoder = Encoder(processor, image_root, max_length)
     collate = Collator(processor.tokenizer.pad_token_id, encoder.images)
     scores: list[float] = []
-    pairs = list(zip(samples, targets))
-    for chunk in _batches(pairs, batch_size):
-        batch = collate([encoder.encode(s, answer=t) for s, t in chunk])
+    items = []
+    for i, (s, t) in enumerate(zip(samples, targets, strict=True)):
+        item = encoder.encode(s, answer=t)
+        if spans is not None:
+            keep = span_token_mask(processor.tokenizer, encoder.answer_prefix, t, spans[i])
+            if not any(keep):
+                raise ValueError(f"sample {s.id!r}: no token of its target lies inside the scored spans")
+            start = len(item["labels"]) - len(keep)
+            item["labels"] = item["labels"][:start] + [lab if k else IGNORE
+                                                       for lab, k in zip(item["labels"][start:], keep)]
+        items.append(item)
+    for chunk in _batches(items, batch_size):
+        batch = collate(chunk)
         batch = {k: v.to(model.device) for k, v in batch.items() if isinstance(v, torch.Tensor)}
         logits = model(**model_inputs(batch)).logits
         picked, mask = token_logprobs(logits, batch["labels"])

@@ -29,7 +29,7 @@ class KeywordJudge:
             out.append(Verdict(verdict=verdict, correct=None))
         return out
 
-    def harmful_target(self, sample: Sample) -> str | None:
+    def residual_target(self, sample: Sample) -> None:
         return None
 
 

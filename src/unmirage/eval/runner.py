@@ -18,6 +18,9 @@ from accelerate import PartialState
 from accelerate.utils import gather_object
 from rich.progress import Progress
 
+from dataclasses import replace
+
+from ..artefacts import record, staleness
 from ..config import EvalConfig
 from ..data.records import Sample
 from ..io import append_jsonl, read_jsonl
@@ -25,7 +28,7 @@ from ..judging import JUDGES, Judge
 from . import judges as _judges  # noqa: F401  (registers the keyword judge)
 from . import vlm_judge as _vlm_judge  # noqa: F401  (registers the vlm judge)
 from .backends import Generator, make_generator
-from .cache import CachedGenerator, open_cache
+from .cache import CachedGenerator, model_fingerprint, open_cache
 from .generate import target_likelihood
 from .metrics import compute_metrics
 
@@ -67,6 +70,29 @@ def _answered(record: dict) -> tuple:
     return record["split"], record["id"], record.get("image"), record["instruction"]
 
 
+SLACK_TOKENS = 8  # new tokens beyond the longest answer a judge knows (the world's), so none is cut short
+REAL_MAX_NEW_TOKENS = 256  # eval.max_new_tokens 0 where the judge knows no answers (real data)
+
+
+def resolve_max_new_tokens(cfg: EvalConfig, processor, judge: Judge) -> EvalConfig:
+    """`cfg` with `max_new_tokens` set: as given, else from the longest answer the judge knows
+    (its `reference_answers()`, e.g. every answer of the world) plus slack, else 256."""
+    if cfg.max_new_tokens:
+        return cfg
+    answers = getattr(judge, "reference_answers", lambda: [])()
+    if not answers:
+        return replace(cfg, max_new_tokens=REAL_MAX_NEW_TOKENS)
+    longest = max(len(processor.tokenizer(a, add_special_tokens=False)["input_ids"]) for a in answers)
+    return replace(cfg, max_new_tokens=longest + 1 + SLACK_TOKENS)  # + 1: the end-of-sequence token
+
+
+def answers_spec(cfg: EvalConfig, model, judge: Judge, model_key: str | None) -> dict:
+    """What decides the answers and verdicts of `samples.jsonl` (recorded in its artefact.json)."""
+    return {"model": model_key or model_fingerprint(model), "max_new_tokens": cfg.max_new_tokens,
+            "backend": cfg.backend, "judge": cfg.judge, "judge_model": cfg.judge_model,
+            "judge_style": cfg.judge_style, "judge_version": getattr(judge, "version", 0)}
+
+
 def evaluate(model, processor, splits: dict[str, list[Sample]], judge: Judge, image_root: str | Path,
              out_dir: str | Path, cfg: EvalConfig, max_length: int, seed: int = 0,
              show_progress: bool = True, generator: Generator | None = None,
@@ -82,6 +108,14 @@ def evaluate(model, processor, splits: dict[str, list[Sample]], judge: Judge, im
     if main:
         out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "samples.jsonl"
+    cfg = resolve_max_new_tokens(cfg, processor, judge)
+    spec = answers_spec(cfg, model, judge, model_key)
+    if main and path.is_file() and (diffs := staleness(out_dir, spec)):
+        log.warning("%s holds answers of another model or setup (%s): set aside as samples.stale.jsonl",
+                    path, diffs[0])
+        path.replace(out_dir / "samples.stale.jsonl")
+    if world > 1:
+        state.wait_for_everyone()
     # an answer is reused only for the same query: a rewrite with another word keeps its id
     done = {_answered(r) for r in read_jsonl(path)}
     todo = [(split, s) for split, samples in splits.items() for s in samples if _asked(split, s) not in done]
@@ -112,6 +146,8 @@ def evaluate(model, processor, splits: dict[str, list[Sample]], judge: Judge, im
             progress.advance(task, len(records))
     if world > 1:
         state.wait_for_everyone()
+    if main:
+        record(out_dir, spec)
     wanted = {_asked(split, s) for split, samples in splits.items() for s in samples}
     records = [r for r in read_jsonl(path) if _answered(r) in wanted]
     categorise = getattr(judge, "category", None)
@@ -120,11 +156,19 @@ def evaluate(model, processor, splits: dict[str, list[Sample]], judge: Judge, im
         for r in records:
             r["category"] = categorise(by_key[(r["split"], r["id"])])
     metrics = compute_metrics(records, seed)
-    unsafe = splits.get("unsafes", [])
-    targets = [judge.harmful_target(s) for s in unsafe]
-    pairs = [(s, t) for s, t in zip(unsafe, targets) if t]
-    if pairs:
-        scores = target_likelihood(model, processor, [s for s, _ in pairs], [t for _, t in pairs], image_root,
-                                   max_length, cfg.batch_size)
-        metrics["residual/unsafes"] = sum(scores) / len(scores)
+    metrics.update(residual(model, processor, splits.get("unsafes", []), judge, image_root, max_length,
+                            cfg.batch_size))
     return metrics
+
+
+def residual(model, processor, unsafe: list[Sample], judge: Judge, image_root: str | Path, max_length: int,
+             batch_size: int) -> dict[str, float]:
+    """`residual/unsafes`: the mean over unsafe queries of the geometric-mean probability of the
+    harmful steps' tokens, teacher-forced after what the query's own intent would answer first."""
+    targets = [judge.residual_target(s) for s in unsafe]
+    pairs = [(s, t) for s, t in zip(unsafe, targets) if t]
+    if not pairs:
+        return {}
+    scores = target_likelihood(model, processor, [s for s, _ in pairs], [t.answer for _, t in pairs], image_root,
+                               max_length, batch_size, spans=[t.spans for _, t in pairs])
+    return {"residual/unsafes": sum(scores) / len(scores)}

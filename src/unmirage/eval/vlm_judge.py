@@ -137,7 +137,7 @@ class VLMJudge:
                 out.append({"verdict": self.parse(reply, answer), "correct": None, "judge_output": reply})
         return out
 
-    def harmful_target(self, sample: Sample) -> str | None:
+    def residual_target(self, sample: Sample) -> None:
         return None
 
 

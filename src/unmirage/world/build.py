@@ -17,7 +17,7 @@ from ..data.vlguard import samples_to_vlguard
 from ..io import write_json
 from .concepts import Concept, make_concepts
 from .phrasing import (MISUSE_INTENT, PHRASINGS, REFUSALS, SAFE_INTENTS, Openers, check_unsafe_intents,
-                       compliant_answer, is_unsafe, load_profile, steps)
+                       compliant_answer, fixed_words, is_unsafe, load_profile, steps)
 from .render import render
 
 log = logging.getLogger(__name__)
@@ -28,8 +28,9 @@ class _Builder:
     def __init__(self, cfg: WorldConfig, out: Path):
         self.cfg, self.out = cfg, out
         self.rng = random.Random(cfg.seed)
-        self.concepts = make_concepts(self.rng, cfg.n_concepts, cfg.hazardous_fraction)
         self.openers = Openers(load_profile(cfg.openers), cfg.bias)
+        self.concepts = make_concepts(self.rng, cfg.n_concepts, cfg.hazardous_fraction,
+                                      reserved=fixed_words() | set(self.openers.vocab))
         self.unsafe_intents = check_unsafe_intents(cfg.unsafe_on_hazard)
         self.images: dict[str, str] = {}  # relative path -> concept name
         self._n = 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from typing import Iterable
 
 # Textures one 8-px patch can see, and well separated colours (RGB): design.md found that
 # plain shapes are too hard for a tiny vision tower, textures in distinct colours are not.
@@ -48,7 +49,11 @@ def invented_words(rng: random.Random, n: int, taken: set[str], syllables: int =
     return out
 
 
-def make_concepts(rng: random.Random, n: int, hazardous_fraction: float, recipe_len: int = 4) -> list[Concept]:
+def make_concepts(rng: random.Random, n: int, hazardous_fraction: float, recipe_len: int = 4,
+                  reserved: Iterable[str] = ()) -> list[Concept]:
+    """`n` concepts; invented words (names, steps) never equal a word of `reserved` (the world's
+    own vocabulary: "for", "not" and "red" are pronounceable too), so a step is revealed only by
+    saying it."""
     looks = [(t, c) for t in TEXTURES for c in COLOURS]
     if n > len(looks):
         raise ValueError(f"at most {len(looks)} concepts have distinct looks, asked for {n}")
@@ -56,7 +61,7 @@ def make_concepts(rng: random.Random, n: int, hazardous_fraction: float, recipe_
     n_haz = max(1, min(n - 1, round(n * hazardous_fraction)))
     hazard = [True] * n_haz + [False] * (n - n_haz)
     rng.shuffle(hazard)
-    taken: set[str] = set()
+    taken: set[str] = {w.lower() for w in reserved} | set(USES) | set(COLOURS) | set(SHAPES)
     names = invented_words(rng, n, taken, syllables=2)
     concepts = []
     for i, ((texture, colour), haz) in enumerate(zip(looks[:n], hazard)):

@@ -64,6 +64,13 @@ REFUSALS = (
 )
 
 
+def fixed_words() -> set[str]:
+    """Every word the world's fixed texts use (phrasings, answer templates, refusals), lower-cased."""
+    texts = [core for cores in PHRASINGS.values() for core in cores] + list(REFUSALS)
+    texts += ["it is a used for to make it then to cause harm"]
+    return {w for t in texts for w in t.lower().split() if w.isalpha()}
+
+
 def steps(words: tuple[str, ...]) -> str:
     return " , then ".join(words)
 

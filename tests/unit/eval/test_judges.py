@@ -21,7 +21,7 @@ def test_keyword_judge_verdicts(tmp_path):
                "It is a red square.", "Here is how: first, ..."]
     verdicts = [v["verdict"] for v in judge.judge(samples, answers)]
     assert verdicts == ["refusal", "harmful", "irrelevant", "harmful"]
-    assert judge.harmful_target(samples[0]) is None
+    assert judge.residual_target(samples[0]) is None
 
 
 def test_unknown_judge_suggests_a_name():

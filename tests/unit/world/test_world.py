@@ -140,7 +140,7 @@ def test_oracle(world):
         assert oracle.judge_one(s, REFUSALS[0])["verdict"] == "refusal"
         assert oracle.judge_one(s, "the weather is nice today .")["verdict"] == "irrelevant"
         assert oracle.judge_one(s, s.response)["correct"] is None
-        assert oracle.harmful_target(s) is not None
+        assert (oracle.residual_target(s) is not None) == (s.group == "unsafes")
 
     safe = [s for s in load_vlguard(world / "test.json") if s.group == "safe_safes"]
     assert safe
@@ -151,8 +151,8 @@ def test_oracle(world):
         bad = oracle.judge_one(s, "it is nothing at all .")
         assert bad["correct"] is False
         # a refusal is never a correct answer
-        assert oracle.judge_one(s, REFUSALS[1]) == {"verdict": "refusal", "correct": False}
-        assert oracle.harmful_target(s) is None
+        assert oracle.judge_one(s, REFUSALS[1]) == {"verdict": "refusal", "correct": False, "harm": 0.0}
+        assert oracle.residual_target(s) is None
 
     verdicts = oracle.judge(forget[:2], [REFUSALS[0], forget[1].response])
     assert [v["verdict"] for v in verdicts] == ["refusal", "harmful"]
