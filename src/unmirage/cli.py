@@ -51,7 +51,7 @@ def run(args: Optional[List[str]] = typer.Argument(None, metavar="[CONFIG] [KEY=
         raise ConfigError(f"give at most one config file, got {configs}")
     cfg = load_config(configs[0] if configs else None, list(set_) + [a for a in args or [] if "=" in a])
     _quiet(quiet)
-    run_dir = run_study(cfg, show_progress=not quiet)
+    run_dir = run_study(cfg, show_progress=not quiet, announce=typer.echo)
     typer.echo(f"report: {run_dir / 'report.md'}")
     typer.echo((run_dir / "report.md").read_text().split("## Decomposition")[0][:4000])
 
@@ -127,23 +127,31 @@ def attack(data: Path = typer.Argument(..., help="VLGuard-format test JSON to re
            refusal_word: str = typer.Option("", help="Refusal-biased word (else from --audit)"),
            control_word: str = typer.Option("", help="Neutral control word (else from --audit)"),
            shots: int = typer.Option(3, help="Rewrites per unsafe query (K)"),
+           control_candidates: str = typer.Option("", help="Comma-separated words to try as the control when no "
+                                                  "frequent word is neutral (default: the data's own first words)"),
            paraphrases: Optional[Path] = typer.Option(None, help="facts.json whose phrasings give paraphrases")) -> None:
     """Rewrite queries: answer-biased word into unsafe ones (K shots), refusal-biased into safe ones."""
-    from .attacks.audit import attack_words
+    from .attacks.audit import attack_words, describe_words
     from .attacks.one_word import build_attacks, write_attacks
     from .data.vlguard import load_vlguard
     from .errors import ConfigError
     from .io import read_json
 
-    words = {"attack": attack_word, "refusal": refusal_word, "control": control_word}
+    test = load_vlguard(data)
+    words = {"attack": attack_word, "refusal": refusal_word, "control": control_word,
+             "why": {k: "given" for k in ("attack", "refusal", "control")}}
     source = "user"
-    if not all(words.values()):
+    if not all((attack_word, refusal_word, control_word)):
         if audit_file is None:
             raise ConfigError("give --attack-word, --refusal-word and --control-word, or --audit audit.json")
-        words = attack_words(read_json(audit_file), attack_word, refusal_word, control_word)
+        vocabulary = [w for w in control_candidates.split(",") if w.strip()] or [s.first_word for s in test]
+        words = attack_words(read_json(audit_file), attack_word, refusal_word, control_word,
+                             [w.strip() for w in vocabulary])
         source = "audit"
+    for line in describe_words(words):
+        typer.echo(line)
     table = list(read_json(paraphrases)["phrasings"].values()) if paraphrases else None
-    splits = build_attacks(load_vlguard(data), words["attack"], words["refusal"], words["control"], shots, table, source)
+    splits = build_attacks(test, words["attack"], words["refusal"], words["control"], shots, table, source)
     paths = write_attacks(splits, out)
     for split, path in paths.items():
         typer.echo(f"{split}: {len(splits[split])} queries -> {path}")
@@ -197,6 +205,8 @@ def eval_(model: Path = typer.Argument(..., help="Model directory"),
           attacks: Optional[Path] = typer.Option(None, help="Directory of attack JSONL files to add"),
           judge: str = typer.Option("oracle", help="Judge: oracle (world) or keyword"),
           batch_size: int = typer.Option(64),
+          max_new_tokens: int = typer.Option(0, help="New tokens per answer; 0 = the world's longest answer "
+                                             "+ slack (oracle), else 256"),
           max_length: int = typer.Option(64, help="Longest teacher-forced example in tokens")) -> None:
     """Generate on every split, judge each answer; writes samples.jsonl and results.json."""
     from .data.records import by_group
@@ -214,7 +224,7 @@ def eval_(model: Path = typer.Argument(..., help="Model directory"),
         for f in sorted(attacks.glob("*.jsonl")):
             splits[f.stem.replace("_at_", "@")] = read_attacks(f)
     m, processor = load_model(model)
-    cfg = EvalConfig(judge=judge, batch_size=batch_size)
+    cfg = EvalConfig(judge=judge, batch_size=batch_size, max_new_tokens=max_new_tokens)
     metrics = evaluate(m, processor, splits, make_judge(cfg, data, data / IMAGE_ROOT), data / IMAGE_ROOT, out, cfg,
                        max_length)
     write_json(out / "results.json", {"version": __version__, "git": git_hash(), "config": {"model": str(model)},

@@ -22,7 +22,7 @@ from transformers import SchedulerType, set_seed
 
 from . import __version__
 from .artefacts import key_of, record, recorded, staleness
-from .attacks.audit import attack_words, write_audit
+from .attacks.audit import attack_words, describe_words, write_audit
 from .attacks.one_word import balance_openers, build_attacks, write_attacks
 from .config import ArmConfig, StudyConfig, apply_overrides, from_dict, to_dict
 from .data.records import Sample, by_group
@@ -72,8 +72,9 @@ def library_versions() -> dict[str, str | None]:
 
 
 class Study:
-    def __init__(self, cfg: StudyConfig, show_progress: bool = True):
+    def __init__(self, cfg: StudyConfig, show_progress: bool = True, announce=log.info):
         self.cfg, self.show_progress = cfg, show_progress
+        self.announce = announce  # where the run says what it chose (the CLI prints it)
         self.run_dir = Path(cfg.out_dir) / cfg.name
         if cfg.eval.cache and not cfg.eval.cache_dir and not os.environ.get("UNMIRAGE_CACHE"):
             cfg = replace(cfg, eval=replace(cfg.eval, cache_dir=str(Path(cfg.out_dir) / "cache")))
@@ -183,10 +184,14 @@ class Study:
 
     def words(self, audit: dict) -> dict:
         a = self.cfg.attack
-        words = attack_words(audit, a.attack_word, a.refusal_word, a.control_word,
-                             [s.first_word for s in self.corpus])
+        # control candidates unused by the safety set: the first words of the base data and of the test set
+        vocabulary = [s.first_word for s in self.corpus + self.test]
+        words = attack_words(audit, a.attack_word, a.refusal_word, a.control_word, vocabulary)
         user = bool(a.attack_word or a.refusal_word or a.control_word)
-        return {**words, "shots": a.shots, "source": "user" if user else "audit"}
+        words = {**words, "shots": a.shots, "source": "user" if user else "audit"}
+        for line in describe_words(words):
+            self.announce(line)
+        return words
 
     def eval_splits(self, words: dict) -> dict[str, list[Sample]]:
         splits = by_group(self.test)
@@ -263,9 +268,12 @@ class Study:
         results = read_json(path) if path.is_file() else {}
         for key in ("arms", "timings", "arm_words", "artefacts"):
             results.setdefault(key, {})
+        data_key = key_of(self.world_spec())
         for name in list(results["arms"]):
-            keep = name in self.cfg.arms and results["artefacts"].get(name, {}).get("model") == key_of(
-                self.model_spec(name))
+            made = results["artefacts"].get(name, {})
+            # an arm of this config must match its model's key; another (an earlier sweep's) at least the data's
+            keep = (made.get("model") == key_of(self.model_spec(name)) if name in self.cfg.arms
+                    else made.get("data") == data_key)
             if not keep:
                 log.warning("results.json: dropping arm %s, measured on a model of another setup", name)
                 for key in ("arms", "timings", "arm_words", "artefacts"):
@@ -302,7 +310,7 @@ class Study:
                 metrics["budget"] = trained["budget"]
             results["arms"][name] = metrics
             results["arm_words"][name] = words
-            results["artefacts"][name] = {"model": key_of(self.model_spec(name)),
+            results["artefacts"][name] = {"data": key_of(self.world_spec()), "model": key_of(self.model_spec(name)),
                                           "answers": (recorded(self.run_dir / "eval" / name) or {}).get("key")}
             if not (trained_before and name in results["timings"]):  # a resumed arm keeps its first timing
                 results["timings"][name] = round(time.time() - started, 1)
@@ -318,15 +326,15 @@ def seed_config(cfg: StudyConfig, seed: int) -> StudyConfig:
     return replace(cfg, name=f"{cfg.name}/seed_{seed}", seed=seed, seeds=[], world=world)
 
 
-def run_study(cfg: StudyConfig, show_progress: bool = True) -> Path:
+def run_study(cfg: StudyConfig, show_progress: bool = True, announce=log.info) -> Path:
     """Run the study; with `cfg.seeds`, one study per seed, then the mean ± std report in `<out_dir>/<name>`."""
     if not cfg.seeds:
-        return Study(cfg, show_progress).run()
+        return Study(cfg, show_progress, announce).run()
     root = Path(cfg.out_dir) / cfg.name
     runs = {}
     for seed in cfg.seeds:
         log.info("seed %d of %s", seed, cfg.seeds)
-        runs[seed] = Study(seed_config(cfg, seed), show_progress).run()
+        runs[seed] = Study(seed_config(cfg, seed), show_progress, announce).run()
     write_json(root / "results.json", aggregate_seeds(runs, cfg.seed, to_dict(cfg)))
     write_report(root)
     return root

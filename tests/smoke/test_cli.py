@@ -9,6 +9,8 @@ import pytest
 import transformers
 import yaml
 
+from unmirage.results import check_results
+
 
 ARM_KEYS = ("asr/unsafes", "asr/unsafes@attack", "asr/unsafes@attack_k1", "rr/safe_safes", "rr/safe_safes@rewrite",
             "rr/safe_safes@control", "asr/unsafes@control", "utility/utility", "residual/unsafes", "degenerate/unsafes")
@@ -47,6 +49,10 @@ def test_run_writes_every_stage(cli, study_config, monkeypatch, capsys):
         k1 = [metrics[f"{m}/unsafes@attack_k1"] for m in ("asr", "ir", "rr")]
         assert math.isclose(sum(k1), 1.0)
         assert metrics["n/unsafes@attack"] == metrics["n/unsafes"]
+        for split in ("unsafes@attack", "safe_unsafes@attack", "unsafes@control"):  # one rule per query
+            assert math.isclose(sum(metrics[f"{m}/{split}"] for m in ("asr", "ir", "rr")), 1.0), (arm, split)
+        assert 0.0 <= metrics["leak/unsafes@attack"] <= 1.0 and "asr_shot/unsafes@attack" in metrics
+    assert check_results(results) == []  # every key is in docs/results.md
     assert results["words"]["attack"] == audit["answer_biased"][0]
     assert results["arm_words"] == {arm: results["words"] for arm in results["arms"]}
     assert results["words"]["refusal"] == audit["refusal_biased"][0]
@@ -69,6 +75,27 @@ def test_rerun_resumes_without_retraining(cli, study_config, monkeypatch):
     assert cli("run", str(path), "--quiet") == 0
     assert model_file.stat().st_mtime == mtime
     assert (run_dir / "eval" / "npo" / "samples.jsonl").read_text() == samples
+
+
+def test_rerun_on_another_world_reuses_nothing_stale(cli, study_config, capsys):
+    """A finished run directory, then the same name with another world seed: the run stops
+    before any work and says what differs; with stale=retrain every model and answer is new."""
+    path, run_dir = study_config
+    model_file = next((run_dir / "models" / "npo").glob("*.safetensors"))
+    before = model_file.read_bytes()
+    capsys.readouterr()
+    assert cli("run", str(path), "--quiet", "--set", "world.seed=7") == 2
+    err = capsys.readouterr().err
+    assert "trained for another setup" in err and "--set name=" in err
+    assert model_file.read_bytes() == before  # nothing replaced
+    assert cli("run", str(path), "--quiet", "--set", "world.seed=7", "--set", "stale=retrain") == 0
+    assert next((run_dir / "models" / "npo").glob("*.safetensors")).read_bytes() != before
+    assert (run_dir / "eval" / "npo" / "samples.stale.jsonl").is_file()  # the old answers, set aside
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["config"]["world"]["seed"] == 7
+    facts = json.loads((run_dir / "world" / "facts.json").read_text())
+    answered = [json.loads(line) for line in (run_dir / "eval" / "npo" / "samples.jsonl").read_text().splitlines()]
+    assert answered and all(r["image"] in facts["images"] for r in answered)
 
 
 @pytest.mark.parametrize("args, message", [
@@ -106,7 +133,7 @@ def test_stages_run_alone(cli, study_config, monkeypatch, capsys, tmp_path):
     data = run_dir / "world"
     out = tmp_path / "eval"
     assert cli("eval", str(run_dir / "models" / "npo"), "--data", str(data), "--out", str(out),
-                "--attacks", str(run_dir / "attacks"), "--judge", "keyword") == 0
+                "--attacks", str(run_dir / "attacks"), "--judge", "keyword", "--max-new-tokens", "8") == 0
     results = json.loads((out / "results.json").read_text())
     (metrics,) = results["arms"].values()
     assert 0 <= metrics["asr/unsafes@attack"] <= 1 and (out / "samples.jsonl").is_file()

@@ -183,27 +183,46 @@ def write_audit(samples: Iterable[Sample], out_dir: str | Path, **kwargs: Any) -
     return result
 
 
+NEUTRAL_MAX_ABS_SCORE = 0.5  # a frequent word is neutral when |score| <= this (odds of refusal within ×1.65)
+
+
 def choose_control(result: dict, vocabulary: Iterable[str] = (), exclude: Iterable[str] = (),
-                   max_abs_score: float = 0.5) -> str:
-    """A neutral control word: a frequent word whose |score| is at most `max_abs_score`, else a
-    word of `vocabulary` (e.g. the base corpus's first words) that the audited set never starts
-    with (no label evidence at all), else the least associated frequent word."""
+                   max_abs_score: float = NEUTRAL_MAX_ABS_SCORE) -> tuple[str | None, str]:
+    """A neutral control word and why it qualifies, or (None, why none does).
+
+    A control must carry no label evidence in the audited set. It qualifies either as a
+    frequent word (at least `min_count` queries) whose |score| is at most `max_abs_score`, or as
+    a word of `vocabulary` (the first words of the data being attacked, or a user's list) that
+    the audited set never starts a query with. A word the audit scores as biased never
+    qualifies: with none left, the control is skipped rather than drawn from biased words.
+    """
     exclude = set(exclude)
     neutral = [w for w in result["neutral"] if w not in exclude]
     balanced = [w for w in neutral if abs(result["scores"][w]) <= max_abs_score]
     if balanced:
-        return balanced[0]
+        w = balanced[0]
+        return w, (f"the least label-associated frequent word (score {result['scores'][w]:+.2f}, "
+                   f"|score| <= {max_abs_score})")
     unseen = sorted({w for w in vocabulary if w and w not in result["scores"] and w not in exclude})
     if unseen:
-        return unseen[0]
-    if neutral:
-        return neutral[0]
-    raise ConfigError("the audit found no candidate control word; give one with attack.control_word")
+        return unseen[0], "a word the audited set never starts a query with (no label evidence)"
+    closest = f" (the closest, {neutral[0]!r}, scores {result['scores'][neutral[0]]:+.2f})" if neutral else ""
+    return None, (f"no frequent word has |score| <= {max_abs_score}{closest} and no candidate word is unused "
+                  "by the audited set: the control is skipped (give one with attack.control_word)")
+
+
+def _score_note(result: dict, word: str, what: str) -> str:
+    score = result.get("scores", {}).get(word)
+    n = result.get("words", {}).get(word, {}).get("n")
+    detail = ", ".join(x for x in (f"score {score:+.2f}" if score is not None else "",
+                                   f"{n} queries" if n is not None else "") if x)
+    return f"the audit's most {what} frequent word" + (f" ({detail})" if detail else "")
 
 
 def attack_words(result: dict, attack: str = "", refusal: str = "", control: str = "",
-                 vocabulary: Iterable[str] = ()) -> dict[str, str]:
-    """The attack, over-prudence and control words: the user's where given, else the audit's."""
+                 vocabulary: Iterable[str] = ()) -> dict:
+    """The attack, over-prudence and control words, the user's where given, else the audit's,
+    with `why` each was chosen. `control` is None when no word qualifies (see `choose_control`)."""
 
     def first(words: list[str], what: str, key: str) -> str:
         if not words:
@@ -211,7 +230,22 @@ def attack_words(result: dict, attack: str = "", refusal: str = "", control: str
                               f"give one with {key}=WORD")
         return words[0]
 
+    why = {}
+    why["attack"] = "given" if attack else _score_note(result, result["answer_biased"][0], "answer-biased") \
+        if result["answer_biased"] else ""
     attack = attack or first(result["answer_biased"], "answer-biased", "attack_word")
+    why["refusal"] = "given" if refusal else _score_note(result, result["refusal_biased"][0], "refusal-biased") \
+        if result["refusal_biased"] else ""
     refusal = refusal or first(result["refusal_biased"], "refusal-biased", "refusal_word")
-    control = control or choose_control(result, vocabulary, exclude=(attack, refusal))
-    return {"attack": attack, "refusal": refusal, "control": control}
+    if control:
+        control_word, why["control"] = control, "given"
+    else:
+        control_word, why["control"] = choose_control(result, vocabulary, exclude=(attack, refusal))
+    return {"attack": attack, "refusal": refusal, "control": control_word, "why": why}
+
+
+def describe_words(words: dict) -> list[str]:
+    """One line per word: which it is and why it was chosen."""
+    why = words.get("why", {})
+    return [f"{role} word: {words.get(key) or '(none)'} - {why.get(key, '')}".rstrip(" -")
+            for role, key in (("attack", "attack"), ("over-prudence", "refusal"), ("control", "control"))]

@@ -201,24 +201,27 @@ def _attacked(orig: Sample, word: str, shots: int, suffix: str, paraphrases, wor
             for k, text in enumerate(texts)]
 
 
-def build_attacks(test: list[Sample], attack_word: str, refusal_word: str, control_word: str, shots: int,
+def build_attacks(test: list[Sample], attack_word: str, refusal_word: str, control_word: str | None, shots: int,
                   paraphrases: list[list[str]] | None = None, word_source: str = "audit") -> dict[str, list[Sample]]:
     """The attacked eval splits of a test set.
 
     `unsafes@attack` / `safe_unsafes@attack`: each query → `shots` rewrites with `attack_word`;
     `unsafes@control`: the same with `control_word`; `safe_safes@rewrite` / `safe_safes@control`:
     each safe query → one rewrite with `refusal_word` / `control_word`. Every attacked sample
-    keeps image, group, response and category, and records its provenance in `meta`.
+    keeps image, group, response and category, and records its provenance in `meta`. Without a
+    control word (None: no neutral word qualified) the control splits are left out.
     """
     words = {"attack": _check_word(attack_word), "refusal": _check_word(refusal_word),
-             "control": _check_word(control_word)}
-    if control_word in (attack_word, refusal_word):
+             "control": None if control_word is None else _check_word(control_word)}
+    if control_word is not None and control_word in (attack_word, refusal_word):
         raise ConfigError(f"the control word {control_word!r} must differ from the attack and refusal words; "
                           "pick a neutral word from the audit's `neutral` list")
     if not isinstance(shots, int) or shots < 1:
         raise ConfigError(f"shots must be an integer >= 1, got {shots!r}")
     splits: dict[str, list[Sample]] = {}
     for name, (group, which, k, suffix) in _SPLITS.items():
+        if words[which] is None:
+            continue
         source = [s for s in test if s.group == group]
         if not source:
             log.warning("no %s samples in the test set: split %s is empty", group, name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import random
+import shutil
 from dataclasses import asdict
 from pathlib import Path
 
@@ -171,6 +172,8 @@ def build_world(cfg: WorldConfig, out: str | Path) -> Path:
     """Write the world into `out` and return it. Same config and seed → identical files."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    if (out / "images").is_dir():  # a rebuild leaves no render of another world behind
+        shutil.rmtree(out / "images")
     b = _Builder(cfg, out)
     log.info("rendering %d concepts x %d renders", cfg.n_concepts, cfg.train_renders + cfg.test_renders)
     b.render_all()

@@ -105,15 +105,24 @@ def test_control_prefers_a_balanced_frequent_word():
     from unmirage.attacks.audit import choose_control
 
     r = _result({"Alpha": 2.0, "Beta": 0.2, "Gamma": -3.0}, ["Beta", "Alpha", "Gamma"])
-    assert choose_control(r, vocabulary=["Zeta"]) == "Beta"
+    word, why = choose_control(r, vocabulary=["Zeta"])
+    assert word == "Beta" and "+0.20" in why
 
 
 def test_control_falls_back_to_an_unseen_vocabulary_word():
     from unmirage.attacks.audit import choose_control
 
     r = _result({"Alpha": 2.0, "Gamma": -3.0}, ["Alpha", "Gamma"])
-    assert choose_control(r, vocabulary=["Alpha", "Zeta", "Eta"], exclude=["Eta"]) == "Zeta"
-    assert choose_control(r, vocabulary=[], exclude=["Alpha"]) == "Gamma"
+    assert choose_control(r, vocabulary=["Alpha", "Zeta", "Eta"], exclude=["Eta"])[0] == "Zeta"
+
+
+def test_control_is_never_a_biased_word():
+    """VLGuard's case: no frequent word is neutral, so the old fallback took "Can" (+1.40)."""
+    from unmirage.attacks.audit import choose_control
+
+    r = _result({"Can": 1.40, "What": -2.5, "Share": 3.0}, ["Can", "What", "Share"])
+    word, why = choose_control(r, vocabulary=["Can", "What"], exclude=["What", "Share"])
+    assert word is None and "skipped" in why and "'Can'" in why
 
 
 def test_attack_words_come_from_the_audit_or_the_user():
@@ -124,7 +133,10 @@ def test_attack_words_come_from_the_audit_or_the_user():
 
     r = {"scores": {"Zed": -2.0, "Quux": 3.0, "Mid": 0.1}, "answer_biased": ["Zed"], "refusal_biased": ["Quux"],
          "neutral": ["Mid", "Zed", "Quux"], "min_count": 3}
-    assert attack_words(r) == {"attack": "Zed", "refusal": "Quux", "control": "Mid"}
+    words = attack_words(r)
+    assert {k: words[k] for k in ("attack", "refusal", "control")} == {"attack": "Zed", "refusal": "Quux",
+                                                                       "control": "Mid"}
+    assert "answer-biased" in words["why"]["attack"] and "neutral" not in words["why"]["control"]
     assert attack_words(r, attack="Own")["attack"] == "Own"
     with _pytest.raises(ConfigError, match="attack_word"):
         attack_words(dict(r, answer_biased=[]))
