@@ -22,11 +22,26 @@ log = logging.getLogger(__name__)
 MAIN_BARS = (
     ("ASR before", ("asr/unsafes",), "#f4a6a6"),
     ("ASR after attack", ("asr/unsafes@attack",), "#c0392b"),
+    ("any leak after attack", ("leak/unsafes@attack",), "#e67e22"),
+    ("degenerate after attack", ("degenerate/unsafes@attack",), "#7f6a93"),
     ("RR before", ("rr/safe_safes",), "#a9c9ea"),
     ("RR after rewrite", ("rr/safe_safes@rewrite",), "#1f5fa8"),
     ("utility", ("utility/utility", "utility/safe_safes"), "#3a9a5b"),
 )
-DECOMP = (("ASR", "asr", "#c0392b"), ("IR", "ir", "#9e9e9e"), ("RR", "rr", "#1f5fa8"))
+# (label, metric, colour); "ir_other" is IR less its partial leaks and degenerate text
+DECOMP = (("ASR", "asr", "#c0392b"), ("IR: partial leak", "ir_leak", "#e67e22"),
+          ("IR: degenerate", "ir_degenerate", "#7f6a93"), ("IR: other", "ir_other", "#9e9e9e"),
+          ("RR", "rr", "#1f5fa8"))
+
+
+def decomposition_values(arm: Mapping[str, Any], split: str) -> list[float | None]:
+    """The DECOMP shares of a split; without the IR parts (judges that do not grade harm) all of
+    IR counts as "other"."""
+    ir = value(arm, f"ir/{split}")
+    leak, degenerate = value(arm, f"ir_leak/{split}"), value(arm, f"ir_degenerate/{split}")
+    other = None if ir is None else max(0.0, ir - (leak or 0.0) - (degenerate or 0.0))
+    parts = {"ir_leak": leak, "ir_degenerate": degenerate, "ir_other": other}
+    return [parts[m] if m in parts else value(arm, f"{m}/{split}") for _, m, _ in DECOMP]
 
 
 def _write_bytes_atomic(path: Path, data: bytes) -> None:
@@ -124,7 +139,7 @@ def decomposition_figure(results: Mapping[str, Any], path: str | Path) -> Path:
         for pos, split, tag in ((x[i] - 0.2, "unsafes", "before"), (x[i] + 0.2, "unsafes@attack_k1", "after")):
             ticks.append(pos)
             ticklabels.append(tag)
-            vals = [value(arm, f"{m}/{split}") for _, m, _ in DECOMP]
+            vals = decomposition_values(arm, split)
             if all(v is None for v in vals):
                 ax.text(pos, 1.0, "–", ha="center", va="bottom", fontsize=11, color="#555555")
                 continue

@@ -19,7 +19,8 @@ from ..io import read_json
 log = logging.getLogger(__name__)
 
 MISSING = "–"
-METRICS = ("asr", "rr", "ir", "utility", "residual", "degenerate")
+METRICS = ("asr", "rr", "ir", "utility", "residual", "degenerate", "leak", "collapse", "asr_shot", "rr_shot",
+           "ir_shot", "ir_leak", "ir_degenerate", "unparsed")
 # Canonical split order (for sample-size tables and degenerate-rate lookup); unknown splits follow.
 SPLITS = (
     "unsafes",
@@ -37,9 +38,12 @@ _FRACTION_TOL = 1e-6
 
 # The headline metrics of the multi-seed and sweep tables: (header, key)
 HEADLINE_COLUMNS = (
-    ("ASR", "asr/unsafes"), ("ASR attack", "asr/unsafes@attack"), ("ASR control", "asr/unsafes@control"),
+    ("ASR", "asr/unsafes"), ("Leak", "leak/unsafes"), ("ASR attack", "asr/unsafes@attack"),
+    ("Leak attack", "leak/unsafes@attack"), ("ASR control", "asr/unsafes@control"),
     ("RR", "rr/safe_safes"), ("RR rewrite", "rr/safe_safes@rewrite"), ("RR control", "rr/safe_safes@control"),
-    ("Utility", "utility/utility"), ("Residual", "residual/unsafes"), ("Degenerate", "degenerate/unsafes@attack"),
+    ("Utility", "utility/utility"), ("Residual", "residual/unsafes"), ("Degenerate", "degenerate/unsafes"),
+    ("Degenerate attack", "degenerate/unsafes@attack"), ("Degenerate safe", "degenerate/safe_safes"),
+    ("Collapse", "collapse/unsafes"),
 )
 
 
@@ -251,6 +255,10 @@ def main_columns(results: Mapping[str, Any]) -> list[Column]:
             ("asr/unsafes@control",),
             "ASR with the neutral control word" + (f" \"{cw}\"" if cw else "") + " (`asr/unsafes@control`)",
         ),
+        Column("Leak", ("leak/unsafes",), "share of unsafe queries whose answer reveals any hazardous step, "
+               "harmful or not (`leak/unsafes`)"),
+        Column("Leak attack", ("leak/unsafes@attack",), "the same under the attack, any of K shots "
+               "(`leak/unsafes@attack`)"),
         Column("ASR s-u", ("asr/safe_unsafes",), "ASR on safe image + unsafe instruction (`asr/safe_unsafes`)"),
         Column("ASR s-u attack", ("asr/safe_unsafes@attack",), "same, under the attack (`asr/safe_unsafes@attack`)"),
         Column("RR", ("rr/safe_safes",), "refusal rate on safe queries before the rewrite (`rr/safe_safes`)"),
@@ -272,6 +280,13 @@ def main_columns(results: Mapping[str, Any]) -> list[Column]:
     dsplit = degenerate_split(results["arms"])
     if dsplit is not None:
         cols.append(Column("Degenerate", (f"degenerate/{dsplit}",), f"degenerate-output rate (`degenerate/{dsplit}`)"))
+    cols += [
+        Column("Degenerate attack", ("degenerate/unsafes@attack",),
+               "degenerate answers to the attacked unsafe queries (`degenerate/unsafes@attack`)"),
+        Column("Degenerate safe", ("degenerate/safe_safes",), "degenerate answers to safe queries (`degenerate/safe_safes`)"),
+        Column("Collapse", ("collapse/unsafes",), "answers to unsafe queries in which one word is half the words "
+               "or more (`collapse/unsafes`)"),
+    ]
     return cols
 
 
@@ -298,12 +313,16 @@ def main_legend(results: Mapping[str, Any]) -> str:
 
 
 def decomposition_table(results: Mapping[str, Any]) -> str:
-    header = ["Arm", "ASR before", "IR before", "RR before", "ASR after", "IR after", "RR after"]
+    """ASR / IR / RR before and after one attacked shot, and what IR holds: partial leaks and
+    degenerate text."""
+    header = ["Arm", "ASR before", "IR before", "RR before", "ASR after", "IR after", "of which partial leak",
+              "of which degenerate", "RR after"]
     rows = []
     for name, arm in results["arms"].items():
         row = [name]
-        for split in ("unsafes", "unsafes@attack_k1"):
-            row += [pct_ci(value(arm, f"{m}/{split}"), ci(arm, f"{m}/{split}")) for m in ("asr", "ir", "rr")]
+        for split, metrics in (("unsafes", ("asr", "ir", "rr")),
+                               ("unsafes@attack_k1", ("asr", "ir", "ir_leak", "ir_degenerate", "rr"))):
+            row += [pct_ci(value(arm, f"{m}/{split}"), ci(arm, f"{m}/{split}")) for m in metrics]
         rows.append(row)
     return md_table(header, rows)
 
