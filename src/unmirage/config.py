@@ -178,8 +178,10 @@ def default_arms() -> dict[str, ArmConfig]:
                                warmup_ratio=0.05, scheduler="cosine", safety_repeat=4),
         "sft_posthoc": ArmConfig(method="sft", init="base", data="safety+retain", lr=3e-4),
         "npo": ArmConfig(method="npo", init="base", data="forget+retain", lr=1e-4, params={"beta": 0.5}),
-        # layer 3 of the tiny model's 4: `unmirage sweep rmu params.layer 0 1 2 3` (README, "Every method")
-        "rmu": ArmConfig(method="rmu", init="base", data="forget+retain", lr=5e-4, params={"layer": 3}),
+        # layer 3 of the tiny model's 4 at c = 2 × the mean norm, chosen on seeds 100-102 by
+        # `unmirage sweep rmu params.layer 0 1 2 3` and `... params.coeff_scale 1 2` (docs/findings.md)
+        "rmu": ArmConfig(method="rmu", init="base", data="forget+retain", lr=5e-4,
+                         params={"layer": 3, "coeff_scale": 2.0}),
     }
 
 
