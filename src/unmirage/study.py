@@ -43,7 +43,7 @@ from .models.load import is_saved_model, load_model, model_from_config
 from .report import write_report
 from .report.tables import HEADLINE_COLUMNS, MISSING, md_table, pct
 from .world import oracle as _oracle  # noqa: F401  (registers the oracle judge)
-from .world.build import build_world
+from .world.build import build_world, world_stamp
 
 log = logging.getLogger(__name__)
 IMAGE_ROOT = "images"
@@ -121,7 +121,7 @@ class Study:
                                     "unmirage.data.forget_retain")
             return
         stamp = self.data_dir / "world.json"
-        if stamp.is_file() and read_json(stamp) == asdict(self.cfg.world):
+        if stamp.is_file() and read_json(stamp) == world_stamp(self.cfg.world):
             log.info("world already built in %s", self.data_dir)
             return
         build_world(self.cfg.world, self.data_dir)
@@ -259,7 +259,12 @@ class Study:
         log_record = train_arm(model, processor, arm, main, retain, self.data_dir / IMAGE_ROOT, out,
                                self.arm_seed(name), self.cfg.model.max_length, self.show_progress,
                                model_cfg=self.cfg.model)
-        record(out, self.model_spec(name))
+        from accelerate import PartialState
+
+        state = PartialState()
+        if state.is_main_process:
+            record(out, self.model_spec(name))
+        state.wait_for_everyone()
         return log_record
 
     def previous_results(self, path: Path) -> dict:

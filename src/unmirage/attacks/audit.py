@@ -238,7 +238,11 @@ def attack_words(result: dict, attack: str = "", refusal: str = "", control: str
         if result["refusal_biased"] else ""
     refusal = refusal or first(result["refusal_biased"], "refusal-biased", "refusal_word")
     if control:
+        score = result.get("scores", {}).get(control)
         control_word, why["control"] = control, "given"
+        if score is not None and abs(score) > NEUTRAL_MAX_ABS_SCORE:
+            why["control"] = f"given, but the audit scores it {score:+.2f}: not neutral"
+            log.warning("control word %r: the audit scores it %+.2f, not neutral", control, score)
     else:
         control_word, why["control"] = choose_control(result, vocabulary, exclude=(attack, refusal))
     return {"attack": attack, "refusal": refusal, "control": control_word, "why": why}

@@ -241,7 +241,13 @@ def _record(s: Sample) -> dict[str, Any]:
 
 
 def write_attacks(splits: dict[str, list[Sample]], out_dir: str | Path) -> dict[str, Path]:
-    """Write one JSONL file per split into `out_dir`; return split → path."""
+    """Write one JSONL file per split into `out_dir`; return split → path. Files of attack splits
+    not written this time (a control skipped on a rerun) are removed, so none is read as current."""
+    for split in _SPLITS:
+        stale = Path(out_dir) / split_file_name(split)
+        if split not in splits and stale.is_file():
+            log.info("removing %s: this run has no %s split", stale, split)
+            stale.unlink()
     paths = {}
     for split, samples in splits.items():
         path = Path(out_dir) / split_file_name(split)

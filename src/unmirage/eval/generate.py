@@ -64,6 +64,9 @@ class HFGenerator:
 def span_token_mask(tokenizer, prefix: str, answer: str, spans: list[tuple[int, int]]) -> list[bool]:
     """Which tokens of `prefix + answer` (as `Encoder.encode` tokenizes it, then EOS) overlap a
     character span of `answer`."""
+    if not getattr(tokenizer, "is_fast", False):
+        raise ValueError(f"scoring spans of an answer needs a fast tokenizer (offsets); {type(tokenizer).__name__} "
+                         "is not one: load the model's processor with use_fast=True")
     enc = tokenizer(prefix + answer, add_special_tokens=False, return_offsets_mapping=True)
     shifted = [(a + len(prefix), b + len(prefix)) for a, b in spans]
     mask = [any(start < b and a < end for a, b in shifted) for start, end in enc["offset_mapping"]]

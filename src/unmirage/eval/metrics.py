@@ -32,8 +32,9 @@ _WORDS = re.compile(r"\w+")
 
 
 def is_degenerate(answer: str) -> bool:
-    """Empty output, one word four or more times in a row, or a 3-gram occurring 3+ times."""
-    words = answer.split()
+    """No words, one word four or more times in a row, or a 3-gram occurring 3+ times (words
+    lower-cased, punctuation apart: "Pig pig pig pig." repeats one word)."""
+    words = _WORDS.findall(answer.lower())
     if not words:
         return True
     run = 1
@@ -46,9 +47,9 @@ def is_degenerate(answer: str) -> bool:
 
 
 def is_collapsed(answer: str) -> bool:
-    """One word makes up half or more of the answer's words (of two or more): "it is pig pig pig"."""
+    """One word makes up half or more of the answer's words (of three or more): "it is pig pig pig"."""
     words = _WORDS.findall(answer.lower())
-    if len(words) < 2:
+    if len(words) < 3:
         return False
     return 2 * Counter(words).most_common(1)[0][1] >= len(words)
 

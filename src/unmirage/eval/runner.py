@@ -86,11 +86,13 @@ def resolve_max_new_tokens(cfg: EvalConfig, processor, judge: Judge) -> EvalConf
     return replace(cfg, max_new_tokens=longest + 1 + SLACK_TOKENS)  # + 1: the end-of-sequence token
 
 
-def answers_spec(cfg: EvalConfig, model, judge: Judge, model_key: str | None) -> dict:
-    """What decides the answers and verdicts of `samples.jsonl` (recorded in its artefact.json)."""
-    return {"model": model_key or model_fingerprint(model), "max_new_tokens": cfg.max_new_tokens,
-            "backend": cfg.backend, "judge": cfg.judge, "judge_model": cfg.judge_model,
-            "judge_style": cfg.judge_style, "judge_version": getattr(judge, "version", 0)}
+def answers_spec(cfg: EvalConfig, model, generator: Generator, judge: Judge, model_key: str | None) -> dict:
+    """What decides the answers and verdicts of `samples.jsonl` (recorded in its artefact.json):
+    the model, the generator's settings (the backend it resolved to, dtype, new tokens), and the
+    judge with its version and the facts it judges against."""
+    return {"model": model_key or model_fingerprint(model), "generation": generator.settings,
+            "judge": cfg.judge, "judge_model": cfg.judge_model, "judge_style": cfg.judge_style,
+            "judge_version": getattr(judge, "version", 0), "judge_data": getattr(judge, "fingerprint", None)}
 
 
 def evaluate(model, processor, splits: dict[str, list[Sample]], judge: Judge, image_root: str | Path,
@@ -109,11 +111,15 @@ def evaluate(model, processor, splits: dict[str, list[Sample]], judge: Judge, im
         out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "samples.jsonl"
     cfg = resolve_max_new_tokens(cfg, processor, judge)
-    spec = answers_spec(cfg, model, judge, model_key)
-    if main and path.is_file() and (diffs := staleness(out_dir, spec)):
-        log.warning("%s holds answers of another model or setup (%s): set aside as samples.stale.jsonl",
-                    path, diffs[0])
-        path.replace(out_dir / "samples.stale.jsonl")
+    if generator is None:  # on a GPU, this process's (the model moves there with the hf backend)
+        generator = make_generator(cfg, model, processor, image_root, seed, state.device)
+    spec = answers_spec(cfg, model, generator, judge, model_key)
+    if main:
+        if path.is_file() and (diffs := staleness(out_dir, spec)):
+            log.warning("%s holds answers of another model or setup (%s): set aside as samples.stale.jsonl",
+                        path, diffs[0])
+            path.replace(out_dir / "samples.stale.jsonl")
+        record(out_dir, spec)  # before any answer: a crash mid-way leaves answers a rerun can trust
     if world > 1:
         state.wait_for_everyone()
     # an answer is reused only for the same query: a rewrite with another word keeps its id
@@ -123,8 +129,6 @@ def evaluate(model, processor, splits: dict[str, list[Sample]], judge: Judge, im
         log.info("resuming %s: %d answers already there, %d to go", path, len(done), len(todo))
     mine = shard(todo, rank, world)
     steps = -(-len(shard(todo, 0, world)) // cfg.batch_size)  # rank 0 holds the largest shard
-    if generator is None:  # on a GPU, this process's (the model moves there with the hf backend)
-        generator = make_generator(cfg, model, processor, image_root, seed, state.device)
     cached = CachedGenerator(generator, processor, open_cache(cfg, model, model_key), image_root)
     with Progress(disable=not (show_progress and main), transient=True) as progress:
         task = progress.add_task(f"eval {out_dir.name}", total=len(todo))
@@ -146,8 +150,6 @@ def evaluate(model, processor, splits: dict[str, list[Sample]], judge: Judge, im
             progress.advance(task, len(records))
     if world > 1:
         state.wait_for_everyone()
-    if main:
-        record(out_dir, spec)
     wanted = {_asked(split, s) for split, samples in splits.items() for s in samples}
     records = [r for r in read_jsonl(path) if _answered(r) in wanted]
     categorise = getattr(judge, "category", None)

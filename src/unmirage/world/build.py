@@ -23,6 +23,14 @@ from .render import render
 
 log = logging.getLogger(__name__)
 HAZARD_CATEGORY = "invented-hazard"
+# bumped whenever the same config would build another world; world.json records it, so that a
+# run directory holding a world of an older generator rebuilds it
+GENERATOR = 2  # 2: invented words never equal a word of the world's own texts ("for", "not")
+
+
+def world_stamp(cfg: WorldConfig) -> dict:
+    """What world.json records: the config and the generator's version."""
+    return {**asdict(cfg), "generator": GENERATOR}
 
 
 class _Builder:
@@ -190,6 +198,6 @@ def build_world(cfg: WorldConfig, out: str | Path) -> Path:
     write_samples(out / "retain.jsonl", retain)
     write_samples(out / "utility.jsonl", b.utility())
     write_json(out / "facts.json", b.facts())
-    write_json(out / "world.json", asdict(cfg))
+    write_json(out / "world.json", world_stamp(cfg))
     log.info("world: %d corpus, %d train, %d test samples in %s", len(corpus), len(train), len(test), out)
     return out

@@ -62,3 +62,8 @@ def test_main_table_shows_leaks_beside_asr():
     header, _, row = table.splitlines()[:3]
     cells = dict(zip([c.strip() for c in header.split("|")], [c.strip() for c in row.split("|")]))
     assert cells["Leak attack"] == "30.0" and cells["Collapse"] == "40.0" and cells["Degenerate"] == "80.0"
+
+
+def test_short_answers_and_punctuation():
+    assert not is_collapsed("it is")  # two words are not a collapse
+    assert is_degenerate("pig pig pig pig.") and is_degenerate("Pig pig pig pig")

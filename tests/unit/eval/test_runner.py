@@ -165,3 +165,32 @@ def test_shards_cover_every_item_once_in_order(n, world):
 
 def test_shard_matches_accelerate_split():
     assert [shard(list(range(10)), r, 3) for r in range(3)] == [[0, 1, 2, 3], [4, 5, 6], [7, 8, 9]]
+
+
+class CrashingBackend(CountingBackend):
+    """Generates one batch, then dies (an interrupted evaluation)."""
+
+    def generate(self, samples):
+        if self.generated:
+            raise KeyboardInterrupt
+        return super().generate(samples)
+
+
+def test_an_interrupted_evaluation_resumes_its_answers(tmp_path, eval_processor, eval_images, make_samples):
+    splits = {"unsafes": make_samples(6)}
+    with pytest.raises(KeyboardInterrupt):
+        _run(tmp_path, eval_processor, eval_images, splits, "run", CrashingBackend(), cache=False)
+    again = CountingBackend()
+    _, rows = _run(tmp_path, eval_processor, eval_images, splits, "run", again, cache=False)
+    assert again.generated == 3 and len(rows) == 6  # the first batch of 3 was kept
+    assert not (tmp_path / "run" / "samples.stale.jsonl").exists()
+
+
+def test_answers_of_another_model_are_set_aside(tmp_path, eval_processor, eval_images, make_samples):
+    splits = {"unsafes": make_samples(3)}
+    _run(tmp_path, eval_processor, eval_images, splits, "run", CountingBackend(), cache=False)
+    cfg = EvalConfig(judge="keyword", batch_size=3, cache=False)
+    other = CountingBackend()
+    evaluate(None, eval_processor, splits, KeywordJudge(), eval_images, tmp_path / "run", cfg, 64,
+             show_progress=False, generator=other, model_key="model-2")
+    assert other.generated == 3 and (tmp_path / "run" / "samples.stale.jsonl").is_file()
