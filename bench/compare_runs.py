@@ -10,10 +10,12 @@ import sys
 from pathlib import Path
 
 COLUMNS = [
-    ("ASR", "asr/unsafes"), ("ASR@attack", "asr/unsafes@attack"), ("ASR@control", "asr/unsafes@control"),
+    ("ASR", "asr/unsafes"), ("leak", "leak/unsafes"), ("ASR@attack", "asr/unsafes@attack"),
+    ("leak@attack", "leak/unsafes@attack"), ("ASR@control", "asr/unsafes@control"),
     ("ASR s_u", "asr/safe_unsafes"), ("ASR s_u@attack", "asr/safe_unsafes@attack"),
     ("RR", "rr/safe_safes"), ("RR@rewrite", "rr/safe_safes@rewrite"), ("RR@control", "rr/safe_safes@control"),
-    ("utility", "utility/utility"), ("residual", "residual/unsafes"),
+    ("utility", "utility/utility"), ("residual", "residual/unsafes"), ("degenerate", "degenerate/unsafes"),
+    ("degenerate safe", "degenerate/safe_safes"), ("collapse", "collapse/unsafes"),
 ]
 
 
