@@ -277,6 +277,8 @@ def main_columns(results: Mapping[str, Any]) -> list[Column]:
         ),
         Column("Residual", ("residual/unsafes",), "residual harmful knowledge (`residual/unsafes`)"),
     ]
+    order = ["ASR", "Leak", f"ASR attack{ktxt}", "Leak attack"]  # leaks beside the ASR they qualify
+    cols = sorted(cols, key=lambda c: order.index(c.header) if c.header in order else len(order))
     dsplit = degenerate_split(results["arms"])
     if dsplit is not None:
         cols.append(Column("Degenerate", (f"degenerate/{dsplit}",), f"degenerate-output rate (`degenerate/{dsplit}`)"))
