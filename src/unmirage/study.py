@@ -37,7 +37,7 @@ from .eval.seeds import aggregate_seeds
 from .io import read_json, write_json, write_text_atomic
 from .judging import JUDGES
 from . import methods as _methods  # noqa: F401  (registers every method)
-from .methods.base import METHODS
+from .methods.base import METHODS, params_dict
 from .methods.train import train_arm
 from .models.load import is_saved_model, load_model, model_from_config
 from .report import write_report
@@ -143,7 +143,8 @@ class Study:
             return {"pretrained": self.cfg.model.name} if arm.init == "pretrained" else self.model_spec(arm.init)
         start = ("scratch" if arm.init == "scratch" else {"pretrained": self.cfg.model.name}
                  if arm.init == "pretrained" else key_of(self.model_spec(arm.init)))
-        return {"arm": to_dict(arm), "seed": self.arm_seed(name), "model": to_dict(self.cfg.model),
+        resolved = {**to_dict(arm), "params": params_dict(METHODS.get(arm.method)(arm.params))}  # defaults spelt out
+        return {"arm": resolved, "seed": self.arm_seed(name), "model": to_dict(self.cfg.model),
                 "data": key_of(self.world_spec()), "init": start}
 
     def stale_models(self) -> dict[str, list[str]]:

@@ -41,3 +41,20 @@ def test_an_arm_trains_with_its_own_seed_or_the_studys(tiny_world, tmp_path):
     # the balanced mix redraws openers with the arm's seed: the same items, other openers
     assert [s.id for s in mixes[1]] == [s.id for s in mixes[2]]
     assert [s.instruction for s in mixes[1]] != [s.instruction for s in mixes[2]]
+
+
+def test_a_model_s_key_does_not_depend_on_spelling_out_a_default(tmp_path):
+    """NPO with `kl_weight: 0.0` spelt out (its default) trains the same model as without it;
+    another value trains another, and so does another world."""
+    from unmirage.artefacts import key_of
+    from unmirage.config import load_config
+    from unmirage.study import Study
+
+    def key(*sets):
+        cfg = load_config(None, [f"out_dir={tmp_path}", *sets])
+        return key_of(Study(cfg, show_progress=False).model_spec("npo"))
+
+    plain = key()
+    assert key("arms.npo.params.kl_weight=0.0") == plain
+    assert key("arms.npo.params.kl_weight=0.1") != plain
+    assert key("world.seed=5") != plain
