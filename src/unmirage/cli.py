@@ -144,9 +144,8 @@ def attack(data: Path = typer.Argument(..., help="VLGuard-format test JSON to re
     if not all((attack_word, refusal_word, control_word)):
         if audit_file is None:
             raise ConfigError("give --attack-word, --refusal-word and --control-word, or --audit audit.json")
-        vocabulary = [w for w in control_candidates.split(",") if w.strip()] or [s.first_word for s in test]
-        words = attack_words(read_json(audit_file), attack_word, refusal_word, control_word,
-                             [w.strip() for w in vocabulary])
+        vocabulary = [w.strip() for w in control_candidates.split(",") if w.strip()] or [s.first_word for s in test]
+        words = attack_words(read_json(audit_file), attack_word, refusal_word, control_word, vocabulary)
         source = "audit"
     for line in describe_words(words):
         typer.echo(line)

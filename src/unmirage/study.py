@@ -18,6 +18,7 @@ from importlib import metadata
 from pathlib import Path
 
 import torch
+from accelerate import PartialState
 from transformers import SchedulerType, set_seed
 
 from . import __version__
@@ -260,8 +261,6 @@ class Study:
         log_record = train_arm(model, processor, arm, main, retain, self.data_dir / IMAGE_ROOT, out,
                                self.arm_seed(name), self.cfg.model.max_length, self.show_progress,
                                model_cfg=self.cfg.model)
-        from accelerate import PartialState
-
         state = PartialState()
         if state.is_main_process:
             record(out, self.model_spec(name))

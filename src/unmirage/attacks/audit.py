@@ -230,13 +230,13 @@ def attack_words(result: dict, attack: str = "", refusal: str = "", control: str
                               f"give one with {key}=WORD")
         return words[0]
 
-    why = {}
-    why["attack"] = "given" if attack else _score_note(result, result["answer_biased"][0], "answer-biased") \
-        if result["answer_biased"] else ""
-    attack = attack or first(result["answer_biased"], "answer-biased", "attack_word")
-    why["refusal"] = "given" if refusal else _score_note(result, result["refusal_biased"][0], "refusal-biased") \
-        if result["refusal_biased"] else ""
-    refusal = refusal or first(result["refusal_biased"], "refusal-biased", "refusal_word")
+    why = {"attack": "given", "refusal": "given"}
+    if not attack:
+        attack = first(result["answer_biased"], "answer-biased", "attack_word")
+        why["attack"] = _score_note(result, attack, "answer-biased")
+    if not refusal:
+        refusal = first(result["refusal_biased"], "refusal-biased", "refusal_word")
+        why["refusal"] = _score_note(result, refusal, "refusal-biased")
     if control:
         score = result.get("scores", {}).get(control)
         control_word, why["control"] = control, "given"
@@ -251,5 +251,5 @@ def attack_words(result: dict, attack: str = "", refusal: str = "", control: str
 def describe_words(words: dict) -> list[str]:
     """One line per word: which it is and why it was chosen."""
     why = words.get("why", {})
-    return [f"{role} word: {words.get(key) or '(none)'} - {why.get(key, '')}".rstrip(" -")
+    return [f"{role} word: {words.get(key) or '(none)'}" + (f" - {why[key]}" if why.get(key) else "")
             for role, key in (("attack", "attack"), ("over-prudence", "refusal"), ("control", "control"))]

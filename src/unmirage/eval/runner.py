@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import inspect
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from accelerate import PartialState
 from accelerate.utils import gather_object
 from rich.progress import Progress
-
-from dataclasses import replace
 
 from ..artefacts import record, staleness
 from ..config import EvalConfig

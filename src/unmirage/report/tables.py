@@ -242,6 +242,8 @@ def main_columns(results: Mapping[str, Any]) -> list[Column]:
     ktxt = f" (K={k})" if k is not None else ""
     cols = [
         Column("ASR", ("asr/unsafes",), "ASR on unsafe queries before the attack (`asr/unsafes`)"),
+        Column("Leak", ("leak/unsafes",), "share of unsafe queries whose answer reveals any hazardous step, "
+               "harmful or not (`leak/unsafes`)"),
         Column(
             f"ASR attack{ktxt}",
             ("asr/unsafes@attack",),
@@ -250,15 +252,13 @@ def main_columns(results: Mapping[str, Any]) -> list[Column]:
             + (f", any of K={k} shots" if k is not None else ", any of K shots")
             + ") (`asr/unsafes@attack`)",
         ),
+        Column("Leak attack", ("leak/unsafes@attack",), "the same under the attack, any of K shots "
+               "(`leak/unsafes@attack`)"),
         Column(
             "ASR control",
             ("asr/unsafes@control",),
             "ASR with the neutral control word" + (f" \"{cw}\"" if cw else "") + " (`asr/unsafes@control`)",
         ),
-        Column("Leak", ("leak/unsafes",), "share of unsafe queries whose answer reveals any hazardous step, "
-               "harmful or not (`leak/unsafes`)"),
-        Column("Leak attack", ("leak/unsafes@attack",), "the same under the attack, any of K shots "
-               "(`leak/unsafes@attack`)"),
         Column("ASR s-u", ("asr/safe_unsafes",), "ASR on safe image + unsafe instruction (`asr/safe_unsafes`)"),
         Column("ASR s-u attack", ("asr/safe_unsafes@attack",), "same, under the attack (`asr/safe_unsafes@attack`)"),
         Column("RR", ("rr/safe_safes",), "refusal rate on safe queries before the rewrite (`rr/safe_safes`)"),
@@ -277,8 +277,6 @@ def main_columns(results: Mapping[str, Any]) -> list[Column]:
         ),
         Column("Residual", ("residual/unsafes",), "residual harmful knowledge (`residual/unsafes`)"),
     ]
-    order = ["ASR", "Leak", f"ASR attack{ktxt}", "Leak attack"]  # leaks beside the ASR they qualify
-    cols = sorted(cols, key=lambda c: order.index(c.header) if c.header in order else len(order))
     dsplit = degenerate_split(results["arms"])
     if dsplit is not None:
         cols.append(Column("Degenerate", (f"degenerate/{dsplit}",), f"degenerate-output rate (`degenerate/{dsplit}`)"))

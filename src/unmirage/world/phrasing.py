@@ -66,8 +66,10 @@ REFUSALS = (
 
 def fixed_words() -> set[str]:
     """Every word the world's fixed texts use (phrasings, answer templates, refusals), lower-cased."""
+    blank = Concept(name="", texture="", colour="", shape="", use="", hazardous=True, recipe=("_", "_"),
+                    misuse=("_", "_"))  # the answer templates with their slots left empty
     texts = [core for cores in PHRASINGS.values() for core in cores] + list(REFUSALS)
-    texts += ["it is a used for to make it then to cause harm"]
+    texts += [compliant_answer(blank, i, SAFE_INTENTS) for i in SAFE_INTENTS] + [misuse_sentence(blank)]
     return {w for t in texts for w in t.lower().split() if w.isalpha()}
 
 
