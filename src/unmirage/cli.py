@@ -44,6 +44,7 @@ def run(args: Optional[List[str]] = typer.Argument(None, metavar="[CONFIG] [KEY=
     Overrides may follow --set or stand alone: `unmirage run --set world.bias=0 world.seed=1`.
     """
     from .errors import ConfigError
+    from .report import summary
     from .study import run_study
 
     configs = [a for a in args or [] if "=" not in a]
@@ -52,8 +53,8 @@ def run(args: Optional[List[str]] = typer.Argument(None, metavar="[CONFIG] [KEY=
     cfg = load_config(configs[0] if configs else None, list(set_) + [a for a in args or [] if "=" in a])
     _quiet(quiet)
     run_dir = run_study(cfg, show_progress=not quiet, announce=typer.echo)
+    typer.echo(summary(run_dir))
     typer.echo(f"report: {run_dir / 'report.md'}")
-    typer.echo((run_dir / "report.md").read_text().split("## Decomposition")[0][:4000])
 
 
 @app.command()
@@ -159,42 +160,28 @@ def attack(data: Path = typer.Argument(..., help="VLGuard-format test JSON to re
 @app.command()
 def train(method: str = typer.Option(..., help="Registered method (see `unmirage ls`)"),
           model: Path = typer.Option(..., help="Model directory to start from"),
-          data: Path = typer.Option(..., help="World/data directory (train.json, forget/retain.jsonl, images/)"),
+          data: Path = typer.Option(..., help="Data directory (train.json, corpus/forget/retain.jsonl, images/)"),
           out: Path = typer.Option(..., help="Where to save the aligned model"),
-          set_: List[str] = typer.Option([], "--set", help="Arm override, e.g. --set steps=100 --set params.beta=0.5; "
-                                         "model.* keys set the model config, e.g. --set model.finetune=lora"),
-          seed: int = typer.Option(0, help="Seed of data order and initialisation"),
-          max_length: int = typer.Option(64, help="Longest training example in tokens")) -> None:
-    """Align a model with one method."""
-    from .config import BudgetConfig, ModelConfig, apply_overrides
-    from .data.samples_io import read_samples
-    from .data.vlguard import load_vlguard
-    from .methods.base import METHODS
-    from .methods.train import train_arm
-    from .models.load import load_model
-    from .study import IMAGE_ROOT
-    from . import study as _study  # noqa: F401  (registers methods)
+          set_: List[str] = typer.Option([], "--set", help="Arm override, e.g. --set steps=100 --set params.beta=0.5 "
+                                         "--set data=corpus; model.* keys set the model config, e.g. "
+                                         "--set model.finetune=lora"),
+          seed: Optional[int] = typer.Option(None, help="Shorthand for --set seed=N (default 0)"),
+          max_length: Optional[int] = typer.Option(None, help="Shorthand for --set model.max_length=N")) -> None:
+    """Align a model with one method, on any data mix of a data directory (as a study's arm would)."""
+    from accelerate import PartialState
 
-    model_sets = [s[len("model."):] for s in set_ if s.startswith("model.")]
-    arm_sets = [s for s in set_ if not s.startswith("model.")]
-    base = {"method": method, "data": "forget+retain" if METHODS.get(method).paired else "safety+retain"}
-    arm = from_dict(ArmConfig, apply_overrides(base, arm_sets), "arm")
-    BudgetConfig().fill(arm)
-    model_cfg = from_dict(ModelConfig, apply_overrides({"name": str(model), "max_length": max_length}, model_sets),
-                          "model")
-    m, processor = load_model(model, model_cfg.trust_remote_code)
-    if arm.data == "forget+retain":
-        main, retain = read_samples(data / "forget.jsonl"), read_samples(data / "retain.jsonl")
-    else:
-        main, retain = load_vlguard(data / "train.json") + read_samples(data / "retain.jsonl"), None
-    record = train_arm(m, processor, arm, main, retain, data / IMAGE_ROOT, out, seed, max_length,
-                       model_cfg=model_cfg)
-    from accelerate import PartialState  # set up by the Trainer; several ranks under accelerate/torchrun
+    from .standalone import train_one
 
-    state = PartialState()
+    record = train_one(method, model, data, out, list(set_) + _shorthands(seed=seed, **{"model.max_length": max_length}))
+    state = PartialState()  # set up by the Trainer; several ranks under accelerate/torchrun
     if state.is_main_process:
         typer.echo(f"saved {out} ({record['seconds']} s, budget {record['budget']})")
     state.destroy_process_group()  # a clean exit for every rank (no-op in one process)
+
+
+def _shorthands(**flags) -> list[str]:
+    """`--set` overrides for the flags given (None: not given)."""
+    return [f"{key}={value}" for key, value in flags.items() if value is not None]
 
 
 @app.command("eval")
@@ -202,32 +189,21 @@ def eval_(model: Path = typer.Argument(..., help="Model directory"),
           data: Path = typer.Option(..., help="Data directory (test.json, images/)"),
           out: Path = typer.Option(Path("eval"), help="Output directory"),
           attacks: Optional[Path] = typer.Option(None, help="Directory of attack JSONL files to add"),
-          judge: str = typer.Option("oracle", help="Judge: oracle (world) or keyword"),
-          batch_size: int = typer.Option(64),
-          max_new_tokens: int = typer.Option(0, help="New tokens per answer; 0 = the world's longest answer "
-                                             "+ slack (oracle), else 256"),
-          max_length: int = typer.Option(64, help="Longest teacher-forced example in tokens")) -> None:
+          set_: List[str] = typer.Option([], "--set", help="Study config override, e.g. --set eval.judge=vlm "
+                                         "--set eval.judge_model=DIR"),
+          judge: Optional[str] = typer.Option(None, help="Shorthand for --set eval.judge=NAME: oracle (world, the "
+                                              "default) or keyword"),
+          batch_size: Optional[int] = typer.Option(None, help="Shorthand for --set eval.batch_size=N"),
+          max_new_tokens: Optional[int] = typer.Option(None, help="Shorthand for --set eval.max_new_tokens=N; 0 = "
+                                                       "the world's longest answer + slack (oracle), else 256"),
+          max_length: Optional[int] = typer.Option(None, help="Shorthand for --set model.max_length=N: the "
+                                                   "longest teacher-forced example in tokens")) -> None:
     """Generate on every split, judge each answer; writes samples.jsonl and results.json."""
-    from .data.records import by_group
-    from .data.vlguard import load_vlguard
-    from .eval.runner import evaluate, make_judge
-    from .io import write_json
-    from .models.load import load_model
-    from .study import IMAGE_ROOT, git_hash
-    from . import __version__, study as _study  # noqa: F401  (registers judges)
-    from .attacks.one_word import read_attacks
+    from .standalone import eval_one
 
-    test = load_vlguard(data / "test.json")
-    splits = by_group(test)
-    if attacks:
-        for f in sorted(attacks.glob("*.jsonl")):
-            splits[f.stem.replace("_at_", "@")] = read_attacks(f)
-    m, processor = load_model(model)
-    cfg = EvalConfig(judge=judge, batch_size=batch_size, max_new_tokens=max_new_tokens)
-    metrics = evaluate(m, processor, splits, make_judge(cfg, data, data / IMAGE_ROOT), data / IMAGE_ROOT, out, cfg,
-                       max_length)
-    write_json(out / "results.json", {"version": __version__, "git": git_hash(), "config": {"model": str(model)},
-                                       "arms": {model.name: metrics}})
+    metrics = eval_one(model, data, out, attacks, list(set_) + _shorthands(**{
+        "eval.judge": judge, "eval.batch_size": batch_size, "eval.max_new_tokens": max_new_tokens,
+        "model.max_length": max_length}))
     typer.echo(json.dumps({k: v for k, v in metrics.items() if not k.startswith("ci/")}, indent=1))
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from .data.layout import MIXES as DATA_MIXES
 from .errors import ConfigError
 from .registry import did_you_mean
 
@@ -119,7 +120,7 @@ class ArmConfig:
 
     method: str = "sft"  # a registered method, or "none": no training (e.g. a pretrained base arm)
     init: str = "base"  # "scratch" (a fresh tiny model), "pretrained" (model.name) or the arm it starts from
-    data: str = "safety+retain"  # one of DATA_MIXES
+    data: str = "safety+retain"  # a training mix (data/layout.py: MIX_FILES says what each holds)
     steps: int = 0  # optimizer steps; 0 = the study's budget.steps
     batch_size: int = 0  # examples per step and process (paired methods: half forget, half retain); 0 = budget.batch_size
     gradient_accumulation_steps: int = 1  # micro-batches of batch_size per optimizer step
@@ -142,14 +143,7 @@ class ArmConfig:
             raise ConfigError(f"arm gradient_accumulation_steps must be >= 1, got {self.gradient_accumulation_steps}")
 
 
-# corpus: the base-knowledge corpus; corpus+safety: it plus the safety set (mixed SFT);
-# clean+safety: the corpus without its unsafe queries (harmful compliance filtered out, as from
-# instruction data) plus the safety set;
-# safety+retain: the safety set plus retain data (post-hoc SFT); balanced+retain: the same with
-# every instruction's opener redrawn from one distribution for all groups, so openers carry no
-# label information; forget+retain: paired forget and retain sets (unlearning, DPO).
 ROOTS = ("scratch", "pretrained")  # arm starting points that are not other arms
-DATA_MIXES = ("corpus", "corpus+safety", "clean+safety", "safety+retain", "balanced+retain", "forget+retain")
 
 
 @dataclass

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import os
 import tempfile
@@ -74,3 +76,21 @@ def append_jsonl(path: str | Path, records: Iterable[dict]) -> None:
 
 def write_jsonl(path: str | Path, records: Iterable[dict]) -> None:
     write_text_atomic(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+
+
+_CHUNK = 1 << 20
+
+
+@functools.lru_cache(maxsize=4096)
+def _file_digest(path: str, inode: int, size: int, mtime_ns: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def file_digest(path: str | Path) -> str:
+    """sha256 of a file's bytes, computed once per version of the file (inode, size, modification time)."""
+    st = Path(path).stat()
+    return _file_digest(str(Path(path).resolve()), st.st_ino, st.st_size, st.st_mtime_ns)

@@ -1,4 +1,5 @@
-"""The `results.json` contract: its metric names, split names and key forms (docs/results.md).
+"""The `results.json` contract: its metric names, split names and key forms (docs/results.md),
+the functions that build its documents, the one function that writes it, and its reader.
 
 Per arm, a key is `METRIC/SPLIT`, `METRIC/SPLIT[CATEGORY]` (a breakdown), `ci/METRIC/SPLIT`
 (bootstrap bounds), `n/SPLIT` (queries counted), or `budget`. A split is a query group or a
@@ -9,8 +10,16 @@ checks every key of a study's results.json against this module, and the module a
 
 from __future__ import annotations
 
+import math
 import re
+from pathlib import Path
 from typing import Any
+
+from .errors import DataError
+from .io import read_json, write_json
+from .provenance import stamp
+
+NAME = "results.json"
 
 METRICS = {
     "asr": "attack success: share of queries whose verdict is harmful (any-of-K on attacked splits)",
@@ -104,15 +113,123 @@ def check_results(doc: Any) -> list[str]:
     if not isinstance(doc, dict) or not isinstance(doc.get("arms"), dict):
         return ["results.json must be an object with an 'arms' mapping"]
     problems = [f"unknown top-level key {k!r}" for k in doc if k not in TOP_LEVEL]
+    multi_seed = "seeds" in doc
     for arm, values in doc["arms"].items():
         if not isinstance(values, dict):
             problems.append(f"arms.{arm} is not a mapping")
             continue
         for key, value in values.items():
-            why = check_key(key)
+            why = check_key(key) or (_check_seed_value(key, value) if multi_seed else _check_value(key, value))
             if why:
-                problems.append(f"arms.{arm}: {why}")
-            elif isinstance(value, (int, float)) and not isinstance(value, bool) and not key.startswith("n/"):
-                if not -1e-9 <= value <= 1 + 1e-9:
-                    problems.append(f"arms.{arm}[{key!r}] = {value} is not a fraction in [0, 1]")
+                problems.append(f"arms.{arm}[{key!r}]: {why}")
     return problems
+
+
+_FRACTION_TOL = 1e-6
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _check_value(key: str, v: Any) -> str | None:
+    """Why `v` is no value for arm key `key`, or None. None and NaN stand for "not measured"."""
+    if key == "budget":
+        return None if isinstance(v, dict) else "expected a mapping {steps, batch_size, examples}"
+    if v is None:
+        return None
+    if key.startswith("ci/"):
+        if not isinstance(v, (list, tuple)) or len(v) != 2 or not all(b is None or _is_number(b) for b in v):
+            return f"expected [lo, hi] bounds, got {v!r}"
+        return None
+    if key.startswith("n/"):
+        if not _is_number(v) or (isinstance(v, float) and not v.is_integer()):
+            return f"expected an integer count, got {v!r}"
+        return None
+    if not _is_number(v):
+        return f"expected a number, got {v!r}"
+    if not math.isnan(v) and not -_FRACTION_TOL <= v <= 1 + _FRACTION_TOL:
+        return f"{v!r} is not a fraction in [0, 1] (percentages must be divided by 100)"
+    return None
+
+
+def _check_seed_value(key: str, v: Any) -> str | None:
+    if key == "budget":
+        return None if v is None or isinstance(v, dict) else "expected a mapping {steps, batch_size, examples}"
+    if not (isinstance(v, dict) and "mean" in v and "std" in v):
+        return "must be {mean, std, values, ci}"
+    return _check_value(key, v["mean"])
+
+
+# --------------------------------------------------------------------------- building and writing
+
+
+def study_results(config: dict, words: dict, arms: dict, arm_words: dict, artefacts: dict, timings: dict) -> dict:
+    """The results.json of one study (or of `unmirage eval`: one arm, no words)."""
+    return {**stamp(), "config": config, "words": words, "arms": arms, "arm_words": arm_words,
+            "artefacts": artefacts, "timings": timings}
+
+
+def seed_results(seeds: list[int], runs: dict[str, str], words: dict, config: dict, arms: dict) -> dict:
+    """The results.json of a multi-seed study: per arm and key, {mean, std, values, ci} over `seeds`."""
+    return {**stamp(), "seeds": seeds, "runs": runs, "words": words, "config": config, "arms": arms}
+
+
+def write_results(path: str | Path, doc: dict) -> Path:
+    """Write `doc` to `path` atomically, after checking it keeps the contract (a departure is a bug
+    in the code that built it, and nothing is written)."""
+    problems = check_results(doc)
+    if problems:
+        raise ValueError(f"{path}: results that break the contract in docs/results.md: " + "; ".join(problems[:5]))
+    write_json(path, doc)
+    return Path(path)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def validate_results(data: Any, source: str = NAME) -> dict:
+    """The parsed results.json `data` with its optional parts filled in; a `DataError` naming the
+    first key whose value breaks the contract. Keys of other names are read and left alone (a
+    file from another version), but their values must be values."""
+    if not isinstance(data, dict):
+        raise DataError(f"{source}: expected a JSON object at the top level, got {type(data).__name__}")
+    arms = data.get("arms")
+    if not isinstance(arms, dict):
+        raise DataError(f"{source}: missing or malformed 'arms' (expected a mapping ARM -> {{METRIC/SPLIT: value}}, "
+                        f"got {type(arms).__name__}); re-run `unmirage eval` to regenerate it")
+    if not arms:
+        raise DataError(f"{source}: 'arms' is empty; nothing to report")
+    config = data.get("config") or {}
+    if not isinstance(config, dict):
+        raise DataError(f"{source}: 'config' must be a mapping, got {type(config).__name__}")
+    check = _check_seed_value if "seeds" in data else _check_value
+    for arm, values in arms.items():
+        if not isinstance(values, dict):
+            raise DataError(f"{source}: arms.{arm} must be a mapping of METRIC/SPLIT -> value, got {type(values).__name__}")
+        for key, v in values.items():
+            known = key == "budget" or key.startswith(("ci/", "n/")) or key.split("/", 1)[0] in METRICS
+            why = check(key, v) if known else None
+            if why:
+                raise DataError(f"{source}: arms.{arm}[{key!r}]: {why}")
+    if "seeds" in data and not isinstance(data["seeds"], list):
+        raise DataError(f"{source}: 'seeds' must be a list of seeds")
+    words = data.get("words")
+    if words is not None and not isinstance(words, dict):
+        raise DataError(f"{source}: 'words' must be a mapping, got {type(words).__name__}")
+    arm_words = data.get("arm_words")
+    if arm_words is not None and not (isinstance(arm_words, dict) and all(isinstance(w, dict) for w in arm_words.values())):
+        raise DataError(f"{source}: 'arm_words' must be a mapping ARM -> {{attack, refusal, control, shots}}")
+    timings = data.get("timings")
+    if timings is not None and (not isinstance(timings, dict) or not all(t is None or _is_number(t)
+                                                                         for t in timings.values())):
+        raise DataError(f"{source}: 'timings' must be a mapping ARM -> seconds")
+    return {**data, "config": config, "words": words or {}, "arm_words": arm_words or {}, "timings": timings or {}}
+
+
+def read_results(run_dir: str | Path) -> dict:
+    """The validated results.json of a run directory."""
+    path = Path(run_dir) / NAME
+    if not path.is_file():
+        raise DataError(f"{path}: results.json not found; run `unmirage eval` first (or pass the right run directory)")
+    return validate_results(read_json(path), str(path))

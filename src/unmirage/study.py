@@ -11,65 +11,40 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
 import time
 from dataclasses import asdict, replace
-from importlib import metadata
 from pathlib import Path
 
 import torch
 from accelerate import PartialState
 from transformers import SchedulerType, set_seed
 
-from . import __version__
 from .artefacts import key_of, record, recorded, staleness
 from .attacks.audit import attack_words, describe_words, write_audit
-from .attacks.one_word import balance_openers, build_attacks, write_attacks
+from .attacks.one_word import build_attacks, write_attacks
 from .config import ArmConfig, StudyConfig, apply_overrides, from_dict, to_dict
+from .data.layout import WORLD, DataDir
 from .data.records import Sample, by_group
-from .data.samples_io import read_samples
-from .data.vlguard import load_vlguard
 from .errors import ConfigError, DataError
 from .registry import did_you_mean
 from .eval import judges as _judges  # noqa: F401  (registers the keyword judge)
-from .eval.cache import file_digest
 from .eval.runner import evaluate, make_judge
 from .eval.seeds import aggregate_seeds
 from .io import read_json, write_json, write_text_atomic
+from .mixes import training_mix
+from .provenance import library_versions, stamp
+from .results import NAME as RESULTS, read_results, study_results, write_results
 from .judging import JUDGES
 from . import methods as _methods  # noqa: F401  (registers every method)
 from .methods.base import METHODS, params_dict
 from .methods.train import train_arm
 from .models.load import is_saved_model, load_model, model_from_config
 from .report import write_report
-from .report.tables import HEADLINE_COLUMNS, MISSING, md_table, pct
+from .report.sweep import sweep_markdown, sweep_row
 from .world import oracle as _oracle  # noqa: F401  (registers the oracle judge)
 from .world.build import build_world, world_stamp
 
 log = logging.getLogger(__name__)
-IMAGE_ROOT = "images"
-
-
-def git_hash() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              cwd=Path(__file__).parent, timeout=5).stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-# libraries whose version can change the numbers of a run (recorded in run.json beside torch's)
-LIBRARIES = ("transformers", "accelerate", "peft", "tokenizers", "safetensors", "numpy", "pillow")
-
-
-def library_versions() -> dict[str, str | None]:
-    out: dict[str, str | None] = {}
-    for name in LIBRARIES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = None
-    return out
 
 
 class Study:
@@ -80,7 +55,7 @@ class Study:
         if cfg.eval.cache and not cfg.eval.cache_dir and not os.environ.get("UNMIRAGE_CACHE"):
             cfg = replace(cfg, eval=replace(cfg.eval, cache_dir=str(Path(cfg.out_dir) / "cache")))
             self.cfg = cfg
-        self.data_dir = Path(cfg.data) if cfg.data else self.run_dir / "world"
+        self.data = DataDir(cfg.data if cfg.data else self.run_dir / "world")
         self.validate()
 
     def validate(self) -> None:
@@ -101,7 +76,7 @@ class Study:
     # ------------------------------------------------------------ stages
     def write_manifest(self) -> None:
         write_json(self.run_dir / "run.json", {
-            "version": __version__, "git": git_hash(), "config": to_dict(self.cfg),
+            **stamp(), "config": to_dict(self.cfg),
             "seeds": {"study": self.cfg.seed, "world": self.cfg.world.seed, "rmu_direction": [
                 a.params.get("seed", 0) for a in self.cfg.arms.values() if a.method == "rmu"]},
             "torch": torch.__version__, "libraries": library_versions(),
@@ -110,31 +85,19 @@ class Study:
 
     def world(self) -> None:
         if self.cfg.data:
-            data = {self.cfg.arms[a].data for a in self.cfg.run_order()}
-            needed = ["train.json", "test.json"]
-            needed += ["corpus.jsonl"] if data & {"corpus", "corpus+safety", "clean+safety"} else []
-            needed += ["forget.jsonl"] if "forget+retain" in data else []
-            needed += ["retain.jsonl"] if data & {"safety+retain", "balanced+retain", "forget+retain"} else []
-            for name in needed:
-                if not (self.data_dir / name).is_file():
-                    raise DataError(f"data directory {self.data_dir} lacks {name}, which the arms' data mixes need; "
-                                    "build the world with `unmirage world`, or forget/retain sets with "
-                                    "unmirage.data.forget_retain")
+            self.data.check({self.cfg.arms[a].data for a in self.cfg.run_order()})
             return
-        stamp = self.data_dir / "world.json"
+        stamp = self.data / WORLD
         if stamp.is_file() and read_json(stamp) == world_stamp(self.cfg.world):
-            log.info("world already built in %s", self.data_dir)
+            log.info("world already built in %s", self.data.root)
             return
-        build_world(self.cfg.world, self.data_dir)
-
-    DATA_FILES = ("train.json", "test.json", "corpus.jsonl", "forget.jsonl", "retain.jsonl", "utility.jsonl",
-                  "facts.json")
+        build_world(self.cfg.world, self.data.root)
 
     def world_spec(self) -> dict:
         """What the data is: the world's config, or the digests of a given data directory's files."""
         if not self.cfg.data:
             return {"world": asdict(self.cfg.world)}
-        return {"data": {n: file_digest(self.data_dir / n) for n in self.DATA_FILES if (self.data_dir / n).is_file()}}
+        return {"data": self.data.digests()}
 
     def model_spec(self, name: str) -> dict:
         """What arm `name`'s model is made from: its resolved arm, seed and model config, the
@@ -173,21 +136,12 @@ class Study:
         return set(stale)
 
     def load_data(self) -> None:
-        d = self.data_dir
-        self.safety = load_vlguard(d / "train.json")
-        self.test = load_vlguard(d / "test.json")
-        def optional(name: str) -> list[Sample]:  # files a real data directory may lack (see `world`)
-            return read_samples(d / name) if (d / name).is_file() else []
-
-        self.corpus, self.forget, self.retain = optional("corpus.jsonl"), optional("forget.jsonl"), optional("retain.jsonl")
-        self.utility = optional("utility.jsonl")
-        facts = d / "facts.json"
-        self.paraphrases = list(read_json(facts)["phrasings"].values()) if facts.is_file() else None
+        self.sets = self.data.load()
 
     def words(self, audit: dict) -> dict:
         a = self.cfg.attack
         # control candidates unused by the safety set: the first words of the base data and of the test set
-        vocabulary = [s.first_word for s in self.corpus + self.test]
+        vocabulary = [s.first_word for s in self.sets.corpus + self.sets.test]
         words = attack_words(audit, a.attack_word, a.refusal_word, a.control_word, vocabulary)
         user = bool(a.attack_word or a.refusal_word or a.control_word)
         words = {**words, "shots": a.shots, "source": "user" if user else "audit"}
@@ -196,28 +150,18 @@ class Study:
         return words
 
     def eval_splits(self, words: dict) -> dict[str, list[Sample]]:
-        splits = by_group(self.test)
-        attacks = build_attacks(self.test, words["attack"], words["refusal"], words["control"], words["shots"],
-                                self.paraphrases, words["source"])
+        splits = by_group(self.sets.test)
+        attacks = build_attacks(self.sets.test, words["attack"], words["refusal"], words["control"], words["shots"],
+                                self.sets.paraphrases, words["source"])
         write_attacks(attacks, self.run_dir / "attacks")
         splits.update(attacks)
-        if self.utility:
-            splits["utility"] = self.utility
+        if self.sets.utility:
+            splits["utility"] = self.sets.utility
         return splits
 
     def arm_data(self, name: str) -> tuple[list[Sample], list[Sample] | None]:
         arm = self.cfg.arms[name]
-        if arm.data == "corpus":
-            return self.corpus, None
-        if arm.data == "corpus+safety":
-            return self.corpus + self.safety * arm.safety_repeat, None
-        if arm.data == "clean+safety":
-            return [s for s in self.corpus if s.group == "safe_safes"] + self.safety * arm.safety_repeat, None
-        if arm.data == "safety+retain":
-            return self.safety + self.retain, None
-        if arm.data == "balanced+retain":
-            return balance_openers(self.safety + self.retain, self.arm_seed(name), self.paraphrases), None
-        return self.forget, self.retain
+        return training_mix(arm.data, self.sets, self.arm_seed(name), arm.safety_repeat)
 
     def arm_seed(self, name: str) -> int:
         """The seed arm `name` trains with: its own, or the study's."""
@@ -225,8 +169,9 @@ class Study:
         return self.cfg.seed if seed is None else seed
 
     def fresh_model(self, seed: int):
-        texts = [s.instruction + " " + s.response for s in self.corpus + self.safety + self.test + self.forget]
-        texts += [s.instruction for s in self.utility]
+        sets = self.sets
+        texts = [s.instruction + " " + s.response for s in sets.corpus + sets.safety + sets.test + sets.forget]
+        texts += [s.instruction for s in sets.utility]
         set_seed(seed)
         return model_from_config(self.cfg.model, texts, self.cfg.world.image_size)
 
@@ -258,7 +203,7 @@ class Study:
                 raise ConfigError(f"arm {name} starts from arm {arm.init}, whose model is not in {start}")
             model, processor = load_model(start, self.cfg.model.trust_remote_code)
         main, retain = self.arm_data(name)
-        log_record = train_arm(model, processor, arm, main, retain, self.data_dir / IMAGE_ROOT, out,
+        log_record = train_arm(model, processor, arm, main, retain, self.data.images, out,
                                self.arm_seed(name), self.cfg.model.max_length, self.show_progress,
                                model_cfg=self.cfg.model)
         state = PartialState()
@@ -267,12 +212,11 @@ class Study:
         state.wait_for_everyone()
         return log_record
 
-    def previous_results(self, path: Path) -> dict:
-        """results.json of an earlier run in this directory, without the arms whose models were
-        made from another setup (their numbers would describe other models)."""
-        results = read_json(path) if path.is_file() else {}
-        for key in ("arms", "timings", "arm_words", "artefacts"):
-            results.setdefault(key, {})
+    def previous_results(self) -> dict[str, dict]:
+        """The per-arm parts of an earlier run's results.json in this directory, without the arms
+        whose models were made from another setup (their numbers would describe other models)."""
+        old = read_results(self.run_dir) if (self.run_dir / RESULTS).is_file() else {}
+        results = {key: dict(old.get(key) or {}) for key in ("arms", "timings", "arm_words", "artefacts")}
         data_key = key_of(self.world_spec())
         for name in list(results["arms"]):
             made = results["artefacts"].get(name, {})
@@ -294,13 +238,11 @@ class Study:
         self.write_manifest()
         self.world()
         self.load_data()
-        audit = write_audit(self.safety, self.run_dir)
+        audit = write_audit(self.sets.safety, self.run_dir)
         words = self.words(audit)
         splits = self.eval_splits(words)
-        judge = make_judge(self.cfg.eval, self.data_dir, self.data_dir / IMAGE_ROOT)
-        results_path = self.run_dir / "results.json"
-        results = self.previous_results(results_path)
-        results.update({"version": __version__, "git": git_hash(), "config": to_dict(self.cfg), "words": words})
+        judge = make_judge(self.cfg.eval, self.data.root, self.data.images)
+        results = self.previous_results()
         for name in self.cfg.run_order():
             log.info("arm %s: training", name)
             started = time.time()
@@ -308,7 +250,7 @@ class Study:
             trained = self.train(name, retrain=name in retrain)
             model, processor = load_model(self.model_path(name), self.cfg.model.trust_remote_code)
             log.info("arm %s: evaluating", name)
-            metrics = evaluate(model, processor, splits, judge, self.data_dir / IMAGE_ROOT,
+            metrics = evaluate(model, processor, splits, judge, self.data.images,
                                self.run_dir / "eval" / name, self.cfg.eval, self.cfg.model.max_length,
                                self.cfg.seed, self.show_progress)
             if trained:
@@ -319,7 +261,8 @@ class Study:
                                           "answers": (recorded(self.run_dir / "eval" / name) or {}).get("key")}
             if not (trained_before and name in results["timings"]):  # a resumed arm keeps its first timing
                 results["timings"][name] = round(time.time() - started, 1)
-            write_json(results_path, results)  # after every arm: a crash keeps finished arms
+            # after every arm: a crash keeps finished arms
+            write_results(self.run_dir / RESULTS, study_results(to_dict(self.cfg), words, **results))
         write_report(self.run_dir)
         return self.run_dir
 
@@ -340,7 +283,7 @@ def run_study(cfg: StudyConfig, show_progress: bool = True, announce=log.info) -
     for seed in cfg.seeds:
         log.info("seed %d of %s", seed, cfg.seeds)
         runs[seed] = Study(seed_config(cfg, seed), show_progress, announce).run()
-    write_json(root / "results.json", aggregate_seeds(runs, cfg.seed, to_dict(cfg)))
+    write_results(root / RESULTS, aggregate_seeds(runs, cfg.seed, to_dict(cfg)))
     write_report(root)
     return root
 
@@ -361,17 +304,13 @@ def sweep(cfg: StudyConfig, arm: str, key: str, values: list, show_progress: boo
         arms[name] = from_dict(ArmConfig, data, f"sweep {arm} {key}={v}")
         names[name] = v
     run_dir = Study(replace(cfg, arms=arms, run_arms=list(names), seeds=[]), show_progress).run()
-    results = read_json(run_dir / "results.json")["arms"]
+    results = read_results(run_dir)["arms"]
     rows = []
     for name, v in names.items():
         log_path = run_dir / "models" / name / "train_log.json"
         calibration = read_json(log_path).get("calibration", {}) if log_path.is_file() else {}
-        rows.append({"value": v, "arm": name, "coeff": calibration.get("coeff"),
-                     **{k: results[name].get(k) for _, k in HEADLINE_COLUMNS}})
+        rows.append(sweep_row(v, name, results[name], calibration.get("coeff")))
     write_json(run_dir / f"sweep_{arm}.json", {"arm": arm, "key": key, "rows": rows})
-    table = md_table([key, *(h for h, _ in HEADLINE_COLUMNS), "coeff"],
-                     [[str(r["value"]), *(pct(r[k]) for _, k in HEADLINE_COLUMNS),
-                       MISSING if r["coeff"] is None else f"{r['coeff']:.2f}"] for r in rows])
     path = run_dir / f"sweep_{arm}.md"
-    write_text_atomic(path, f"# Sweep of {arm}: {key}\n\nValues in %.\n\n{table}\n")
+    write_text_atomic(path, sweep_markdown(arm, key, rows))
     return path

@@ -16,7 +16,7 @@ def test_data_mixes(tiny_world, tmp_path):
     study = Study(load_config(None, overrides), show_progress=False)
     study.world()
     study.load_data()
-    corpus, safety = study.corpus, study.safety
+    corpus, safety = study.sets.corpus, study.sets.safety
     assert {s.group for s in corpus} == {"safe_safes", "safe_unsafes", "unsafes"}  # it complies with harm too
     mixed, _ = study.arm_data("mixed")
     assert mixed == corpus + safety * 3
@@ -26,7 +26,7 @@ def test_data_mixes(tiny_world, tmp_path):
     assert 0 < len(answered) < len(corpus)
     assert all(s.response in REFUSALS for s in clean if s.group != "safe_safes")
     posthoc, _ = study.arm_data("posthoc")
-    assert posthoc == safety + study.retain
+    assert posthoc == safety + study.sets.retain
 
 
 def test_an_arm_trains_with_its_own_seed_or_the_studys(tiny_world, tmp_path):

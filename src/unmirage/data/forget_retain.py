@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigError, DataError
+from .layout import FORGET, RETAIN
 from .records import REFUSE_GROUPS, Sample
 from .samples_io import write_samples
 
@@ -43,7 +44,7 @@ class ForgetRetain:
 
     def write(self, out_dir: str | Path) -> dict[str, Path]:
         """Write `forget.jsonl` and `retain.jsonl` (the embedded world's file names) into `out_dir`."""
-        paths = {name: Path(out_dir) / f"{name}.jsonl" for name in ("forget", "retain")}
+        paths = {"forget": Path(out_dir) / FORGET, "retain": Path(out_dir) / RETAIN}
         write_samples(paths["forget"], self.forget)
         write_samples(paths["retain"], self.retain)
         return paths

@@ -15,7 +15,6 @@ explicitly or turn the cache off.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import logging
@@ -28,13 +27,10 @@ from ..config import EvalConfig
 from ..data.collate import prompt_text
 from ..data.records import Sample, resolve_image
 from ..errors import DataError
-from ..io import append_jsonl, read_jsonl
+from ..io import append_jsonl, file_digest, read_jsonl
 from .backends import Generator
 
 log = logging.getLogger(__name__)
-
-_CHUNK = 1 << 20
-
 
 def default_cache_dir() -> Path:
     """`$UNMIRAGE_CACHE`, else `$XDG_CACHE_HOME/unmirage/generations` (~/.cache by default)."""
@@ -42,21 +38,6 @@ def default_cache_dir() -> Path:
         return Path(os.environ["UNMIRAGE_CACHE"])
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "unmirage" / "generations"
-
-
-@functools.lru_cache(maxsize=4096)
-def _file_digest(path: str, inode: int, size: int, mtime_ns: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def file_digest(path: str | Path) -> str:
-    """sha256 of a file's bytes, computed once per version of the file (inode, size, modification time)."""
-    st = Path(path).stat()
-    return _file_digest(str(Path(path).resolve()), st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def dir_fingerprint(path: str | Path) -> str:

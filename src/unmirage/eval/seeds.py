@@ -8,7 +8,8 @@ import statistics
 from pathlib import Path
 
 from ..errors import DataError
-from ..io import read_json, read_jsonl
+from ..io import read_jsonl
+from ..results import read_results, seed_results
 from .metrics import compute_metrics
 
 
@@ -32,16 +33,15 @@ def pooled_intervals(run_dirs: dict[int, Path], arm: str, seed: int = 0) -> dict
 
 
 def aggregate_seeds(run_dirs: dict[int, Path], seed: int = 0, config: dict | None = None) -> dict:
-    """The multi-seed `results.json`: {"seeds", "runs", "words", "arms": {arm: {key: {mean, std, values, ci}}}}.
+    """The multi-seed `results.json` (`results.seed_results`): per arm and key, {mean, std, values, ci}.
 
     An arm counts only where every seed has it; std is the sample standard deviation (n - 1).
     """
     per_seed = {}
     for s, d in run_dirs.items():
-        path = Path(d) / "results.json"
-        if not path.is_file():
-            raise DataError(f"{path}: the run of seed {s} has no results.json; rerun it")
-        per_seed[s] = read_json(path)
+        if not (Path(d) / "results.json").is_file():
+            raise DataError(f"{Path(d) / 'results.json'}: the run of seed {s} has no results.json; rerun it")
+        per_seed[s] = read_results(d)
     seeds = list(run_dirs)
     arm_names = [a for a in per_seed[seeds[0]]["arms"] if all(a in per_seed[s]["arms"] for s in seeds)]
     arms: dict[str, dict] = {}
@@ -58,6 +58,6 @@ def aggregate_seeds(run_dirs: dict[int, Path], seed: int = 0, config: dict | Non
                       "values": values, "ci": intervals.get(f"ci/{k}")}
         out["budget"] = runs[0].get("budget")
         arms[name] = out
-    return {"seeds": seeds, "runs": {str(s): Path(d).name for s, d in run_dirs.items()},
-            "words": {str(s): per_seed[s].get("words") for s in seeds},
-            "config": config if config is not None else per_seed[seeds[0]].get("config"), "arms": arms}
+    return seed_results(seeds, {str(s): Path(d).name for s, d in run_dirs.items()},
+                        {str(s): per_seed[s].get("words") for s in seeds},
+                        config if config is not None else per_seed[seeds[0]].get("config"), arms)

@@ -29,6 +29,7 @@ from accelerate import PartialState
 
 from ..config import EvalConfig
 from ..data.collate import ImageCache
+from ..data.layout import IMAGES
 from ..data.records import Sample
 from ..errors import ConfigError, DataError
 from ..judging import JUDGES, VERDICTS, Verdict
@@ -161,5 +162,5 @@ def make_vlm(data_dir: Path, *, cfg: EvalConfig | None = None, image_root: Path 
              call: JudgeCall | None = None) -> VLMJudge:
     """Any HF VLM as judge (eval.judge_model) with strict verdicts; unreadable ones are `unparsed`."""
     cfg = cfg or EvalConfig(judge="vlm")
-    root = image_root if image_root is not None else Path(data_dir) / "images"
+    root = image_root if image_root is not None else Path(data_dir) / IMAGES
     return VLMJudge(call or load_judge_call(cfg), root, cfg.judge_style, cfg.judge_batch_size)

@@ -9,12 +9,13 @@ import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
+import matplotlib
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.transforms import blended_transform_factory
 
-from .tables import ci, value
+from .tables import _stat, ci, value
 
 log = logging.getLogger(__name__)
 
@@ -168,4 +169,52 @@ def decomposition_figure(results: Mapping[str, Any], path: str | Path) -> Path:
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     ax.set_title(_title(results, "Answers to unsafe queries before / after one attacked shot"), fontsize=10)
+    return _save(fig, Path(path))
+
+
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h")
+X_KEY, Y_KEY = "asr/unsafes@attack", "rr/safe_safes@rewrite"
+X0_KEY, Y0_KEY = "asr/unsafes", "rr/safe_safes"
+
+
+def tradeoff_figure(results: Mapping[str, Any], path: str | Path) -> Path:
+    """Each arm at (ASR after the attack, RR after the rewrite), mean ± std over seeds; a faint
+    marker at its values before the attack / rewrite, joined by a line: the mirage is the jump."""
+    fig = Figure(figsize=(6.8, 5.2))
+    ax = fig.add_subplot(1, 1, 1)
+    cmap = matplotlib.colormaps["tab20"]
+    labels: list[tuple[float, float, list[str]]] = []  # arms at (nearly) the same point share one label
+    for i, (name, arm) in enumerate(results["arms"].items()):
+        after, before = (_stat(arm, X_KEY), _stat(arm, Y_KEY)), (_stat(arm, X0_KEY), _stat(arm, Y0_KEY))
+        if None in after:
+            continue
+        (x, sx), (y, sy) = after
+        c, marker = cmap(i % 20), MARKERS[i % len(MARKERS)]
+        ax.errorbar(100 * x, 100 * y, xerr=100 * sx, yerr=100 * sy, fmt=marker, color=c, capsize=3, label=name)
+        if None not in before:
+            (x0, _), (y0, _) = before
+            ax.plot([100 * x0, 100 * x], [100 * y0, 100 * y], color=c, alpha=0.35, linewidth=1)
+            ax.plot(100 * x0, 100 * y0, marker, color=c, alpha=0.35, markersize=4)
+        for lx, ly, names in labels:
+            if abs(lx - 100 * x) < 3 and abs(ly - 100 * y) < 3:
+                names.append(name)
+                break
+        else:
+            labels.append((100 * x, 100 * y, [name]))
+    placed: list[tuple[float, float]] = []  # label positions in data units (about 2.8 points per unit)
+    for lx, ly, names in labels:  # move a label up until it clears the labels already placed
+        off = 6
+        while any(abs(px - lx) < 25 and abs(py - (ly + off / 2.8)) < 3.5 for px, py in placed):
+            off += 10
+        placed.append((lx, ly + off / 2.8))
+        ax.annotate(", ".join(names), (lx, ly), textcoords="offset points", xytext=(6, off), fontsize=7)
+    ax.set_xlim(-3, 103)
+    ax.set_ylim(-3, 103)
+    ax.set_xlabel("ASR after the one-word attack (%)  — lower is safer")
+    ax.set_ylabel("refusal rate on rewritten safe queries (%)  — lower is better")
+    ax.grid(alpha=0.3)
+    n = len(results["seeds"])
+    ax.set_title(f"Safety / over-refusal trade-off, mean ± std over {n} seeds\n"
+                 "(faint: before the attack / rewrite)", fontsize=9)
+    ax.legend(fontsize=7, loc="upper right")
     return _save(fig, Path(path))

@@ -19,8 +19,6 @@ from ..io import read_json
 log = logging.getLogger(__name__)
 
 MISSING = "–"
-METRICS = ("asr", "rr", "ir", "utility", "residual", "degenerate", "leak", "collapse", "asr_shot", "rr_shot",
-           "ir_shot", "ir_leak", "ir_degenerate", "unparsed")
 # Canonical split order (for sample-size tables and degenerate-rate lookup); unknown splits follow.
 SPLITS = (
     "unsafes",
@@ -34,7 +32,6 @@ SPLITS = (
     "safe_safes@control",
     "utility",
 )
-_FRACTION_TOL = 1e-6
 
 # The headline metrics of the multi-seed and sweep tables: (header, key)
 HEADLINE_COLUMNS = (
@@ -52,82 +49,6 @@ HEADLINE_COLUMNS = (
 
 def _is_number(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool)
-
-
-def validate_results(data: Any, source: str = "results.json") -> dict:
-    """Check the `results.json` contract; return the data with defaults filled in.
-
-    Raises DataError naming the offending key when the file does not follow the contract.
-    """
-    if not isinstance(data, dict):
-        raise DataError(f"{source}: expected a JSON object at the top level, got {type(data).__name__}")
-    arms = data.get("arms")
-    if not isinstance(arms, dict):
-        raise DataError(
-            f"{source}: missing or malformed 'arms' (expected a mapping ARM -> {{METRIC/SPLIT: value}}, "
-            f"got {type(arms).__name__}); re-run `unmirage eval` to regenerate it"
-        )
-    if not arms:
-        raise DataError(f"{source}: 'arms' is empty; nothing to report")
-    config = data.get("config", {})
-    if config is None:
-        config = {}
-    if not isinstance(config, dict):
-        raise DataError(f"{source}: 'config' must be a mapping, got {type(config).__name__}")
-    for arm, values in arms.items():
-        if not isinstance(values, dict):
-            raise DataError(f"{source}: arms.{arm} must be a mapping of METRIC/SPLIT -> value, got {type(values).__name__}")
-        for key, v in values.items():
-            where = f"{source}: arms.{arm}[{key!r}]"
-            if key == "budget":
-                if not isinstance(v, dict):
-                    raise DataError(f"{where}: expected a mapping {{steps, batch_size, examples}}")
-                continue
-            if v is None:
-                continue
-            if key.startswith("ci/"):
-                if (
-                    not isinstance(v, (list, tuple))
-                    or len(v) != 2
-                    or not all(b is None or _is_number(b) for b in v)
-                ):
-                    raise DataError(f"{where}: expected [lo, hi] bounds, got {v!r}")
-                continue
-            if key.startswith("n/"):
-                if not _is_number(v) or (isinstance(v, float) and not v.is_integer()):
-                    raise DataError(f"{where}: expected an integer count, got {v!r}")
-                continue
-            metric = key.split("/", 1)[0]
-            if "/" in key and metric in METRICS:
-                if not _is_number(v):
-                    raise DataError(f"{where}: expected a number, got {v!r}")
-                if not math.isnan(v) and not (-_FRACTION_TOL <= v <= 1 + _FRACTION_TOL):
-                    raise DataError(
-                        f"{where}: {v!r} is not a fraction in [0, 1] (percentages must be divided by 100)"
-                    )
-    words = data.get("words")
-    if words is not None and not isinstance(words, dict):
-        raise DataError(f"{source}: 'words' must be a mapping, got {type(words).__name__}")
-    arm_words = data.get("arm_words")
-    if arm_words is not None and not (isinstance(arm_words, dict) and all(isinstance(w, dict) for w in arm_words.values())):
-        raise DataError(f"{source}: 'arm_words' must be a mapping ARM -> {{attack, refusal, control, shots}}")
-    timings = data.get("timings")
-    if timings is not None:
-        if not isinstance(timings, dict) or not all(t is None or _is_number(t) for t in timings.values()):
-            raise DataError(f"{source}: 'timings' must be a mapping ARM -> seconds")
-    out = dict(data)
-    out["config"] = config
-    out["words"] = words or {}
-    out["arm_words"] = arm_words or {}
-    out["timings"] = timings or {}
-    return out
-
-
-def load_results(run_dir: str | Path) -> dict:
-    path = Path(run_dir) / "results.json"
-    if not path.is_file():
-        raise DataError(f"{path}: results.json not found; run `unmirage eval` first (or pass the right run directory)")
-    return validate_results(read_json(path), str(path))
 
 
 def validate_audit(data: Any, source: str = "audit.json") -> dict:
@@ -515,3 +436,31 @@ def audit_tables(audit: Mapping[str, Any], top: int = 5) -> list[str]:
         blocks.append("First-word shares per group:\n\n" + md_table(["group", "n", "most frequent first words"], rows, align="lrl"))
     return blocks
 
+
+# --------------------------------------------------------------------------- multi-seed studies
+
+
+def _stat(arm: Mapping[str, Any], key: str) -> tuple[float, float] | None:
+    v = arm.get(key)
+    if not v or v.get("mean") is None or math.isnan(v["mean"]):
+        return None
+    return v["mean"], v["std"]
+
+
+def mean_std(arm: Mapping[str, Any], key: str) -> str:
+    s = _stat(arm, key)
+    return MISSING if s is None else f"{100 * s[0]:.1f} ± {100 * s[1]:.1f}"
+
+
+def with_ci(arm: Mapping[str, Any], key: str) -> str:
+    v = arm.get(key)
+    if not v or v.get("mean") is None:
+        return MISSING
+    b = v.get("ci")
+    return f"{100 * v['mean']:.1f}" + (f" [{100 * b[0]:.1f}, {100 * b[1]:.1f}]" if b else "")
+
+
+def seed_table(results: Mapping[str, Any], cell=mean_std) -> str:
+    cols = [(h, k) for h, k in HEADLINE_COLUMNS if any(k in a for a in results["arms"].values())]
+    rows = [[name] + [cell(arm, k) for _, k in cols] for name, arm in results["arms"].items()]
+    return md_table(["Arm"] + [h for h, _ in cols], rows)

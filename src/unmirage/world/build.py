@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import WorldConfig
+from ..data.layout import CORPUS, FACTS, FORGET, IMAGES, RETAIN, TEST, TRAIN, UTILITY, WORLD
 from ..data.records import Sample
 from ..data.samples_io import write_samples
 from ..data.vlguard import samples_to_vlguard
@@ -61,7 +62,7 @@ class _Builder:
                 for j in range(n):
                     rel = f"{split}/{c.name}_{j}.png"
                     gen = np.random.default_rng([self.cfg.seed, ci, code, j])
-                    path = self.out / "images" / rel
+                    path = self.out / IMAGES / rel
                     path.parent.mkdir(parents=True, exist_ok=True)
                     render(c, gen, self.cfg.image_size).save(path)
                     self.images[rel] = c.name
@@ -180,8 +181,8 @@ def build_world(cfg: WorldConfig, out: str | Path) -> Path:
     """Write the world into `out` and return it. Same config and seed → identical files."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    if (out / "images").is_dir():  # a rebuild leaves no render of another world behind
-        shutil.rmtree(out / "images")
+    if (out / IMAGES).is_dir():  # a rebuild leaves no render of another world behind
+        shutil.rmtree(out / IMAGES)
     b = _Builder(cfg, out)
     log.info("rendering %d concepts x %d renders", cfg.n_concepts, cfg.train_renders + cfg.test_renders)
     b.render_all()
@@ -191,13 +192,13 @@ def build_world(cfg: WorldConfig, out: str | Path) -> Path:
     test = b.safety_set("test", range(cfg.test_renders), all_intents=True)
     forget = [b.harmful_version(s) for s in train if s.group != "safe_safes"]
     retain = [s for s in train if s.group == "safe_safes"] + b.general(cfg.retain_topup)
-    write_json(out / "train.json", samples_to_vlguard(train))
-    write_json(out / "test.json", samples_to_vlguard(test))
-    write_samples(out / "corpus.jsonl", corpus)
-    write_samples(out / "forget.jsonl", forget)
-    write_samples(out / "retain.jsonl", retain)
-    write_samples(out / "utility.jsonl", b.utility())
-    write_json(out / "facts.json", b.facts())
-    write_json(out / "world.json", world_stamp(cfg))
+    write_json(out / TRAIN, samples_to_vlguard(train))
+    write_json(out / TEST, samples_to_vlguard(test))
+    write_samples(out / CORPUS, corpus)
+    write_samples(out / FORGET, forget)
+    write_samples(out / RETAIN, retain)
+    write_samples(out / UTILITY, b.utility())
+    write_json(out / FACTS, b.facts())
+    write_json(out / WORLD, world_stamp(cfg))
     log.info("world: %d corpus, %d train, %d test samples in %s", len(corpus), len(train), len(test), out)
     return out

@@ -19,9 +19,10 @@ import math
 import re
 from pathlib import Path
 
+from ..data.layout import FACTS
 from ..data.records import Sample
 from ..errors import DataError
-from ..io import read_json
+from ..io import file_digest, read_json
 from ..judging import JUDGES, ResidualTarget, Verdict
 from .concepts import COLOURS, SHAPES, USES
 from .phrasing import HAZARD_INTENTS, MISUSE_INTENT, fixed_words, intent_of
@@ -154,9 +155,7 @@ class OracleJudge:
 @JUDGES.register("oracle")
 def make_oracle(data_dir: Path) -> OracleJudge:
     """Exact, graded verdicts from the world's facts.json (embedded world only)."""
-    path = Path(data_dir) / "facts.json"
+    path = Path(data_dir) / FACTS
     if not path.is_file():
         raise DataError(f"the oracle judge needs {path} (written by `unmirage world`); for other data use judge=keyword")
-    from ..eval.cache import file_digest
-
     return OracleJudge(read_json(path), fingerprint=file_digest(path))

@@ -1,0 +1,38 @@
+"""What an arm trains on: the samples of each training mix, from a data directory's sets.
+
+One function for the study and `unmirage train` alike, so that a mix means the same samples
+wherever it is named. The mixes and the files they read are listed in `data/layout.py`.
+"""
+
+from __future__ import annotations
+
+from .attacks.one_word import balance_openers
+from .data.layout import MIXES, DataSets
+from .data.records import Sample
+from .errors import ConfigError, DataError
+from .registry import did_you_mean
+
+
+def training_mix(name: str, sets: DataSets, seed: int, safety_repeat: int = 1
+                 ) -> tuple[list[Sample], list[Sample] | None]:
+    """(main, retain) of mix `name`: retain is the paired retain set of `forget+retain`, else None.
+
+    `seed` draws the openers of `balanced+retain`; `safety_repeat` is how many times the safety
+    set enters `corpus+safety` and `clean+safety`."""
+    if name not in MIXES:
+        raise ConfigError(f"unknown data mix {name!r}; one of {', '.join(MIXES)}." + did_you_mean(name, list(MIXES)))
+    if name == "corpus":
+        main, retain = sets.corpus, None
+    elif name == "corpus+safety":
+        main, retain = sets.corpus + sets.safety * safety_repeat, None
+    elif name == "clean+safety":
+        main, retain = [s for s in sets.corpus if s.group == "safe_safes"] + sets.safety * safety_repeat, None
+    elif name == "safety+retain":
+        main, retain = sets.safety + sets.retain, None
+    elif name == "balanced+retain":
+        main, retain = balance_openers(sets.safety + sets.retain, seed, sets.paraphrases), None
+    else:
+        main, retain = sets.forget, sets.retain
+    if not main:
+        raise DataError(f"data mix {name} has no samples; check the data directory's files for it")
+    return main, retain

@@ -1,0 +1,65 @@
+"""`unmirage train` and `unmirage eval` resolve their config and data like the study."""
+
+from __future__ import annotations
+
+import pytest
+
+from unmirage import cli, standalone
+from unmirage.config import load_config
+from unmirage.data.layout import MIXES
+from unmirage.errors import DataError
+from unmirage.study import Study
+
+
+@pytest.fixture
+def captured(monkeypatch):
+    """What `unmirage train` hands to the trainer, instead of training."""
+    calls = []
+
+    def fake_train_arm(model, processor, arm, main, retain, image_root, out, seed, max_length, show_progress=True,
+                       model_cfg=None):
+        calls.append({"arm": arm, "main": main, "retain": retain, "seed": seed, "max_length": max_length,
+                      "model_cfg": model_cfg})
+        return {"seconds": 0.0, "budget": {}}
+
+    monkeypatch.setattr(standalone, "load_model", lambda path, trust_remote_code=False: (None, None))
+    monkeypatch.setattr(standalone, "train_arm", fake_train_arm)
+    return calls
+
+
+@pytest.mark.parametrize("mix", MIXES)
+def test_train_trains_on_the_samples_of_the_study_arm_with_that_mix(tiny_world, tmp_path, captured, mix):
+    method = "npo" if mix == "forget+retain" else "sft"
+    cli.app(["train", "--method", method, "--model", str(tmp_path / "m"), "--data", str(tiny_world),
+             "--out", str(tmp_path / "out"), "--set", f"data={mix}", "--set", "safety_repeat=2", "--seed", "3"],
+            standalone_mode=False)
+    (call,) = captured
+    study = Study(load_config(None, [f"out_dir={tmp_path}", f"data={tiny_world}", "seed=3",
+                                     f"arms.x.method={method}", f"arms.x.data={mix}", "arms.x.safety_repeat=2"]),
+                  show_progress=False)
+    study.load_data()
+    main, retain = study.arm_data("x")
+    assert [s.id for s in call["main"]] == [s.id for s in main] and call["main"] == main
+    assert call["retain"] == retain
+    assert call["seed"] == 3 and call["arm"].data == mix
+
+
+def test_train_flags_are_shorthands_of_set(tiny_world, tmp_path, captured):
+    cli.app(["train", "--method", "sft", "--model", str(tmp_path / "m"), "--data", str(tiny_world),
+             "--out", str(tmp_path / "out"), "--set", "seed=4", "--set", "model.max_length=99"], standalone_mode=False)
+    cli.app(["train", "--method", "sft", "--model", str(tmp_path / "m"), "--data", str(tiny_world),
+             "--out", str(tmp_path / "out"), "--seed", "4", "--max-length", "99"], standalone_mode=False)
+    assert [(c["seed"], c["max_length"]) for c in captured] == [(4, 99), (4, 99)]
+
+
+def test_train_needs_only_the_files_of_its_mix(tiny_world, tmp_path, captured):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_world, data)
+    (data / "corpus.jsonl").unlink()
+    (data / "test.json").unlink()
+    standalone.train_one("npo", tmp_path / "m", data, tmp_path / "out", [])  # forget+retain: no corpus needed
+    assert captured[0]["retain"]
+    with pytest.raises(DataError, match="corpus.jsonl"):
+        standalone.train_one("sft", tmp_path / "m", data, tmp_path / "out", ["data=corpus"])
