@@ -48,12 +48,8 @@ from transformers import (
 )
 
 from unmirage.methods import METHODS
-from unmirage.methods.base import (
-    AlignData,
-    AlignmentTrainer,
-    ListDataset,
-    PairedDataset,
-)
+from unmirage.methods.examples import AlignData, ListDataset, PairedDataset
+from unmirage.methods.train import AlignmentTrainer
 from unmirage.models.lora import add_lora
 from unmirage.models.scope import apply_scope
 

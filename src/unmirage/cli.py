@@ -10,7 +10,7 @@ from typing import List, Optional
 
 import typer
 
-from .config import ArmConfig, EvalConfig, WorldConfig, from_dict, load_config, to_dict
+from .config import WorldConfig, from_dict, load_config, to_dict
 from .errors import UnmirageError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -219,9 +219,8 @@ def report(run_dir: Path = typer.Argument(..., help="A run directory with result
 def ls() -> None:
     """List registered methods, judges and dataset loaders."""
     from .data.datasets import DATASETS
-    from .judging import JUDGES
+    from .judges import JUDGES
     from .methods.base import METHODS
-    from . import study as _study  # noqa: F401  (registers everything)
 
     for title, reg in (("methods", METHODS), ("judges", JUDGES), ("datasets", DATASETS)):
         typer.echo(f"{title}:")

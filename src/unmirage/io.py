@@ -49,6 +49,13 @@ def read_json(path: str | Path) -> Any:
 
 def read_jsonl(path: str | Path) -> Iterator[dict]:
     """Yield the records of a JSONL file; a truncated last line (an interrupted append) is skipped."""
+    for _, record in numbered_jsonl(path):
+        yield record
+
+
+def numbered_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
+    """(line number, record) of each line of a JSONL file (none if it does not exist); a truncated
+    last line (an interrupted append) is skipped, any other line that is not JSON is a `DataError`."""
     path = Path(path)
     if not path.is_file():
         return
@@ -57,11 +64,11 @@ def read_jsonl(path: str | Path) -> Iterator[dict]:
         if not line.strip():
             continue
         try:
-            yield json.loads(line)
+            yield i + 1, json.loads(line)
         except json.JSONDecodeError as e:
             if i == len(lines) - 1:
                 return
-            raise DataError(f"{path}:{i + 1}: not valid JSON ({e.msg})") from e
+            raise DataError(f"{path}:{i + 1}: not valid JSON ({e.msg}); fix or regenerate the file") from e
 
 
 def append_jsonl(path: str | Path, records: Iterable[dict]) -> None:

@@ -16,11 +16,19 @@ def did_you_mean(name: str, options: list[str]) -> str:
 
 
 class Registry(Generic[T]):
-    """A name → object map whose lookups fail with a did-you-mean message."""
+    """A name → object map whose lookups fail with a did-you-mean message. Its first lookup loads
+    the plugins of its kind (`plugins.py`)."""
 
     def __init__(self, kind: str):
         self.kind = kind
         self._items: dict[str, T] = {}
+
+    @property
+    def items(self) -> dict[str, T]:
+        from . import plugins  # here, not at the top: plugin modules import this one
+
+        plugins.load(self.kind)
+        return self._items
 
     def register(self, name: str) -> Callable[[T], T]:
         def add(obj: T) -> T:
@@ -32,23 +40,24 @@ class Registry(Generic[T]):
         return add
 
     def get(self, name: str) -> T:
-        if name not in self._items:
+        items = self.items
+        if name not in items:
             raise ConfigError(
-                f"unknown {self.kind} {name!r}; registered: {', '.join(sorted(self._items))}."
-                + did_you_mean(name, list(self._items))
+                f"unknown {self.kind} {name!r}; registered: {', '.join(sorted(items))}."
+                + did_you_mean(name, list(items))
             )
-        return self._items[name]
+        return items[name]
 
     def names(self) -> list[str]:
-        return sorted(self._items)
+        return sorted(self.items)
 
     def __contains__(self, name: str) -> bool:
-        return name in self._items
+        return name in self.items
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
 
     def doc(self, name: str) -> str:
-        obj = self._items[name]
+        obj = self.items[name]
         text = (getattr(obj, "__doc__", None) or "").strip()
         return text.splitlines()[0] if text else ""

@@ -25,23 +25,20 @@ from .attacks.one_word import build_attacks, write_attacks
 from .config import ArmConfig, StudyConfig, apply_overrides, from_dict, to_dict
 from .data.layout import WORLD, DataDir
 from .data.records import Sample, by_group
-from .errors import ConfigError, DataError
+from .errors import ConfigError
 from .registry import did_you_mean
-from .eval import judges as _judges  # noqa: F401  (registers the keyword judge)
 from .eval.runner import evaluate, make_judge
-from .eval.seeds import aggregate_seeds
+from .eval.multiseed import aggregate_seeds
 from .io import read_json, write_json, write_text_atomic
 from .mixes import training_mix
 from .provenance import library_versions, stamp
 from .results import NAME as RESULTS, read_results, study_results, write_results
-from .judging import JUDGES
-from . import methods as _methods  # noqa: F401  (registers every method)
+from .judges import JUDGES
 from .methods.base import METHODS, params_dict
 from .methods.train import train_arm
 from .models.load import is_saved_model, load_model, model_from_config
 from .report import write_report
 from .report.sweep import sweep_markdown, sweep_row
-from .world import oracle as _oracle  # noqa: F401  (registers the oracle judge)
 from .world.build import build_world, world_stamp
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,6 @@ import math
 import pytest
 import torch
 
-from unmirage import methods as _methods  # noqa: F401  (registers every method)
 from unmirage.config import ArmConfig, LoraConfig, ModelConfig
 from unmirage.data.samples_io import read_samples
 from unmirage.data.vlguard import load_vlguard

@@ -61,13 +61,14 @@ def test_kl_retain_term_is_logged_and_starts_at_zero(tiny_world, tmp_path, monke
     step the model is the reference, so the KL is 0 up to float error."""
     from unmirage.config import LoraConfig
     from unmirage.methods import base as base_mod
+    from unmirage.methods import train as train_mod
 
     model, processor = _model(tiny_world)
     arm = ArmConfig(method="npo", data="forget+retain", steps=2, batch_size=4, lr=1e-2,
                     params={"kl_weight": 1.0, "retain_nll": False})
     model_cfg = ModelConfig(finetune=finetune, lora=LoraConfig(r=4, dropout=0.0))
     trainer_terms, references = [], []
-    original_loss, original_attach = base_mod.AlignmentTrainer.compute_loss, base_mod.Reference.attach
+    original_loss, original_attach = train_mod.AlignmentTrainer.compute_loss, base_mod.Reference.attach
 
     def spy(self, model, inputs, *args, **kwargs):
         out = original_loss(self, model, inputs, *args, **kwargs)
@@ -78,7 +79,7 @@ def test_kl_retain_term_is_logged_and_starts_at_zero(tiny_world, tmp_path, monke
         original_attach(self, model)
         references.append(self)
 
-    monkeypatch.setattr(base_mod.AlignmentTrainer, "compute_loss", spy)
+    monkeypatch.setattr(train_mod.AlignmentTrainer, "compute_loss", spy)
     monkeypatch.setattr(base_mod.Reference, "attach", spy_attach)
     train_arm(model, processor, arm, read_samples(tiny_world / "forget.jsonl"), read_samples(tiny_world / "retain.jsonl"),
               tiny_world / "images", tmp_path / "m", 0, 64, False, model_cfg=model_cfg)

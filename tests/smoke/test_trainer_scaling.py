@@ -13,7 +13,9 @@ from transformers import TrainingArguments
 from unmirage.config import ArmConfig, ModelConfig
 from unmirage.data.collate import Collator, Encoder
 from unmirage.data.samples_io import read_samples
-from unmirage.methods.base import AlignmentTrainer, ListDataset, Reference
+from unmirage.methods.base import Reference
+from unmirage.methods.examples import ListDataset
+from unmirage.methods.train import AlignmentTrainer
 from unmirage.methods.sft import SFT
 from unmirage.methods.train import budget
 from unmirage.models.families import fresh_tiny

@@ -72,9 +72,24 @@ def test_did_you_mean():
 
 
 def test_builtin_judge_registry_has_oracle():
-    import unmirage.world.oracle  # noqa: F401  registers the oracle
-    from unmirage.judging import JUDGES
+    from unmirage.judges import JUDGES
 
     assert "oracle" in JUDGES
     with pytest.raises(ConfigError, match="Did you mean 'oracle'"):
         JUDGES.get("oracel")
+
+
+def test_a_lookup_sees_every_plugin_whatever_was_imported():
+    """A fresh interpreter that imports only a registry finds every built-in plugin of its kind."""
+    import subprocess
+    import sys
+
+    from unmirage.plugins import PLUGINS
+
+    code = ("from unmirage.methods.base import METHODS; from unmirage.judges import JUDGES; "
+            "from unmirage.data.datasets import DATASETS; "
+            "print(METHODS.names(), JUDGES.names(), DATASETS.names())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    for name in ("sft", "dpo", "ga", "graddiff", "npo", "simnpo", "rmu", "keyword", "vlm", "oracle", "vlguard"):
+        assert f"'{name}'" in out
+    assert set(PLUGINS) == {"method", "judge", "dataset"}

@@ -20,15 +20,14 @@ Two modes:
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 from pathlib import Path
 from typing import Any
 
-from ..data.records import GROUPS, Sample, first_word
+from ..data.records import Sample, first_word
+from ..data.samples_io import read_samples, write_samples
 from ..errors import ConfigError, DataError
-from ..io import write_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -235,11 +234,6 @@ def split_file_name(split: str) -> str:
     return split.replace("@", "_at_") + ".jsonl"
 
 
-def _record(s: Sample) -> dict[str, Any]:
-    return {"id": s.id, "image": s.image, "group": s.group, "instruction": s.instruction,
-            "response": s.response, "category": s.category, "meta": s.meta}
-
-
 def write_attacks(splits: dict[str, list[Sample]], out_dir: str | Path) -> dict[str, Path]:
     """Write one JSONL file per split into `out_dir`; return split → path. Files of attack splits
     not written this time (a control skipped on a rerun) are removed, so none is read as current."""
@@ -251,41 +245,14 @@ def write_attacks(splits: dict[str, list[Sample]], out_dir: str | Path) -> dict[
     paths = {}
     for split, samples in splits.items():
         path = Path(out_dir) / split_file_name(split)
-        write_jsonl(path, (_record(s) for s in samples))
+        write_samples(path, samples)
         paths[split] = path
         log.info("wrote %d samples of %s to %s", len(samples), split, path)
     return paths
 
 
-def _sample_from(rec: Any, where: str) -> Sample:
-    if not isinstance(rec, dict):
-        raise DataError(f"{where}: expected a JSON object, got {type(rec).__name__}")
-    for key in ("id", "image", "group", "instruction"):
-        if not isinstance(rec.get(key), str) or not rec[key]:
-            raise DataError(f"{where}: {key!r} must be a non-empty string")
-    if rec["group"] not in GROUPS:
-        raise DataError(f"{where}: unknown group {rec['group']!r}; expected one of {list(GROUPS)}")
-    if not isinstance(rec.get("response", ""), str) or not isinstance(rec.get("meta", {}), dict):
-        raise DataError(f"{where}: 'response' must be a string and 'meta' an object")
-    category = rec.get("category")
-    if category is not None and not isinstance(category, str):
-        raise DataError(f"{where}: 'category' must be a string or null")
-    return Sample(id=rec["id"], image=rec["image"], group=rec["group"], instruction=rec["instruction"],
-                  response=rec.get("response", ""), category=category, meta=rec.get("meta", {}))
-
-
 def read_attacks(path: str | Path) -> list[Sample]:
     """Read an attack JSONL file; a malformed line raises a `DataError` naming its line number."""
-    path = Path(path)
-    if not path.is_file():
+    if not Path(path).is_file():
         raise DataError(f"{path}: attack file not found; run `unmirage attack` first or fix the path")
-    samples = []
-    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{path}:{i}: not valid JSON ({e.msg}); fix or regenerate the file") from e
-        samples.append(_sample_from(rec, f"{path}:{i}"))
-    return samples
+    return read_samples(path)

@@ -27,7 +27,7 @@ from .records import REFUSE_GROUPS, Sample
 from .samples_io import write_samples
 
 if TYPE_CHECKING:
-    from ..judging import Judge
+    from ..judges import Judge
 
 log = logging.getLogger(__name__)
 

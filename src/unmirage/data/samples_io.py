@@ -1,4 +1,5 @@
-"""JSONL files of `Sample`s (corpus, forget/retain sets, attack files, utility sets)."""
+"""JSONL files of `Sample`s (corpus, forget/retain sets, attack files, utility sets): the one
+reader and writer of the record form, checked field by field."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..errors import DataError
-from ..io import read_jsonl, write_jsonl
+from ..io import numbered_jsonl, write_jsonl
 from .records import GROUPS, Sample
 
 _FIELDS = ("id", "image", "group", "instruction", "response", "category", "meta")
@@ -18,15 +19,22 @@ def sample_to_dict(s: Sample) -> dict:
 
 def sample_from_dict(d: dict, where: str) -> Sample:
     if not isinstance(d, dict):
-        raise DataError(f"{where}: expected an object")
+        raise DataError(f"{where}: expected an object, got {type(d).__name__}")
     missing = [k for k in ("id", "image", "group", "instruction") if k not in d]
     if missing:
         raise DataError(f"{where}: missing key(s) {missing}")
+    for key in ("id", "image", "group", "instruction"):
+        if not isinstance(d[key], str) or not d[key]:
+            raise DataError(f"{where}: {key!r} must be a non-empty string")
     if d["group"] not in GROUPS:
         raise DataError(f"{where}: group must be one of {GROUPS}, got {d['group']!r}")
     unknown = set(d) - set(_FIELDS)
     if unknown:
         raise DataError(f"{where}: unknown key(s) {sorted(unknown)}")
+    if not isinstance(d.get("response", ""), str) or not isinstance(d.get("meta") or {}, dict):
+        raise DataError(f"{where}: 'response' must be a string and 'meta' an object")
+    if d.get("category") is not None and not isinstance(d["category"], str):
+        raise DataError(f"{where}: 'category' must be a string or null")
     fields = {k: d[k] for k in _FIELDS if k in d}
     fields["meta"] = fields.get("meta") or {}
     return Sample(**fields)
@@ -40,4 +48,4 @@ def read_samples(path: str | Path) -> list[Sample]:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
-    return [sample_from_dict(d, f"{path}: record {i}") for i, d in enumerate(read_jsonl(path))]
+    return [sample_from_dict(d, f"{path}:{line}: record {i}") for i, (line, d) in enumerate(numbered_jsonl(path))]

@@ -23,9 +23,7 @@ from ..artefacts import record, staleness
 from ..config import EvalConfig
 from ..data.records import Sample
 from ..io import append_jsonl, read_jsonl
-from ..judging import JUDGES, Judge
-from . import judges as _judges  # noqa: F401  (registers the keyword judge)
-from . import vlm_judge as _vlm_judge  # noqa: F401  (registers the vlm judge)
+from ..judges import JUDGES, Judge
 from .backends import Generator, make_generator
 from .cache import CachedGenerator, model_fingerprint, open_cache
 from .generate import target_likelihood

@@ -1,9 +1,8 @@
 """Alignment methods: safety fine-tuning (sft, dpo) and unlearning (ga, graddiff, npo, simnpo, rmu).
 
-Importing this package registers every method in `METHODS`.
+Each registers itself in `methods.base.METHODS`, which loads them on its first lookup (`plugins.py`).
 """
 
-from . import dpo, ga, npo, rmu, sft  # noqa: F401  (register the methods)
 from .base import METHODS
 
 __all__ = ["METHODS"]

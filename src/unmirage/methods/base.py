@@ -1,4 +1,6 @@
-"""One trainer for every method: `transformers.Trainer` → `AlignmentTrainer` → thin methods.
+"""What every method is: a small registered class (`Method`) that `AlignmentTrainer`
+(methods/train.py) calls for its loss, and what methods share (the reference model, precomputed
+per-example quantities, sequence log-probs).
 
 A method is a small registered class: its hyperparameters (a dataclass, checked like the rest
 of the config), an optional `prepare` that precomputes what it needs from the model before
@@ -9,24 +11,20 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import logging
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 from accelerate.utils import send_to_device
-from torch.utils.data import Dataset
-from transformers import Trainer
 
 from ..config import from_dict
-from ..data.collate import MODEL_KEYS, model_inputs  # noqa: F401  (re-exported: methods import them from here)
+from ..data.collate import model_inputs
 from ..models.lora import is_peft
 from ..registry import Registry
 from . import losses
 
-log = logging.getLogger(__name__)
-
-
+if TYPE_CHECKING:
+    from .examples import AlignData
 
 @dataclass
 class NoParams:
@@ -96,14 +94,6 @@ class Reference:
         return self.frozen(**model_inputs(batch)).logits
 
 
-@dataclass
-class AlignData:
-    """Encoded examples: `main` (the SFT mix, or the forget set) and `retain` (paired methods)."""
-
-    main: list[dict]
-    retain: list[dict] | None = None
-
-
 @torch.no_grad()
 def precompute(model: torch.nn.Module, items: list[dict], collate, fn, key: str, batch_size: int = 32) -> None:
     """Store `fn(model, batch)[i]` (a per-example tensor) under `items[i][key]`, in eval mode."""
@@ -123,91 +113,8 @@ def sequence_logprobs(model: torch.nn.Module, batch: dict[str, Any]) -> torch.Te
     return losses.sequence_logprob(model(**model_inputs(batch)).logits, batch["labels"])
 
 
-class PairedDataset(Dataset):
-    """Item i pairs forget example i with a retain example; both cycle, so no step is ever empty.
-
-    The pairing is a seeded permutation, so it is reproducible and needs no iterator state (an
-    exhausted retain iterator silently turned the reference RMU's later steps into no-ops).
-    """
-
-    def __init__(self, forget: list[dict], retain: list[dict], seed: int):
-        if not forget or not retain:
-            raise ValueError("a paired method needs a non-empty forget set and retain set")
-        self.forget, self.retain = forget, retain
-        self.n = max(len(forget), len(retain))
-        gen = torch.Generator().manual_seed(seed)
-        self.retain_order = torch.randperm(len(retain), generator=gen).tolist()
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __getitem__(self, i: int) -> dict:
-        return {"forget": self.forget[i % len(self.forget)],
-                "retain": self.retain[self.retain_order[i % len(self.retain)]]}
-
-
-class ListDataset(Dataset):
-    def __init__(self, items: list[dict]):
-        if not items:
-            raise ValueError("no training examples")
-        self.items = items
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, i: int) -> dict:
-        return self.items[i]
-
-
-class ForgetDataset(ListDataset):
-    """Forget examples alone, as {"forget": example}, for paired methods without a retain term."""
-
-    def __getitem__(self, i: int) -> dict:
-        return {"forget": self.items[i]}
-
-
-class AlignmentTrainer(Trainer):
-    """`Trainer` whose loss comes from a `Method`; logs the method's loss terms."""
-
-    def __init__(self, *args, method: Method, **kwargs):
-        super().__init__(*args, **kwargs)
-        # A method's loss is a mean over its micro-batch, not a sum to be divided by the number of
-        # items in the batch: the Trainer must divide it by the accumulation steps itself.
-        self.model_accepts_loss_kwargs = False
-        self.method = method
-        self._terms: dict[str, list[float]] = {}
-        self.tokens_seen = 0  # non-padding tokens of every example the optimizer saw (image tokens included)
-
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        loss, terms = self.method.loss(model, inputs)
-        if not isinstance(loss, torch.Tensor) or not loss.requires_grad:
-            raise RuntimeError(f"{self.method.name}: a training step computed no loss with a gradient; "
-                               "refusing to take an optimizer step that does nothing")
-        if not torch.isfinite(loss):
-            raise RuntimeError(f"{self.method.name}: non-finite loss {loss.item()} at step {self.state.global_step}")
-        for k, v in terms.items():
-            self._terms.setdefault(k, []).append(v)
-        if model.training:
-            self.tokens_seen += count_tokens(inputs)
-        return (loss, None) if return_outputs else loss
-
-    def log(self, logs: dict[str, float], *args, **kwargs) -> None:
-        for k, vals in self._terms.items():
-            logs[k] = sum(vals) / len(vals)
-        self._terms = {}
-        super().log(logs, *args, **kwargs)
-
-
-def count_tokens(batch: dict[str, Any]) -> int:
-    """Non-padding tokens of a (possibly nested: forget/retain, chosen/rejected) batch."""
-    if "attention_mask" in batch:
-        return int(batch["attention_mask"].sum())
-    return sum(count_tokens(v) for v in batch.values() if isinstance(v, dict))
-
-
 def params_dict(method: Method) -> dict[str, Any]:
     return dataclasses.asdict(method.params)
 
 
-__all__ = ["METHODS", "Method", "Reference", "AlignData", "AlignmentTrainer", "PairedDataset", "ListDataset", "losses",
-           "model_inputs", "precompute", "sequence_logprobs"]
+__all__ = ["METHODS", "Method", "Reference", "losses", "model_inputs", "precompute", "sequence_logprobs"]

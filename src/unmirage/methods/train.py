@@ -1,4 +1,5 @@
-"""Train one arm: encode its data, let the method prepare, run `AlignmentTrainer`, save."""
+"""The one trainer: `transformers.Trainer` → `AlignmentTrainer` → thin methods; and `train_arm`,
+which trains one arm: encode its data, let the method prepare, run `AlignmentTrainer`, save."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
-from transformers import PrinterCallback, TrainingArguments, set_seed
+from transformers import PrinterCallback, Trainer, TrainingArguments, set_seed
 
 from ..config import ArmConfig, ModelConfig
 from ..data.collate import Collator, Encoder
@@ -18,9 +20,49 @@ from ..io import write_json
 from ..models.load import save_model
 from ..models.lora import finetune_model, merge_lora
 from ..models.scope import apply_scope, scope_patterns
-from .base import METHODS, AlignData, AlignmentTrainer, ForgetDataset, ListDataset, PairedDataset, params_dict
+from .base import METHODS, Method, params_dict
+from .examples import AlignData, ForgetDataset, ListDataset, PairedDataset
 
 log = logging.getLogger(__name__)
+
+
+class AlignmentTrainer(Trainer):
+    """`Trainer` whose loss comes from a `Method`; logs the method's loss terms."""
+
+    def __init__(self, *args, method: Method, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A method's loss is a mean over its micro-batch, not a sum to be divided by the number of
+        # items in the batch: the Trainer must divide it by the accumulation steps itself.
+        self.model_accepts_loss_kwargs = False
+        self.method = method
+        self._terms: dict[str, list[float]] = {}
+        self.tokens_seen = 0  # non-padding tokens of every example the optimizer saw (image tokens included)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        loss, terms = self.method.loss(model, inputs)
+        if not isinstance(loss, torch.Tensor) or not loss.requires_grad:
+            raise RuntimeError(f"{self.method.name}: a training step computed no loss with a gradient; "
+                               "refusing to take an optimizer step that does nothing")
+        if not torch.isfinite(loss):
+            raise RuntimeError(f"{self.method.name}: non-finite loss {loss.item()} at step {self.state.global_step}")
+        for k, v in terms.items():
+            self._terms.setdefault(k, []).append(v)
+        if model.training:
+            self.tokens_seen += count_tokens(inputs)
+        return (loss, None) if return_outputs else loss
+
+    def log(self, logs: dict[str, float], *args, **kwargs) -> None:
+        for k, vals in self._terms.items():
+            logs[k] = sum(vals) / len(vals)
+        self._terms = {}
+        super().log(logs, *args, **kwargs)
+
+
+def count_tokens(batch: dict[str, Any]) -> int:
+    """Non-padding tokens of a (possibly nested: forget/retain, chosen/rejected) batch."""
+    if "attention_mask" in batch:
+        return int(batch["attention_mask"].sum())
+    return sum(count_tokens(v) for v in batch.values() if isinstance(v, dict))
 
 
 def _sharded_launch() -> bool:

@@ -23,7 +23,7 @@ from ..data.layout import FACTS
 from ..data.records import Sample
 from ..errors import DataError
 from ..io import file_digest, read_json
-from ..judging import JUDGES, ResidualTarget, Verdict
+from ..judges import JUDGES, ResidualTarget, Verdict
 from .concepts import COLOURS, SHAPES, USES
 from .phrasing import HAZARD_INTENTS, MISUSE_INTENT, fixed_words, intent_of
 

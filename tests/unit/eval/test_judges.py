@@ -6,8 +6,7 @@ import pytest
 
 from unmirage.data.records import Sample
 from unmirage.errors import ConfigError
-from unmirage.eval import judges  # noqa: F401  (registers the keyword judge)
-from unmirage.judging import JUDGES
+from unmirage.judges import JUDGES
 
 
 def _sample(group: str) -> Sample:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from unmirage.config import EvalConfig, ModelConfig
-from unmirage.eval.judges import KeywordJudge
+from unmirage.eval.keyword import KeywordJudge
 from unmirage.eval.runner import REAL_MAX_NEW_TOKENS, SLACK_TOKENS, resolve_max_new_tokens
 from unmirage.io import read_json
 from unmirage.models.tiny import build_processor, train_tokenizer

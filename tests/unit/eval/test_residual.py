@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import re
 
-import pytest
 import torch
 
 from unmirage.config import ModelConfig
 from unmirage.data.records import Sample
 from unmirage.eval.generate import target_likelihood
 from unmirage.eval.runner import residual
-from unmirage.judging import ResidualTarget
+from unmirage.judges import ResidualTarget
 from unmirage.models.tiny import build_processor, train_tokenizer
 
 ANSWER = "it is a red square used for cooking . to make it : mix , then heat , then stir , then pour ."

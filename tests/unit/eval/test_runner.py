@@ -15,9 +15,9 @@ from unmirage.eval.cache import (
     hub_revision,
     model_fingerprint,
 )
-from unmirage.eval.judges import KeywordJudge
+from unmirage.eval.keyword import KeywordJudge
 from unmirage.eval.runner import evaluate, shard
-from unmirage.eval.vlm_judge import VLMJudge
+from unmirage.eval.vlm import VLMJudge
 
 
 class CountingBackend:

@@ -8,8 +8,8 @@ import torch
 from unmirage.config import EvalConfig, ModelConfig
 from unmirage.errors import ConfigError, DataError
 from unmirage.eval.runner import make_judge
-from unmirage.eval.vlm_judge import VLMJudge, parse_guard, parse_verdict
-from unmirage.judging import JUDGES
+from unmirage.eval.vlm import VLMJudge, parse_guard, parse_verdict
+from unmirage.judges import JUDGES
 from unmirage.models.load import save_model
 from unmirage.models.tiny import build_model
 

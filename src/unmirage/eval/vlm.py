@@ -32,7 +32,7 @@ from ..data.collate import ImageCache
 from ..data.layout import IMAGES
 from ..data.records import Sample
 from ..errors import ConfigError, DataError
-from ..judging import JUDGES, VERDICTS, Verdict
+from ..judges import JUDGES, VERDICTS, Verdict
 from ..models.load import load_model
 from .generate import _batches, generate_texts
 from .keyword import is_refusal
