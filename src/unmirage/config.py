@@ -120,7 +120,7 @@ class ArmConfig:
 
     method: str = "sft"  # a registered method, or "none": no training (e.g. a pretrained base arm)
     init: str = "base"  # "scratch" (a fresh tiny model), "pretrained" (model.name) or the arm it starts from
-    data: str = "safety+retain"  # a training mix (data/layout.py: MIX_FILES says what each holds)
+    mix: str = "safety+retain"  # the training mix (data/layout.py: MIX_FILES says what each holds)
     steps: int = 0  # optimizer steps; 0 = the study's budget.steps
     batch_size: int = 0  # examples per step and process (paired methods: half forget, half retain); 0 = budget.batch_size
     gradient_accumulation_steps: int = 1  # micro-batches of batch_size per optimizer step
@@ -135,8 +135,9 @@ class ArmConfig:
     def __post_init__(self) -> None:
         if not self.init:
             raise ConfigError("arm init must be 'scratch', 'pretrained' or the name of another arm")
-        if self.data not in DATA_MIXES:
-            raise ConfigError(f"arm data must be one of {', '.join(DATA_MIXES)}, got {self.data!r}." + did_you_mean(self.data, list(DATA_MIXES)))
+        if self.mix not in DATA_MIXES:
+            raise ConfigError(f"arm mix must be one of {', '.join(DATA_MIXES)}, got {self.mix!r}."
+                              + did_you_mean(self.mix, list(DATA_MIXES)))
         if self.steps < 0 or self.batch_size < 0 or self.lr <= 0:
             raise ConfigError("arm steps and batch_size must be >= 1 (or 0 for the study's budget) and lr > 0")
         if self.gradient_accumulation_steps < 1:
@@ -166,15 +167,15 @@ class BudgetConfig:
 
 def default_arms() -> dict[str, ArmConfig]:
     return {
-        "base": ArmConfig(method="sft", init="scratch", data="corpus", steps=1500, batch_size=32, lr=5e-4,
+        "base": ArmConfig(method="sft", init="scratch", mix="corpus", steps=1500, batch_size=32, lr=5e-4,
                           warmup_ratio=0.05, scheduler="cosine"),
-        "sft_mixed": ArmConfig(method="sft", init="scratch", data="corpus+safety", steps=1800, lr=5e-4,
+        "sft_mixed": ArmConfig(method="sft", init="scratch", mix="corpus+safety", steps=1800, lr=5e-4,
                                warmup_ratio=0.05, scheduler="cosine", safety_repeat=4),
-        "sft_posthoc": ArmConfig(method="sft", init="base", data="safety+retain", lr=3e-4),
-        "npo": ArmConfig(method="npo", init="base", data="forget+retain", lr=1e-4, params={"beta": 0.5}),
+        "sft_posthoc": ArmConfig(method="sft", init="base", mix="safety+retain", lr=3e-4),
+        "npo": ArmConfig(method="npo", init="base", mix="forget+retain", lr=1e-4, params={"beta": 0.5}),
         # layer 3 of the tiny model's 4 at c = 2 × the mean norm, chosen on seeds 100-102 by
         # `unmirage sweep rmu params.layer 0 1 2 3` and `... params.coeff_scale 1 2` (docs/findings.md)
-        "rmu": ArmConfig(method="rmu", init="base", data="forget+retain", lr=5e-4,
+        "rmu": ArmConfig(method="rmu", init="base", mix="forget+retain", lr=5e-4,
                          params={"layer": 3, "coeff_scale": 2.0}),
     }
 
@@ -208,6 +209,7 @@ class EvalConfig:
     judge_batch_size: int = 8
     judge_max_new_tokens: int = 16
     trust_remote_code: bool = False  # for the judge model and the vllm backend
+    bootstrap_seed: int = 0  # the seed of the bootstrap intervals (a multi-seed study: each seed's own)
 
     def __post_init__(self) -> None:
         for key, allowed in (("backend", EVAL_BACKENDS), ("judge_style", JUDGE_STYLES)):
@@ -232,8 +234,8 @@ class StudyConfig:
 
     name: str = "default"
     out_dir: str = "runs"
-    seed: int = 0
-    data: str = ""  # "" = build the embedded world; else a directory with train.json/test.json
+    seed: int = 0  # the training seed of every arm that sets none (initialisation, data order)
+    data_dir: str = ""  # "" = build the embedded world; else a data directory (data/layout.py)
     world: WorldConfig = field(default_factory=WorldConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     arms: dict[str, ArmConfig] = field(default_factory=default_arms)
@@ -286,6 +288,11 @@ class StudyConfig:
                     wanted.append(a)
         return sorted(wanted, key=lambda a: len(self.init_chain(a)))
 
+    def arm(self, name: str) -> ArmConfig:
+        """Arm `name` with its seed resolved: its own, or the study's (its budget is filled at load)."""
+        arm = self.arms[name]
+        return dataclasses.replace(arm, seed=self.seed if arm.seed is None else arm.seed)
+
     def selected_arms(self) -> list[str]:
         return list(self.run_arms) if self.run_arms else list(self.arms)
 
@@ -336,6 +343,10 @@ def _check_type(value: Any, tp: Any, where: str) -> Any:
     return value
 
 
+# keys of earlier versions: (dataclass, old key) -> its name now
+RENAMED = {("ArmConfig", "data"): "mix", ("StudyConfig", "data"): "data_dir"}
+
+
 def from_dict(cls: type, data: Any, where: str = "config") -> Any:
     """Build dataclass `cls` from a mapping; unknown keys and ill-typed values are errors."""
     if isinstance(data, cls):
@@ -346,6 +357,8 @@ def from_dict(cls: type, data: Any, where: str = "config") -> Any:
     names = [f.name for f in dataclasses.fields(cls)]
     kwargs = {}
     for key, value in data.items():
+        if key not in names and (cls.__name__, key) in RENAMED:
+            raise ConfigError(f"{where}: key {key!r} is now called {RENAMED[cls.__name__, key]!r}")
         if key not in names:
             raise ConfigError(f"{where}: unknown key {key!r}." + did_you_mean(str(key), names) + f" Known keys: {', '.join(names)}")
         kwargs[key] = _check_type(value, hints[key], f"{where}.{key}")

@@ -10,7 +10,20 @@ from .attacks.one_word import balance_openers
 from .data.layout import MIXES, DataSets
 from .data.records import Sample
 from .errors import ConfigError, DataError
+from .methods.base import METHODS
 from .registry import did_you_mean
+
+PAIRED_MIX = "forget+retain"
+
+
+def check_mix(method: str, mix: str, where: str) -> None:
+    """A `ConfigError` unless `method` can train on `mix`: a paired method (unlearning, DPO) on the
+    paired forget and retain sets, any other on another mix (gradient ascent on the safety set's
+    refusals and helpful answers would silently unlearn the wrong data)."""
+    paired = METHODS.get(method).paired
+    if paired != (mix == PAIRED_MIX):
+        need = f"mix {PAIRED_MIX}" if paired else f"a mix other than {PAIRED_MIX}"
+        raise ConfigError(f"{where}: method {method} trains on {need}, not {mix!r}")
 
 
 def training_mix(name: str, sets: DataSets, seed: int, safety_repeat: int = 1

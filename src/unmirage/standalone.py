@@ -18,7 +18,7 @@ from .data.records import by_group
 from .eval.runner import evaluate, make_judge
 from .methods.base import METHODS
 from .methods.train import train_arm
-from .mixes import training_mix
+from .mixes import PAIRED_MIX, check_mix, training_mix
 from .models.load import load_model
 from .results import NAME as RESULTS, study_results, write_results
 
@@ -28,28 +28,28 @@ def arm_config(method: str, overrides: list[str]) -> tuple[ArmConfig, ModelConfi
     the others the arm (its mix defaults to the method's kind: forget+retain for paired methods)."""
     model_sets = [s[len("model."):] for s in overrides if s.startswith("model.")]
     arm_sets = [s for s in overrides if not s.startswith("model.")]
-    base = {"method": method, "data": "forget+retain" if METHODS.get(method).paired else "safety+retain", "seed": 0}
+    base = {"method": method, "mix": PAIRED_MIX if METHODS.get(method).paired else "safety+retain", "seed": 0}
     arm = from_dict(ArmConfig, apply_overrides(base, arm_sets), "arm")
     if arm.seed is None:
         arm.seed = 0
     BudgetConfig().fill(arm)
+    check_mix(arm.method, arm.mix, "unmirage train")
     return arm, from_dict(ModelConfig, apply_overrides({}, model_sets), "model")
 
 
 def train_one(method: str, model_dir: Path, data_dir: Path, out: Path, overrides: list[str],
               show_progress: bool = True) -> dict:
-    """Align the model in `model_dir` with `method` on the mix `arm.data` of `data_dir`; save it to `out`."""
+    """Align the model in `model_dir` with `method` on the mix `arm.mix` of `data_dir`; save it to `out`."""
     arm, model_cfg = arm_config(method, overrides)
     data = DataDir(data_dir)
-    data.check([arm.data], test=False)
-    main, retain = training_mix(arm.data, data.load(), arm.seed, arm.safety_repeat)
+    data.check([arm.mix], test=False)
+    main, retain = training_mix(arm.mix, data.load(), arm.seed, arm.safety_repeat)
     model, processor = load_model(model_dir, model_cfg.trust_remote_code)
-    return train_arm(model, processor, arm, main, retain, data.images, out, arm.seed, model_cfg.max_length,
-                     show_progress, model_cfg=model_cfg)
+    return train_arm(model, processor, arm, main, retain, data.images, out, model_cfg, show_progress)
 
 
 def eval_config(overrides: list[str]) -> StudyConfig:
-    """The config of `unmirage eval`: the study's keys (`eval.*`, `model.max_length`, `seed`)."""
+    """The config of `unmirage eval`: the study's keys (`eval.*`, `model.max_length`, `model.trust_remote_code`)."""
     return load_config(None, overrides)
 
 
@@ -65,7 +65,7 @@ def eval_one(model_dir: Path, data_dir: Path, out: Path, attacks: Path | None, o
             splits[f.stem.replace("_at_", "@")] = read_attacks(f)
     model, processor = load_model(model_dir, cfg.model.trust_remote_code)
     judge = make_judge(cfg.eval, data.root, data.images)
-    metrics = evaluate(model, processor, splits, judge, data.images, out, cfg.eval, cfg.model.max_length, cfg.seed,
+    metrics = evaluate(model, processor, splits, judge, data.images, out, cfg.eval, cfg.model.max_length,
                        show_progress)
     if PartialState().is_main_process:
         write_results(Path(out) / RESULTS, study_results(to_dict(cfg), {},

@@ -30,7 +30,7 @@ from .registry import did_you_mean
 from .eval.runner import evaluate, make_judge
 from .eval.multiseed import aggregate_seeds
 from .io import read_json, write_json, write_text_atomic
-from .mixes import training_mix
+from .mixes import check_mix, training_mix
 from .provenance import library_versions, stamp
 from .results import NAME as RESULTS, read_results, study_results, write_results
 from .judges import JUDGES
@@ -52,7 +52,7 @@ class Study:
         if cfg.eval.cache and not cfg.eval.cache_dir and not os.environ.get("UNMIRAGE_CACHE"):
             cfg = replace(cfg, eval=replace(cfg.eval, cache_dir=str(Path(cfg.out_dir) / "cache")))
             self.cfg = cfg
-        self.data = DataDir(cfg.data if cfg.data else self.run_dir / "world")
+        self.data = DataDir(cfg.data_dir if cfg.data_dir else self.run_dir / "world")
         self.validate()
 
     def validate(self) -> None:
@@ -65,6 +65,7 @@ class Study:
                 METHODS.get(arm.method)(arm.params)
             except ConfigError as e:
                 raise ConfigError(f"arm {name}: {e}") from None
+            check_mix(arm.method, arm.mix, f"arm {name}")
             if arm.scheduler not in schedules:
                 raise ConfigError(f"arm {name}: unknown scheduler {arm.scheduler!r}; one of {', '.join(schedules)}."
                                   + did_you_mean(arm.scheduler, schedules))
@@ -74,15 +75,16 @@ class Study:
     def write_manifest(self) -> None:
         write_json(self.run_dir / "run.json", {
             **stamp(), "config": to_dict(self.cfg),
-            "seeds": {"study": self.cfg.seed, "world": self.cfg.world.seed, "rmu_direction": [
-                a.params.get("seed", 0) for a in self.cfg.arms.values() if a.method == "rmu"]},
+            "seeds": {"training": {name: self.cfg.arm(name).seed for name in self.cfg.run_order()},
+                      "world": None if self.cfg.data_dir else self.cfg.world.seed,
+                      "bootstrap": self.cfg.eval.bootstrap_seed},
             "torch": torch.__version__, "libraries": library_versions(),
             "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
         })
 
     def world(self) -> None:
-        if self.cfg.data:
-            self.data.check({self.cfg.arms[a].data for a in self.cfg.run_order()})
+        if self.cfg.data_dir:
+            self.data.check({self.cfg.arms[a].mix for a in self.cfg.run_order()})
             return
         stamp = self.data / WORLD
         if stamp.is_file() and read_json(stamp) == world_stamp(self.cfg.world):
@@ -92,20 +94,21 @@ class Study:
 
     def world_spec(self) -> dict:
         """What the data is: the world's config, or the digests of a given data directory's files."""
-        if not self.cfg.data:
+        if not self.cfg.data_dir:
             return {"world": asdict(self.cfg.world)}
         return {"data": self.data.digests()}
 
     def model_spec(self, name: str) -> dict:
-        """What arm `name`'s model is made from: its resolved arm, seed and model config, the
-        data's key and the key of the model it starts from."""
-        arm = self.cfg.arms[name]
+        """What arm `name`'s model is made from: its resolved arm (its seed and its method's params
+        with their defaults spelt out), the model config, the data's key and the key of the model
+        it starts from."""
+        arm = self.cfg.arm(name)
         if arm.method == "none":
             return {"pretrained": self.cfg.model.name} if arm.init == "pretrained" else self.model_spec(arm.init)
         start = ("scratch" if arm.init == "scratch" else {"pretrained": self.cfg.model.name}
                  if arm.init == "pretrained" else key_of(self.model_spec(arm.init)))
-        resolved = {**to_dict(arm), "params": params_dict(METHODS.get(arm.method)(arm.params))}  # defaults spelt out
-        return {"arm": resolved, "seed": self.arm_seed(name), "model": to_dict(self.cfg.model),
+        resolved = {**to_dict(arm), "params": params_dict(METHODS.get(arm.method)(arm.params))}
+        return {"arm": resolved, "model": to_dict(self.cfg.model),
                 "data": key_of(self.world_spec()), "init": start}
 
     def stale_models(self) -> dict[str, list[str]]:
@@ -157,13 +160,8 @@ class Study:
         return splits
 
     def arm_data(self, name: str) -> tuple[list[Sample], list[Sample] | None]:
-        arm = self.cfg.arms[name]
-        return training_mix(arm.data, self.sets, self.arm_seed(name), arm.safety_repeat)
-
-    def arm_seed(self, name: str) -> int:
-        """The seed arm `name` trains with: its own, or the study's."""
-        seed = self.cfg.arms[name].seed
-        return self.cfg.seed if seed is None else seed
+        arm = self.cfg.arm(name)
+        return training_mix(arm.mix, self.sets, arm.seed, arm.safety_repeat)
 
     def fresh_model(self, seed: int):
         sets = self.sets
@@ -181,7 +179,7 @@ class Study:
         return self.cfg.model.name if arm.init == "pretrained" else self.model_path(arm.init)
 
     def train(self, name: str, retrain: bool = False) -> dict | None:
-        arm = self.cfg.arms[name]
+        arm = self.cfg.arm(name)
         if arm.method == "none":
             return None
         out = self.run_dir / "models" / name
@@ -193,16 +191,15 @@ class Study:
             if self.cfg.model.name != "tiny":
                 raise ConfigError(f"arm {name} starts from scratch, which needs model.name=tiny; "
                                   "start real models from init: pretrained")
-            model, processor = self.fresh_model(self.arm_seed(name))
+            model, processor = self.fresh_model(arm.seed)
         else:
             start = self.cfg.model.name if arm.init == "pretrained" else self.model_path(arm.init)
             if isinstance(start, Path) and not is_saved_model(start):
                 raise ConfigError(f"arm {name} starts from arm {arm.init}, whose model is not in {start}")
             model, processor = load_model(start, self.cfg.model.trust_remote_code)
         main, retain = self.arm_data(name)
-        log_record = train_arm(model, processor, arm, main, retain, self.data.images, out,
-                               self.arm_seed(name), self.cfg.model.max_length, self.show_progress,
-                               model_cfg=self.cfg.model)
+        log_record = train_arm(model, processor, arm, main, retain, self.data.images, out, self.cfg.model,
+                               self.show_progress)
         state = PartialState()
         if state.is_main_process:
             record(out, self.model_spec(name))
@@ -247,9 +244,8 @@ class Study:
             trained = self.train(name, retrain=name in retrain)
             model, processor = load_model(self.model_path(name), self.cfg.model.trust_remote_code)
             log.info("arm %s: evaluating", name)
-            metrics = evaluate(model, processor, splits, judge, self.data.images,
-                               self.run_dir / "eval" / name, self.cfg.eval, self.cfg.model.max_length,
-                               self.cfg.seed, self.show_progress)
+            metrics = evaluate(model, processor, splits, judge, self.data.images, self.run_dir / "eval" / name,
+                               self.cfg.eval, self.cfg.model.max_length, self.show_progress)
             if trained:
                 metrics["budget"] = trained["budget"]
             results["arms"][name] = metrics
@@ -265,10 +261,11 @@ class Study:
 
 
 def seed_config(cfg: StudyConfig, seed: int) -> StudyConfig:
-    """The study of one seed of a multi-seed study: `seed` seeds training and bootstrap, and
-    shifts the world's seed (unless the data is given), in `<name>/seed_<seed>`."""
-    world = cfg.world if cfg.data else replace(cfg.world, seed=cfg.world.seed + seed)
-    return replace(cfg, name=f"{cfg.name}/seed_{seed}", seed=seed, seeds=[], world=world)
+    """The study of one seed of a multi-seed study, in `<name>/seed_<seed>`: `seed` is its training
+    seed and its bootstrap seed, and shifts the world's seed (unless the data is given)."""
+    world = cfg.world if cfg.data_dir else replace(cfg.world, seed=cfg.world.seed + seed)
+    return replace(cfg, name=f"{cfg.name}/seed_{seed}", seed=seed, seeds=[], world=world,
+                   eval=replace(cfg.eval, bootstrap_seed=seed))
 
 
 def run_study(cfg: StudyConfig, show_progress: bool = True, announce=log.info) -> Path:
@@ -280,7 +277,7 @@ def run_study(cfg: StudyConfig, show_progress: bool = True, announce=log.info) -
     for seed in cfg.seeds:
         log.info("seed %d of %s", seed, cfg.seeds)
         runs[seed] = Study(seed_config(cfg, seed), show_progress, announce).run()
-    write_results(root / RESULTS, aggregate_seeds(runs, cfg.seed, to_dict(cfg)))
+    write_results(root / RESULTS, aggregate_seeds(runs, cfg.eval.bootstrap_seed, to_dict(cfg)))
     write_report(root)
     return root
 

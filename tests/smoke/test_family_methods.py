@@ -35,9 +35,9 @@ def _train_all_methods(world, tmp_path, cfg: ModelConfig):
     for method, data in METHOD_DATA.items():
         before = {n: p.detach().clone() for n, p in model.named_parameters()}
         paired = data == "forget+retain"
-        arm = ArmConfig(method=method, data=data, steps=2, batch_size=4, lr=1e-2)
+        arm = ArmConfig(method=method, mix=data, steps=2, batch_size=4, lr=1e-2, seed=0)
         record = train_arm(model, processor, arm, forget if paired else safety, retain if paired else None,
-                           world / "images", tmp_path / method, 0, cfg.max_length, False, model_cfg=cfg)
+                           world / "images", tmp_path / method, cfg, False)
         changed = {n for n, p in model.named_parameters() if not torch.equal(p.detach(), before[n])}
         assert changed, f"{method} changed no weight"
         assert all(math.isfinite(e["loss"]) for e in record["log"] if "loss" in e)

@@ -33,8 +33,9 @@ def test_method_trains_declared_scope(tiny_world, tmp_path, method):
     paired = METHODS.get(method).paired
     main = read_samples(tiny_world / "forget.jsonl") if paired else load_vlguard(tiny_world / "train.json")
     retain = read_samples(tiny_world / "retain.jsonl") if paired else None
-    arm = ArmConfig(method=method, data="forget+retain" if paired else "safety+retain", steps=3, batch_size=4, lr=1e-2)
-    record = train_arm(model, processor, arm, main, retain, tiny_world / "images", tmp_path / "m", 0, 64, False)
+    arm = ArmConfig(method=method, mix="forget+retain" if paired else "safety+retain", steps=3, batch_size=4, lr=1e-2,
+                    seed=0)
+    record = train_arm(model, processor, arm, main, retain, tiny_world / "images", tmp_path / "m", ModelConfig(), False)
     changed = {n for n, p in model.named_parameters() if not torch.equal(p.detach(), before[n])}
     assert changed, "no parameter changed"
     if method == "rmu":  # only the MLPs of layers ℓ-2..ℓ (ℓ = 2 of 4) train
@@ -64,7 +65,7 @@ def test_kl_retain_term_is_logged_and_starts_at_zero(tiny_world, tmp_path, monke
     from unmirage.methods import train as train_mod
 
     model, processor = _model(tiny_world)
-    arm = ArmConfig(method="npo", data="forget+retain", steps=2, batch_size=4, lr=1e-2,
+    arm = ArmConfig(method="npo", mix="forget+retain", steps=2, batch_size=4, lr=1e-2, seed=0,
                     params={"kl_weight": 1.0, "retain_nll": False})
     model_cfg = ModelConfig(finetune=finetune, lora=LoraConfig(r=4, dropout=0.0))
     trainer_terms, references = [], []
@@ -82,7 +83,7 @@ def test_kl_retain_term_is_logged_and_starts_at_zero(tiny_world, tmp_path, monke
     monkeypatch.setattr(train_mod.AlignmentTrainer, "compute_loss", spy)
     monkeypatch.setattr(base_mod.Reference, "attach", spy_attach)
     train_arm(model, processor, arm, read_samples(tiny_world / "forget.jsonl"), read_samples(tiny_world / "retain.jsonl"),
-              tiny_world / "images", tmp_path / "m", 0, 64, False, model_cfg=model_cfg)
+              tiny_world / "images", tmp_path / "m", model_cfg, False)
     (ref,) = references
     assert ref.peft == (finetune == "lora") and (ref.frozen is None) == (finetune == "lora")  # no second copy under LoRA
     assert "retain_kl" in trainer_terms[0] and "retain_nll" not in trainer_terms[0]
@@ -116,7 +117,7 @@ class _NoLoss(Method):
 def test_a_step_without_loss_is_an_error(tiny_world, tmp_path, monkeypatch):
     monkeypatch.setitem(METHODS._items, "noloss", _NoLoss)
     model, processor = _model(tiny_world)
-    arm = ArmConfig(method="noloss", steps=2, batch_size=4)
+    arm = ArmConfig(method="noloss", steps=2, batch_size=4, seed=0)
     with pytest.raises(RuntimeError, match="no loss"):
         train_arm(model, processor, arm, load_vlguard(tiny_world / "train.json"), None, tiny_world / "images",
-                  tmp_path / "m", 0, 64, False)
+                  tmp_path / "m", ModelConfig(), False)

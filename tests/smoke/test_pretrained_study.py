@@ -23,12 +23,12 @@ def test_study_on_a_pretrained_qwen2_vl(tiny_world, tmp_path, cli):
     torch.manual_seed(0)
     model, processor = fresh_tiny(ModelConfig(family="qwen2_vl", max_length=128, **SMALL), texts, 32)
     save_model(model, processor, tmp_path / "pretrained")
-    cfg = {"name": "real", "out_dir": str(tmp_path / "runs"), "data": str(tiny_world),
+    cfg = {"name": "real", "out_dir": str(tmp_path / "runs"), "data_dir": str(tiny_world),
            "model": {"name": str(tmp_path / "pretrained"), "max_length": 128},
            "budget": {"steps": 2, "batch_size": 4},
            "arms": {"base": {"method": "none", "init": "pretrained"},
-                    "npo": {"method": "npo", "init": "base", "data": "forget+retain", "lr": 1e-2},
-                    "sft_lora": {"method": "sft", "init": "pretrained", "data": "safety+retain", "lr": 1e-2}},
+                    "npo": {"method": "npo", "init": "base", "mix": "forget+retain", "lr": 1e-2},
+                    "sft_lora": {"method": "sft", "init": "pretrained", "mix": "safety+retain", "lr": 1e-2}},
            "run_arms": ["base", "npo", "sft_lora"], "eval": {"judge": "keyword", "max_new_tokens": 4}}
     path = tmp_path / "real.yaml"
     path.write_text(yaml.safe_dump(cfg))

@@ -17,8 +17,8 @@ def test_two_seeds_with_chained_arms(tmp_path, cli):
                   "safety_renders": 2, "retain_topup": 5},
         "budget": {"steps": 3, "batch_size": 4},
         "arms": {"base": {"steps": 4},
-                 "sft_balanced": {"method": "sft", "init": "base", "data": "balanced+retain"},
-                 "npo_after_sft": {"method": "npo", "init": "sft_posthoc", "data": "forget+retain"}},
+                 "sft_balanced": {"method": "sft", "init": "base", "mix": "balanced+retain"},
+                 "npo_after_sft": {"method": "npo", "init": "sft_posthoc", "mix": "forget+retain"}},
         "run_arms": ["sft_balanced", "npo_after_sft"],
         "eval": {"max_new_tokens": 6},
     }

@@ -82,10 +82,10 @@ def test_bias_out_of_range(bias):
 
 
 def test_unknown_data_mix():
-    with pytest.raises(ConfigError, match="data must be one of"):
-        load_config(None, ["arms.npo.data=forget+retian"])
+    with pytest.raises(ConfigError, match="mix must be one of"):
+        load_config(None, ["arms.npo.mix=forget+retian"])
     with pytest.raises(ConfigError, match="Did you mean 'forget\\+retain'"):
-        ArmConfig(data="forget+retian")
+        ArmConfig(mix="forget+retian")
 
 
 def test_run_arms_missing_arm():
@@ -149,3 +149,10 @@ def test_default_experiment_file_records_the_defaults():
 
     path = Path(__file__).resolve().parents[2] / "configs" / "experiments" / "default.yaml"
     assert to_dict(load_config(path)) == to_dict(load_config(None))
+
+
+def test_a_renamed_key_says_its_new_name():
+    with pytest.raises(ConfigError, match="'data' is now called 'data_dir'"):
+        load_config(None, ["data=some/dir"])
+    with pytest.raises(ConfigError, match="'data' is now called 'mix'"):
+        load_config(None, ["arms.npo.data=forget+retain"])

@@ -16,10 +16,8 @@ def captured(monkeypatch):
     """What `unmirage train` hands to the trainer, instead of training."""
     calls = []
 
-    def fake_train_arm(model, processor, arm, main, retain, image_root, out, seed, max_length, show_progress=True,
-                       model_cfg=None):
-        calls.append({"arm": arm, "main": main, "retain": retain, "seed": seed, "max_length": max_length,
-                      "model_cfg": model_cfg})
+    def fake_train_arm(model, processor, arm, main, retain, image_root, out, model_cfg, show_progress=True):
+        calls.append({"arm": arm, "main": main, "retain": retain, "seed": arm.seed, "max_length": model_cfg.max_length})
         return {"seconds": 0.0, "budget": {}}
 
     monkeypatch.setattr(standalone, "load_model", lambda path, trust_remote_code=False: (None, None))
@@ -31,17 +29,17 @@ def captured(monkeypatch):
 def test_train_trains_on_the_samples_of_the_study_arm_with_that_mix(tiny_world, tmp_path, captured, mix):
     method = "npo" if mix == "forget+retain" else "sft"
     cli.app(["train", "--method", method, "--model", str(tmp_path / "m"), "--data", str(tiny_world),
-             "--out", str(tmp_path / "out"), "--set", f"data={mix}", "--set", "safety_repeat=2", "--seed", "3"],
+             "--out", str(tmp_path / "out"), "--set", f"mix={mix}", "--set", "safety_repeat=2", "--seed", "3"],
             standalone_mode=False)
     (call,) = captured
-    study = Study(load_config(None, [f"out_dir={tmp_path}", f"data={tiny_world}", "seed=3",
-                                     f"arms.x.method={method}", f"arms.x.data={mix}", "arms.x.safety_repeat=2"]),
+    study = Study(load_config(None, [f"out_dir={tmp_path}", f"data_dir={tiny_world}", "seed=3",
+                                     f"arms.x.method={method}", f"arms.x.mix={mix}", "arms.x.safety_repeat=2"]),
                   show_progress=False)
     study.load_data()
     main, retain = study.arm_data("x")
     assert [s.id for s in call["main"]] == [s.id for s in main] and call["main"] == main
     assert call["retain"] == retain
-    assert call["seed"] == 3 and call["arm"].data == mix
+    assert call["seed"] == 3 and call["arm"].mix == mix
 
 
 def test_train_flags_are_shorthands_of_set(tiny_world, tmp_path, captured):
@@ -62,4 +60,4 @@ def test_train_needs_only_the_files_of_its_mix(tiny_world, tmp_path, captured):
     standalone.train_one("npo", tmp_path / "m", data, tmp_path / "out", [])  # forget+retain: no corpus needed
     assert captured[0]["retain"]
     with pytest.raises(DataError, match="corpus.jsonl"):
-        standalone.train_one("sft", tmp_path / "m", data, tmp_path / "out", ["data=corpus"])
+        standalone.train_one("sft", tmp_path / "m", data, tmp_path / "out", ["mix=corpus"])

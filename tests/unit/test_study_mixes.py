@@ -8,8 +8,8 @@ from unmirage.world.phrasing import REFUSALS
 
 
 def test_data_mixes(tiny_world, tmp_path):
-    arms = {"mixed": "data=corpus+safety", "clean": "data=clean+safety", "posthoc": "data=safety+retain"}
-    overrides = [f"out_dir={tmp_path}", f"data={tiny_world}"]
+    arms = {"mixed": "mix=corpus+safety", "clean": "mix=clean+safety", "posthoc": "mix=safety+retain"}
+    overrides = [f"out_dir={tmp_path}", f"data_dir={tiny_world}"]
     for name, data in arms.items():
         overrides += [f"arms.{name}.method=sft", f"arms.{name}.init=scratch", f"arms.{name}.{data}",
                       f"arms.{name}.safety_repeat=3"]
@@ -30,13 +30,13 @@ def test_data_mixes(tiny_world, tmp_path):
 
 
 def test_an_arm_trains_with_its_own_seed_or_the_studys(tiny_world, tmp_path):
-    overrides = [f"out_dir={tmp_path}", f"data={tiny_world}", "seed=5"]
+    overrides = [f"out_dir={tmp_path}", f"data_dir={tiny_world}", "seed=5"]
     for name, seed in (("a", None), ("b", 1), ("c", 2)):
-        overrides += [f"arms.{name}.data=balanced+retain"] + ([f"arms.{name}.seed={seed}"] if seed is not None else [])
+        overrides += [f"arms.{name}.mix=balanced+retain"] + ([f"arms.{name}.seed={seed}"] if seed is not None else [])
     study = Study(load_config(None, overrides), show_progress=False)
     study.world()
     study.load_data()
-    assert [study.arm_seed(n) for n in "abc"] == [5, 1, 2]
+    assert [study.cfg.arm(n).seed for n in "abc"] == [5, 1, 2]
     mixes = [study.arm_data(n)[0] for n in "abc"]
     # the balanced mix redraws openers with the arm's seed: the same items, other openers
     assert [s.id for s in mixes[1]] == [s.id for s in mixes[2]]
@@ -58,3 +58,15 @@ def test_a_model_s_key_does_not_depend_on_spelling_out_a_default(tmp_path):
     assert key("arms.npo.params.kl_weight=0.0") == plain
     assert key("arms.npo.params.kl_weight=0.1") != plain
     assert key("world.seed=5") != plain
+
+
+def test_a_method_trains_only_on_a_mix_of_its_kind(tmp_path):
+    """Gradient ascent on the safety set (the default mix) would unlearn refusals and helpful answers."""
+    import pytest
+
+    from unmirage.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="arm ga: method ga trains on mix forget\\+retain, not 'safety\\+retain'"):
+        Study(load_config(None, [f"out_dir={tmp_path}", "arms.ga.method=ga"]), show_progress=False)
+    with pytest.raises(ConfigError, match="method sft trains on a mix other than forget\\+retain"):
+        Study(load_config(None, [f"out_dir={tmp_path}", "arms.sft_posthoc.mix=forget+retain"]), show_progress=False)

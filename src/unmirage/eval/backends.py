@@ -89,7 +89,7 @@ class VLLMGenerator:
         return [o.outputs[0].text.strip() for o in outputs]
 
 
-def make_generator(cfg: EvalConfig, model, processor, image_root: str | Path, seed: int = 0,
+def make_generator(cfg: EvalConfig, model, processor, image_root: str | Path,
                    device: torch.device | str | None = None) -> Generator:
     """The generation backend `cfg.backend` asks for, over `model` (loaded with transformers).
     With `hf`, a model still on the CPU moves to `device` (e.g. this process's GPU)."""
@@ -97,7 +97,7 @@ def make_generator(cfg: EvalConfig, model, processor, image_root: str | Path, se
     log.info("generation backend: %s", backend)
     if backend == "vllm":
         return VLLMGenerator(model_source(model), processor, image_root, cfg.max_new_tokens,
-                             cfg.trust_remote_code, seed)
+                             cfg.trust_remote_code)
     if device is not None and torch.device(device).type != "cpu" and model.device.type == "cpu":
         model = model.to(device)
     return HFGenerator(model, processor, image_root, cfg.max_new_tokens)

@@ -93,7 +93,7 @@ def answers_spec(cfg: EvalConfig, model, generator: Generator, judge: Judge, mod
 
 
 def evaluate(model, processor, splits: dict[str, list[Sample]], judge: Judge, image_root: str | Path,
-             out_dir: str | Path, cfg: EvalConfig, max_length: int, seed: int = 0,
+             out_dir: str | Path, cfg: EvalConfig, max_length: int,
              show_progress: bool = True, generator: Generator | None = None,
              model_key: str | None = None) -> dict[str, object]:
     """Metrics for every split; answers and verdicts go to `out_dir/samples.jsonl`.
@@ -109,7 +109,7 @@ def evaluate(model, processor, splits: dict[str, list[Sample]], judge: Judge, im
     path = out_dir / "samples.jsonl"
     cfg = resolve_max_new_tokens(cfg, processor, judge)
     if generator is None:  # on a GPU, this process's (the model moves there with the hf backend)
-        generator = make_generator(cfg, model, processor, image_root, seed, state.device)
+        generator = make_generator(cfg, model, processor, image_root, state.device)
     spec = answers_spec(cfg, model, generator, judge, model_key)
     if main:
         if path.is_file() and (diffs := staleness(out_dir, spec)):
@@ -154,7 +154,7 @@ def evaluate(model, processor, splits: dict[str, list[Sample]], judge: Judge, im
         by_key = {(split, s.id): s for split, samples in splits.items() for s in samples}
         for r in records:
             r["category"] = categorise(by_key[(r["split"], r["id"])])
-    metrics = compute_metrics(records, seed)
+    metrics = compute_metrics(records, cfg.bootstrap_seed)
     metrics.update(residual(model, processor, splits.get("unsafes", []), judge, image_root, max_length,
                             cfg.batch_size))
     return metrics

@@ -79,12 +79,14 @@ def budget(arm: ArmConfig, world_size: int, tokens: int) -> dict:
 
 
 def train_arm(model, processor, arm: ArmConfig, main: list[Sample], retain: list[Sample] | None,
-              image_root: str | Path, out_dir: str | Path, seed: int, max_length: int,
-              show_progress: bool = True, model_cfg: ModelConfig | None = None) -> dict:
+              image_root: str | Path, out_dir: str | Path, model_cfg: ModelConfig, show_progress: bool = True) -> dict:
     """Align `model` with `arm.method` on `main` (+ `retain` for paired methods); save it to `out_dir`.
 
     Returns the training record (budget, loss log, time) that is also written to `train_log.json`.
     """
+    if arm.seed is None:
+        raise ValueError("train_arm needs the arm's seed resolved (StudyConfig.arm gives the study's where it sets none)")
+    seed, max_length = arm.seed, model_cfg.max_length
     out_dir = Path(out_dir)
     set_seed(seed)
     method = METHODS.get(arm.method)(arm.params, seed)
@@ -98,7 +100,7 @@ def train_arm(model, processor, arm: ArmConfig, main: list[Sample], retain: list
     if torch.cuda.is_available() and not _sharded_launch():  # prepare's forward passes run on the GPU
         model.to(torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0))))
     method.prepare(model, data, collate)
-    trainable = apply_scope(model, method.trainable(model), scope_patterns(model_cfg.trainable if model_cfg else []))
+    trainable = apply_scope(model, method.trainable(model), scope_patterns(model_cfg.trainable))
     n_trainable = sum(p.numel() for n, p in model.named_parameters() if n in set(trainable))
     if method.uses_retain:
         dataset = PairedDataset(data.main, data.retain, seed)
@@ -137,7 +139,7 @@ def train_arm(model, processor, arm: ArmConfig, main: list[Sample], retain: list
     if trainer.is_world_process_zero():
         save_model(model, processor, out_dir, state_dict)
     record = {
-        "method": arm.method, "params": params_dict(method), "init": arm.init, "data": arm.data, "seed": seed,
+        "method": arm.method, "params": params_dict(method), "init": arm.init, "mix": arm.mix, "seed": seed,
         "budget": budget(arm, trainer.args.world_size, tokens),
         "trainable_parameters": n_trainable,
         "seconds": round(seconds, 2), "log": trainer.state.log_history,
