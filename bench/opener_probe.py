@@ -22,9 +22,8 @@ from pathlib import Path
 
 import torch
 
-from unmirage.data.collate import ImageCache, prompt_text
+from unmirage.data.inputs import ImageCache, left_padded_inputs, prompt_text
 from unmirage.data.vlguard import load_vlguard
-from unmirage.eval.generate import left_padded_inputs
 from unmirage.models.load import load_model
 from unmirage.world.phrasing import core_of
 

@@ -92,7 +92,7 @@ def test_kl_retain_term_is_logged_and_starts_at_zero(tiny_world, tmp_path, monke
 
 
 def test_dpo_pairs_refusal_with_harmful_answer(tiny_world):
-    from unmirage.data.collate import Encoder
+    from unmirage.data.inputs import Encoder
 
     _, processor = _model(tiny_world)
     forget = read_samples(tiny_world / "forget.jsonl")

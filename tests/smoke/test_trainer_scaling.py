@@ -11,7 +11,7 @@ import torch.distributed as dist
 from transformers import TrainingArguments
 
 from unmirage.config import ArmConfig, ModelConfig
-from unmirage.data.collate import Collator, Encoder
+from unmirage.data.inputs import Collator, Encoder
 from unmirage.data.samples_io import read_samples
 from unmirage.methods.base import Reference
 from unmirage.methods.examples import ListDataset

@@ -1,7 +1,7 @@
 """Generation backends behind one small interface: transformers (`hf`, always there) and vLLM
 (`vllm`, optional: `pip install unmirage[vllm]`), chosen by `EvalConfig.backend`.
 
-Both build the prompt with the processor's chat template (`data.collate.prompt_text`) and
+Both build the prompt with the processor's chat template (`data.inputs.prompt_text`) and
 decode greedily, so the same model gives the same kind of answer through either; `auto` picks
 vLLM when it is importable and a CUDA GPU is present, transformers otherwise.
 """
@@ -16,7 +16,7 @@ from typing import Protocol
 import torch
 
 from ..config import EvalConfig
-from ..data.collate import ImageCache, prompt_text
+from ..data.inputs import ImageCache, prompt_text
 from ..data.records import Sample
 from ..errors import ConfigError
 from .generate import HFGenerator

@@ -24,7 +24,7 @@ from pathlib import Path
 from huggingface_hub import try_to_load_from_cache
 
 from ..config import EvalConfig
-from ..data.collate import prompt_text
+from ..data.inputs import prompt_text
 from ..data.records import Sample, resolve_image
 from ..errors import DataError
 from ..io import append_jsonl, file_digest, read_jsonl

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from ..data.collate import IGNORE, Collator, Encoder, ImageCache, model_inputs, prompt_text
+from ..data.inputs import IGNORE, Collator, Encoder, ImageCache, left_padded_inputs, model_inputs, prompt_text
 from ..data.records import Sample
 from ..models.scoring import token_logprobs
 
@@ -15,18 +15,6 @@ from ..models.scoring import token_logprobs
 def _batches(items: list, size: int) -> Iterator[list]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
-
-
-def left_padded_inputs(processor, prompts: list[str], images: list):
-    """Model inputs for chat-formatted `prompts`, each with its PIL image, padded on the left (so
-    the last position is every prompt's last token); the tokenizer's padding side is restored."""
-    tok = processor.tokenizer
-    side, tok.padding_side = tok.padding_side, "left"
-    try:  # images nested per prompt, as processors that split images (Idefics3) need
-        return processor(text=prompts, images=[[im] for im in images], padding=True, return_tensors="pt",
-                         add_special_tokens=False)
-    finally:
-        tok.padding_side = side
 
 
 @torch.no_grad()

@@ -28,7 +28,7 @@ import torch
 from accelerate import PartialState
 
 from ..config import EvalConfig
-from ..data.collate import ImageCache
+from ..data.inputs import ImageCache
 from ..data.layout import IMAGES
 from ..data.records import Sample
 from ..errors import ConfigError, DataError

@@ -18,7 +18,7 @@ import torch
 from accelerate.utils import send_to_device
 
 from ..config import from_dict
-from ..data.collate import model_inputs
+from ..data.inputs import model_inputs
 from ..models.lora import is_peft
 from ..registry import Registry
 from . import losses

@@ -14,7 +14,7 @@ import torch
 from transformers import PrinterCallback, Trainer, TrainingArguments, set_seed
 
 from ..config import ArmConfig, ModelConfig
-from ..data.collate import Collator, Encoder
+from ..data.inputs import Collator, Encoder
 from ..data.records import Sample
 from ..io import write_json
 from ..models.load import save_model

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ..data.collate import IGNORE
+from ..data.inputs import IGNORE
 
 __all__ = ["IGNORE", "token_logprobs"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from unmirage.config import ModelConfig
-from unmirage.data.collate import Collator, Encoder, model_inputs
+from unmirage.data.inputs import Collator, Encoder, model_inputs
 from unmirage.data.samples_io import read_samples
 from unmirage.methods.rmu import RMU
 from unmirage.models.families import fresh_tiny

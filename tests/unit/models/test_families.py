@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from unmirage.config import ModelConfig, load_config
-from unmirage.data.collate import IGNORE, Collator, Encoder, model_inputs, prompt_text
+from unmirage.data.inputs import IGNORE, Collator, Encoder, model_inputs, prompt_text
 from unmirage.data.records import Sample
 from unmirage.data.samples_io import read_samples
 from unmirage.errors import ConfigError, DataError

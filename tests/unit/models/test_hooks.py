@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from unmirage.config import ModelConfig
-from unmirage.data.collate import Collator, Encoder, model_inputs
+from unmirage.data.inputs import Collator, Encoder, model_inputs
 from unmirage.data.samples_io import read_samples
 from unmirage.errors import ConfigError
 from unmirage.models.families import FAMILIES, fresh_tiny

@@ -1,5 +1,6 @@
-"""Turn samples into model inputs: prompts through the processor's chat template, labels masked
-on the prompt, image tokens and padding; images processed once and cached.
+"""Turn samples into model inputs, for training, generation and scoring alike: prompts through
+the processor's chat template, the answer prefix, labels masked on the prompt, image tokens,
+padding (right for teacher forcing, left for generation); images processed once and cached.
 
 Works for every model family the processor describes: the prompt (with its image tokens) comes
 from the processor itself, so LLaVA-NeXT's variable image-token counts, Qwen2-VL's merged
@@ -21,17 +22,20 @@ from .records import Sample, load_image
 
 IGNORE = -100
 
-# batch keys that go to the model's forward (others are labels or method extras)
-MODEL_KEYS = ("input_ids", "attention_mask", "pixel_values", "image_sizes", "pixel_attention_mask",
-              "image_grid_thw", "mm_token_type_ids", "batch_num_images")
+# batch keys the trainer owns: every other key of a collated batch (whatever a processor adds)
+# goes to the model's forward; method extras start with REF_PREFIX (reference log-probs, ...)
+TRAINER_KEYS = ("labels",)
+REF_PREFIX = "ref_"
 # per-token keys of an encoded example other than input ids and labels, and their padding value
 TOKEN_KEYS = {"mm_token_type_ids": 0}
 _SENTINEL = "ANSWERSENTINEL"
 
 
 def model_inputs(batch: dict[str, Any]) -> dict[str, Any]:
-    """The entries of a collated batch that the model's forward takes."""
-    return {k: v for k, v in batch.items() if k in MODEL_KEYS}
+    """The entries of a collated batch that the model's forward takes: all but the trainer's own
+    (labels, a method's `ref_*` extras) and nested batches (forget / retain, chosen / rejected)."""
+    return {k: v for k, v in batch.items()
+            if k not in TRAINER_KEYS and not k.startswith(REF_PREFIX) and not isinstance(v, dict)}
 
 
 def user_messages(instruction: str) -> list[dict]:
@@ -150,7 +154,7 @@ class Collator:
         for key in feats[0]:
             out[key] = concat_padded([f[key] for f in feats])
         for key in items[0]:  # per-example extras a method precomputed (e.g. reference log-probs)
-            if key.startswith("ref_"):
+            if key.startswith(REF_PREFIX):
                 out[key] = _stack_padded([it[key] for it in items], length)
         return out
 
@@ -176,3 +180,15 @@ def _stack_padded(values: list[torch.Tensor], length: int) -> torch.Tensor:
     for i, v in enumerate(values):
         out[i, : v.shape[0]] = v
     return out
+
+
+def left_padded_inputs(processor, prompts: list[str], images: list):
+    """Model inputs for chat-formatted `prompts`, each with its PIL image, padded on the left (so
+    the last position is every prompt's last token); the tokenizer's padding side is restored."""
+    tok = processor.tokenizer
+    side, tok.padding_side = tok.padding_side, "left"
+    try:  # images nested per prompt, as processors that split images (Idefics3) need
+        return processor(text=prompts, images=[[im] for im in images], padding=True, return_tensors="pt",
+                         add_special_tokens=False)
+    finally:
+        tok.padding_side = side

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from unmirage.config import ModelConfig, WorldConfig
-from unmirage.data.collate import IGNORE, Collator, Encoder
+from unmirage.data.inputs import IGNORE, Collator, Encoder
 from unmirage.data.samples_io import read_samples
 from unmirage.data.vlguard import load_vlguard
 from unmirage.errors import DataError
@@ -110,3 +110,13 @@ def test_missing_image(setup, tmp_path):
     enc = Encoder(processor, tmp_path, max_length=64)
     with pytest.raises(DataError, match="not found"):
         enc.encode(samples[0])
+
+
+def test_model_inputs_forwards_every_key_but_the_trainers():
+    """A key a new processor adds reaches the model; labels, method extras and nested batches do not."""
+    from unmirage.data.inputs import model_inputs
+
+    batch = {"input_ids": torch.ones(1, 2), "attention_mask": torch.ones(1, 2), "labels": torch.ones(1, 2),
+             "pixel_values": torch.ones(1, 3), "new_processor_key": torch.ones(1), "ref_logp": torch.ones(1),
+             "retain": {"input_ids": torch.ones(1, 2)}}
+    assert set(model_inputs(batch)) == {"input_ids", "attention_mask", "pixel_values", "new_processor_key"}
