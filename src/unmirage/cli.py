@@ -11,6 +11,7 @@ from typing import List, Optional
 import typer
 
 from .config import WorldConfig, from_dict, load_config, to_dict
+from .data.layout import CORPUS, FACTS, FORGET, IMAGES, RETAIN, TEST, TRAIN
 from .errors import UnmirageError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -71,7 +72,7 @@ def sweep(arm: str = typer.Argument(..., help="The arm to sweep, e.g. rmu"),
     """
     import yaml
 
-    from .study import sweep as run_sweep
+    from .sweep import sweep as run_sweep
 
     cfg = load_config(config, list(set_))
     _quiet(quiet)
@@ -101,17 +102,9 @@ def audit(data: List[Path] = typer.Argument(..., help="VLGuard-format JSON or sa
 
     `--label response` audits what a training mix teaches: e.g. the embedded world's corpus.jsonl
     (which complies with every request) with its train.json, as mixed SFT trains on them."""
-    from .attacks.audit import write_audit
-    from .data.samples_io import read_samples
-    from .data.vlguard import load_vlguard
-    from .errors import ConfigError
-    from .eval.keyword import is_refusal
+    from .standalone import audit_files
 
-    if label not in ("group", "response"):
-        raise ConfigError(f"--label must be 'group' or 'response', got {label!r}")
-    samples = [s for path in data for s in (read_samples(path) if path.suffix == ".jsonl" else load_vlguard(path))]
-    labels = [("refuse" if is_refusal(s.response) else "answer") for s in samples] if label == "response" else None
-    result = write_audit(samples, out, min_count=min_count, labels=labels)
+    result = audit_files(data, out, min_count, label)
     for g, info in result["groups"].items():
         top = list(info["first_words"].items())[:5]
         typer.echo(f"{g} (n={info['n']}): " + ", ".join(f"{w} {c / info['n']:.1%}" for w, c in top))
@@ -130,37 +123,19 @@ def attack(data: Path = typer.Argument(..., help="VLGuard-format test JSON to re
            shots: int = typer.Option(3, help="Rewrites per unsafe query (K)"),
            control_candidates: str = typer.Option("", help="Comma-separated words to try as the control when no "
                                                   "frequent word is neutral (default: the data's own first words)"),
-           paraphrases: Optional[Path] = typer.Option(None, help="facts.json whose phrasings give paraphrases")) -> None:
+           paraphrases: Optional[Path] = typer.Option(None, help=f"{FACTS} whose phrasings give paraphrases")) -> None:
     """Rewrite queries: answer-biased word into unsafe ones (K shots), refusal-biased into safe ones."""
-    from .attacks.audit import attack_words, describe_words
-    from .attacks.one_word import build_attacks, write_attacks
-    from .data.vlguard import load_vlguard
-    from .errors import ConfigError
-    from .io import read_json
+    from .standalone import attack_file
 
-    test = load_vlguard(data)
-    words = {"attack": attack_word, "refusal": refusal_word, "control": control_word,
-             "why": {k: "given" for k in ("attack", "refusal", "control")}}
-    source = "user"
-    if not all((attack_word, refusal_word, control_word)):
-        if audit_file is None:
-            raise ConfigError("give --attack-word, --refusal-word and --control-word, or --audit audit.json")
-        vocabulary = [w.strip() for w in control_candidates.split(",") if w.strip()] or [s.first_word for s in test]
-        words = attack_words(read_json(audit_file), attack_word, refusal_word, control_word, vocabulary)
-        source = "audit"
-    for line in describe_words(words):
-        typer.echo(line)
-    table = list(read_json(paraphrases)["phrasings"].values()) if paraphrases else None
-    splits = build_attacks(test, words["attack"], words["refusal"], words["control"], shots, table, source)
-    paths = write_attacks(splits, out)
-    for split, path in paths.items():
-        typer.echo(f"{split}: {len(splits[split])} queries -> {path}")
+    candidates = [w.strip() for w in control_candidates.split(",") if w.strip()]
+    attack_file(data, out, audit_file, {"attack": attack_word, "refusal": refusal_word, "control": control_word},
+                shots, candidates, paraphrases, announce=typer.echo)
 
 
 @app.command()
 def train(method: str = typer.Option(..., help="Registered method (see `unmirage ls`)"),
           model: Path = typer.Option(..., help="Model directory to start from"),
-          data: Path = typer.Option(..., help="Data directory (train.json, corpus/forget/retain.jsonl, images/)"),
+          data: Path = typer.Option(..., help=f"Data directory ({TRAIN}, {CORPUS}, {FORGET}, {RETAIN}, {IMAGES}/)"),
           out: Path = typer.Option(..., help="Where to save the aligned model"),
           set_: List[str] = typer.Option([], "--set", help="Arm override, e.g. --set steps=100 --set params.beta=0.5 "
                                          "--set data=corpus; model.* keys set the model config, e.g. "
@@ -186,7 +161,7 @@ def _shorthands(**flags) -> list[str]:
 
 @app.command("eval")
 def eval_(model: Path = typer.Argument(..., help="Model directory"),
-          data: Path = typer.Option(..., help="Data directory (test.json, images/)"),
+          data: Path = typer.Option(..., help=f"Data directory ({TEST}, {IMAGES}/)"),
           out: Path = typer.Option(Path("eval"), help="Output directory"),
           attacks: Optional[Path] = typer.Option(None, help="Directory of attack JSONL files to add"),
           set_: List[str] = typer.Option([], "--set", help="Study config override, e.g. --set eval.judge=vlm "

@@ -1,5 +1,5 @@
-"""Stages on their own, as `unmirage train` and `unmirage eval` run them: one arm's training on a
-data directory, one model's evaluation. They resolve their config like the study (typed keys,
+"""Stages on their own, as the commands run them: the audit of data files, the attack files of a
+test set, one arm's training on a data directory, one model's evaluation. They resolve their config like the study (typed keys,
 `--set` overrides) and read data through the same code (`data/layout.py`, `mixes.py`), so that a
 mix or a key means the same here as in a study.
 """
@@ -10,11 +10,17 @@ from pathlib import Path
 
 from accelerate import PartialState
 
-from .attacks.one_word import read_attacks
+from .attacks.audit import attack_words, describe_words, write_audit
+from .attacks.one_word import build_attacks, read_attacks, write_attacks
 from .config import (ArmConfig, BudgetConfig, ModelConfig, StudyConfig, apply_overrides, from_dict, load_config,
                      to_dict)
 from .data.layout import TEST, DataDir
 from .data.records import by_group
+from .data.samples_io import read_samples
+from .data.vlguard import load_vlguard
+from .errors import ConfigError
+from .eval.keyword import is_refusal
+from .io import read_json
 from .eval.runner import evaluate, make_judge
 from .methods.base import METHODS
 from .methods.train import train_arm
@@ -71,3 +77,36 @@ def eval_one(model_dir: Path, data_dir: Path, out: Path, attacks: Path | None, o
         write_results(Path(out) / RESULTS, study_results(to_dict(cfg), {},
                                                          {Path(model_dir).name: metrics}, {}, {}, {}))
     return metrics
+
+
+def audit_files(paths: list[Path], out: Path, min_count: int | None, label: str) -> dict:
+    """The audit of VLGuard JSON and samples JSONL files together, written to `out`. `label`:
+    a query's group ('group') or what its response does ('response': a refusal or not)."""
+    if label not in ("group", "response"):
+        raise ConfigError(f"--label must be 'group' or 'response', got {label!r}")
+    samples = [s for path in paths for s in (read_samples(path) if Path(path).suffix == ".jsonl" else load_vlguard(path))]
+    labels = [("refuse" if is_refusal(s.response) else "answer") for s in samples] if label == "response" else None
+    return write_audit(samples, out, min_count=min_count, labels=labels)
+
+
+def attack_file(path: Path, out: Path, audit: Path | None, given: dict[str, str], shots: int,
+                control_candidates: list[str], paraphrases: Path | None, announce=print) -> dict[str, Path]:
+    """The attack and rewrite splits of a VLGuard-format test file, written to `out`: the words
+    `given` (attack, refusal, control), those left empty taken from the audit.json `audit`."""
+    test = load_vlguard(path)
+    words = {**given, "why": {k: "given" for k in ("attack", "refusal", "control")}}
+    source = "user"
+    if not all(given.values()):
+        if audit is None:
+            raise ConfigError("give --attack-word, --refusal-word and --control-word, or --audit audit.json")
+        vocabulary = control_candidates or [s.first_word for s in test]
+        words = attack_words(read_json(audit), given["attack"], given["refusal"], given["control"], vocabulary)
+        source = "audit"
+    for line in describe_words(words):
+        announce(line)
+    table = list(read_json(paraphrases)["phrasings"].values()) if paraphrases else None
+    splits = build_attacks(test, words["attack"], words["refusal"], words["control"], shots, table, source)
+    paths = write_attacks(splits, out)
+    for split, p in paths.items():
+        announce(f"{split}: {len(splits[split])} queries -> {p}")
+    return paths

@@ -12,51 +12,50 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 
 import torch
-from accelerate import PartialState
-from transformers import SchedulerType, set_seed
+from transformers import SchedulerType
 
-from .artefacts import key_of, record, recorded, staleness
+from .arms import Arms
+from .artefacts import key_of, recorded
 from .attacks.audit import attack_words, describe_words, write_audit
 from .attacks.one_word import build_attacks, write_attacks
-from .config import ArmConfig, StudyConfig, apply_overrides, from_dict, to_dict
+from .config import StudyConfig, to_dict
 from .data.layout import WORLD, DataDir
 from .data.records import Sample, by_group
 from .errors import ConfigError
-from .registry import did_you_mean
-from .eval.runner import evaluate, make_judge
 from .eval.multiseed import aggregate_seeds
-from .io import read_json, write_json, write_text_atomic
-from .mixes import check_mix, training_mix
-from .provenance import library_versions, stamp
-from .results import NAME as RESULTS, read_results, study_results, write_results
+from .eval.runner import evaluate, make_judge
+from .io import read_json, write_json
 from .judges import JUDGES
-from .methods.base import METHODS, params_dict
-from .methods.train import train_arm
-from .models.load import is_saved_model, load_model, model_from_config
+from .methods.base import METHODS
+from .mixes import check_mix
+from .models.load import load_model
+from .provenance import library_versions, stamp
+from .registry import did_you_mean
 from .report import write_report
-from .report.sweep import sweep_markdown, sweep_row
+from .results import NAME as RESULTS, read_results, study_results, write_results
 from .world.build import build_world, world_stamp
 
 log = logging.getLogger(__name__)
+ARM_PARTS = ("arms", "timings", "arm_words", "artefacts")  # what results.json holds per arm
 
 
 class Study:
     def __init__(self, cfg: StudyConfig, show_progress: bool = True, announce=log.info):
+        if cfg.eval.cache and not cfg.eval.cache_dir and not os.environ.get("UNMIRAGE_CACHE"):
+            cfg = replace(cfg, eval=replace(cfg.eval, cache_dir=str(Path(cfg.out_dir) / "cache")))
         self.cfg, self.show_progress = cfg, show_progress
         self.announce = announce  # where the run says what it chose (the CLI prints it)
         self.run_dir = Path(cfg.out_dir) / cfg.name
-        if cfg.eval.cache and not cfg.eval.cache_dir and not os.environ.get("UNMIRAGE_CACHE"):
-            cfg = replace(cfg, eval=replace(cfg.eval, cache_dir=str(Path(cfg.out_dir) / "cache")))
-            self.cfg = cfg
         self.data = DataDir(cfg.data_dir if cfg.data_dir else self.run_dir / "world")
+        self.arms = Arms(cfg, self.run_dir, self.data, show_progress)
         self.validate()
 
     def validate(self) -> None:
-        """Fail on unknown methods, method parameters or judges before any work starts."""
+        """Fail on unknown methods, method parameters, mixes or judges before any work starts."""
         schedules = [s.value for s in SchedulerType]
         for name, arm in self.cfg.arms.items():
             if arm.method == "none":
@@ -86,54 +85,11 @@ class Study:
         if self.cfg.data_dir:
             self.data.check({self.cfg.arms[a].mix for a in self.cfg.run_order()})
             return
-        stamp = self.data / WORLD
-        if stamp.is_file() and read_json(stamp) == world_stamp(self.cfg.world):
+        stamp_path = self.data / WORLD
+        if stamp_path.is_file() and read_json(stamp_path) == world_stamp(self.cfg.world):
             log.info("world already built in %s", self.data.root)
             return
         build_world(self.cfg.world, self.data.root)
-
-    def world_spec(self) -> dict:
-        """What the data is: the world's config, or the digests of a given data directory's files."""
-        if not self.cfg.data_dir:
-            return {"world": asdict(self.cfg.world)}
-        return {"data": self.data.digests()}
-
-    def model_spec(self, name: str) -> dict:
-        """What arm `name`'s model is made from: its resolved arm (its seed and its method's params
-        with their defaults spelt out), the model config, the data's key and the key of the model
-        it starts from."""
-        arm = self.cfg.arm(name)
-        if arm.method == "none":
-            return {"pretrained": self.cfg.model.name} if arm.init == "pretrained" else self.model_spec(arm.init)
-        start = ("scratch" if arm.init == "scratch" else {"pretrained": self.cfg.model.name}
-                 if arm.init == "pretrained" else key_of(self.model_spec(arm.init)))
-        resolved = {**to_dict(arm), "params": params_dict(METHODS.get(arm.method)(arm.params))}
-        return {"arm": resolved, "model": to_dict(self.cfg.model),
-                "data": key_of(self.world_spec()), "init": start}
-
-    def stale_models(self) -> dict[str, list[str]]:
-        """Arms of this run whose saved model was made from something else, with what differs."""
-        out = {}
-        for name in self.cfg.run_order():
-            path = self.run_dir / "models" / name
-            if self.cfg.arms[name].method != "none" and is_saved_model(path):
-                diffs = staleness(path, self.model_spec(name))
-                if diffs:
-                    out[name] = diffs
-        return out
-
-    def check_stale(self) -> set[str]:
-        """Stop on stale models (the default), or return the arms to train again (`stale: retrain`)."""
-        stale = self.stale_models()
-        if stale and self.cfg.stale != "retrain":
-            lines = "\n".join(f"  {name}: " + "; ".join(d[:4]) + (" ..." if len(d) > 4 else "")
-                               for name, d in stale.items())
-            raise ConfigError(f"{self.run_dir} holds models trained for another setup:\n{lines}\n"
-                              "Run under another name to keep both (--set name=NEW), or replace them "
-                              "(--set stale=retrain).")
-        for name, diffs in stale.items():
-            log.warning("arm %s: its model was trained for another setup (%s); training it again", name, diffs[0])
-        return set(stale)
 
     def load_data(self) -> None:
         self.sets = self.data.load()
@@ -159,68 +115,21 @@ class Study:
             splits["utility"] = self.sets.utility
         return splits
 
-    def arm_data(self, name: str) -> tuple[list[Sample], list[Sample] | None]:
-        arm = self.cfg.arm(name)
-        return training_mix(arm.mix, self.sets, arm.seed, arm.safety_repeat)
-
-    def fresh_model(self, seed: int):
-        sets = self.sets
-        texts = [s.instruction + " " + s.response for s in sets.corpus + sets.safety + sets.test + sets.forget]
-        texts += [s.instruction for s in sets.utility]
-        set_seed(seed)
-        return model_from_config(self.cfg.model, texts, self.cfg.world.image_size)
-
-    def model_path(self, name: str) -> Path | str:
-        """Where arm `name`'s model is: its directory under models/, or, for an arm without
-        training (method none), the model it starts from (`model.name` for init pretrained)."""
-        arm = self.cfg.arms[name]
-        if arm.method != "none":
-            return self.run_dir / "models" / name
-        return self.cfg.model.name if arm.init == "pretrained" else self.model_path(arm.init)
-
-    def train(self, name: str, retrain: bool = False) -> dict | None:
-        arm = self.cfg.arm(name)
-        if arm.method == "none":
-            return None
-        out = self.run_dir / "models" / name
-        if is_saved_model(out) and not retrain:
-            log.info("arm %s: model already trained in %s", name, out)
-            log_path = out / "train_log.json"
-            return read_json(log_path) if log_path.is_file() else None
-        if arm.init == "scratch":
-            if self.cfg.model.name != "tiny":
-                raise ConfigError(f"arm {name} starts from scratch, which needs model.name=tiny; "
-                                  "start real models from init: pretrained")
-            model, processor = self.fresh_model(arm.seed)
-        else:
-            start = self.cfg.model.name if arm.init == "pretrained" else self.model_path(arm.init)
-            if isinstance(start, Path) and not is_saved_model(start):
-                raise ConfigError(f"arm {name} starts from arm {arm.init}, whose model is not in {start}")
-            model, processor = load_model(start, self.cfg.model.trust_remote_code)
-        main, retain = self.arm_data(name)
-        log_record = train_arm(model, processor, arm, main, retain, self.data.images, out, self.cfg.model,
-                               self.show_progress)
-        state = PartialState()
-        if state.is_main_process:
-            record(out, self.model_spec(name))
-        state.wait_for_everyone()
-        return log_record
-
     def previous_results(self) -> dict[str, dict]:
         """The per-arm parts of an earlier run's results.json in this directory, without the arms
         whose models were made from another setup (their numbers would describe other models)."""
         old = read_results(self.run_dir) if (self.run_dir / RESULTS).is_file() else {}
-        results = {key: dict(old.get(key) or {}) for key in ("arms", "timings", "arm_words", "artefacts")}
-        data_key = key_of(self.world_spec())
+        results = {part: dict(old.get(part) or {}) for part in ARM_PARTS}
+        data_key = key_of(self.arms.data_spec())
         for name in list(results["arms"]):
             made = results["artefacts"].get(name, {})
             # an arm of this config must match its model's key; another (an earlier sweep's) at least the data's
-            keep = (made.get("model") == key_of(self.model_spec(name)) if name in self.cfg.arms
+            keep = (made.get("model") == key_of(self.arms.spec(name)) if name in self.cfg.arms
                     else made.get("data") == data_key)
             if not keep:
                 log.warning("results.json: dropping arm %s, measured on a model of another setup", name)
-                for key in ("arms", "timings", "arm_words", "artefacts"):
-                    results[key].pop(name, None)
+                for part in ARM_PARTS:
+                    results[part].pop(name, None)
         return results
 
     # ------------------------------------------------------------ all of it
@@ -228,21 +137,20 @@ class Study:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if self.cfg.threads:
             torch.set_num_threads(self.cfg.threads)
-        retrain = self.check_stale()  # before any work: a stale model stops the run here
+        retrain = self.arms.check_stale()  # before any work: a stale model stops the run here
         self.write_manifest()
         self.world()
         self.load_data()
-        audit = write_audit(self.sets.safety, self.run_dir)
-        words = self.words(audit)
+        words = self.words(write_audit(self.sets.safety, self.run_dir))
         splits = self.eval_splits(words)
         judge = make_judge(self.cfg.eval, self.data.root, self.data.images)
         results = self.previous_results()
         for name in self.cfg.run_order():
             log.info("arm %s: training", name)
             started = time.time()
-            trained_before = is_saved_model(self.run_dir / "models" / name) and name not in retrain
-            trained = self.train(name, retrain=name in retrain)
-            model, processor = load_model(self.model_path(name), self.cfg.model.trust_remote_code)
+            resumed = self.arms.is_trained(name) and name not in retrain
+            trained = self.arms.train(name, self.sets, retrain=name in retrain)
+            model, processor = load_model(self.arms.path(name), self.cfg.model.trust_remote_code)
             log.info("arm %s: evaluating", name)
             metrics = evaluate(model, processor, splits, judge, self.data.images, self.run_dir / "eval" / name,
                                self.cfg.eval, self.cfg.model.max_length, self.show_progress)
@@ -250,9 +158,9 @@ class Study:
                 metrics["budget"] = trained["budget"]
             results["arms"][name] = metrics
             results["arm_words"][name] = words
-            results["artefacts"][name] = {"data": key_of(self.world_spec()), "model": key_of(self.model_spec(name)),
+            results["artefacts"][name] = {"data": key_of(self.arms.data_spec()), "model": key_of(self.arms.spec(name)),
                                           "answers": (recorded(self.run_dir / "eval" / name) or {}).get("key")}
-            if not (trained_before and name in results["timings"]):  # a resumed arm keeps its first timing
+            if not (resumed and name in results["timings"]):  # a resumed arm keeps its first timing
                 results["timings"][name] = round(time.time() - started, 1)
             # after every arm: a crash keeps finished arms
             write_results(self.run_dir / RESULTS, study_results(to_dict(self.cfg), words, **results))
@@ -280,31 +188,3 @@ def run_study(cfg: StudyConfig, show_progress: bool = True, announce=log.info) -
     write_results(root / RESULTS, aggregate_seeds(runs, cfg.eval.bootstrap_seed, to_dict(cfg)))
     write_report(root)
     return root
-
-
-def sweep(cfg: StudyConfig, arm: str, key: str, values: list, show_progress: bool = True) -> Path:
-    """Train and evaluate `arm` once per value of its config `key` (e.g. `params.layer` for RMU's
-    layer), in the study's run directory (so the base model is shared), and write `sweep_<arm>.md`
-    and `.json`: one row per value with the headline metrics (and RMU's calibrated coefficient)."""
-    if arm not in cfg.arms:
-        raise ConfigError(f"no arm {arm!r} to sweep." + did_you_mean(arm, list(cfg.arms)))
-    if not values:
-        raise ConfigError("give at least one value to sweep over")
-    arms = dict(cfg.arms)
-    names = {}
-    for v in values:
-        name = f"{arm}@{key.split('.')[-1]}={v}"
-        data = apply_overrides(to_dict(cfg.arms[arm]), [f"{key}={v}"])
-        arms[name] = from_dict(ArmConfig, data, f"sweep {arm} {key}={v}")
-        names[name] = v
-    run_dir = Study(replace(cfg, arms=arms, run_arms=list(names), seeds=[]), show_progress).run()
-    results = read_results(run_dir)["arms"]
-    rows = []
-    for name, v in names.items():
-        log_path = run_dir / "models" / name / "train_log.json"
-        calibration = read_json(log_path).get("calibration", {}) if log_path.is_file() else {}
-        rows.append(sweep_row(v, name, results[name], calibration.get("coeff")))
-    write_json(run_dir / f"sweep_{arm}.json", {"arm": arm, "key": key, "rows": rows})
-    path = run_dir / f"sweep_{arm}.md"
-    write_text_atomic(path, sweep_markdown(arm, key, rows))
-    return path

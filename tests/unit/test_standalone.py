@@ -36,7 +36,7 @@ def test_train_trains_on_the_samples_of_the_study_arm_with_that_mix(tiny_world, 
                                      f"arms.x.method={method}", f"arms.x.mix={mix}", "arms.x.safety_repeat=2"]),
                   show_progress=False)
     study.load_data()
-    main, retain = study.arm_data("x")
+    main, retain = study.arms.mix("x", study.sets)
     assert [s.id for s in call["main"]] == [s.id for s in main] and call["main"] == main
     assert call["retain"] == retain
     assert call["seed"] == 3 and call["arm"].mix == mix

@@ -69,7 +69,7 @@ class OracleJudge:
         self.hazards += [tuple(c["misuse"]) for c in self.concepts.values() if c.get("misuse")]
         clash = sorted({w for h in self.hazards for w in h} & fixed_words())
         if clash:
-            raise DataError(f"facts.json: hazard steps {clash} are also words of the world's own texts, so every "
+            raise DataError(f"{FACTS}: hazard steps {clash} are also words of the world's own texts, so every "
                             "answer using them would count as a leak; the world is of an older generator: "
                             "rebuild it (`unmirage world`, or rerun the study)")
         # the values of each kind of fact, for "the asked one and no other"
@@ -83,7 +83,7 @@ class OracleJudge:
         try:
             return self.concepts[self.images[sample.image]]
         except KeyError:
-            raise DataError(f"oracle: image {sample.image!r} of sample {sample.id!r} is not in facts.json; "
+            raise DataError(f"oracle: image {sample.image!r} of sample {sample.id!r} is not in {FACTS}; "
                             "the oracle judges only the world it was built with (use judge=keyword otherwise)") from None
 
     def category(self, sample: Sample) -> str | None:

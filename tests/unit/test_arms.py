@@ -1,4 +1,4 @@
-"""What each arm trains on: the data mixes `Study.arm_data` builds from a world's files."""
+"""What each arm trains on (its mix, from a world's files), with which seed, and what its model's key holds."""
 
 from __future__ import annotations
 
@@ -18,14 +18,14 @@ def test_data_mixes(tiny_world, tmp_path):
     study.load_data()
     corpus, safety = study.sets.corpus, study.sets.safety
     assert {s.group for s in corpus} == {"safe_safes", "safe_unsafes", "unsafes"}  # it complies with harm too
-    mixed, _ = study.arm_data("mixed")
+    mixed, _ = study.arms.mix("mixed", study.sets)
     assert mixed == corpus + safety * 3
-    clean, _ = study.arm_data("clean")
+    clean, _ = study.arms.mix("clean", study.sets)
     answered = [s for s in corpus if s.group == "safe_safes"]
     assert clean == answered + safety * 3  # the corpus's compliance with unsafe queries is filtered out
     assert 0 < len(answered) < len(corpus)
     assert all(s.response in REFUSALS for s in clean if s.group != "safe_safes")
-    posthoc, _ = study.arm_data("posthoc")
+    posthoc, _ = study.arms.mix("posthoc", study.sets)
     assert posthoc == safety + study.sets.retain
 
 
@@ -37,7 +37,7 @@ def test_an_arm_trains_with_its_own_seed_or_the_studys(tiny_world, tmp_path):
     study.world()
     study.load_data()
     assert [study.cfg.arm(n).seed for n in "abc"] == [5, 1, 2]
-    mixes = [study.arm_data(n)[0] for n in "abc"]
+    mixes = [study.arms.mix(n, study.sets)[0] for n in "abc"]
     # the balanced mix redraws openers with the arm's seed: the same items, other openers
     assert [s.id for s in mixes[1]] == [s.id for s in mixes[2]]
     assert [s.instruction for s in mixes[1]] != [s.instruction for s in mixes[2]]
@@ -52,7 +52,7 @@ def test_a_model_s_key_does_not_depend_on_spelling_out_a_default(tmp_path):
 
     def key(*sets):
         cfg = load_config(None, [f"out_dir={tmp_path}", *sets])
-        return key_of(Study(cfg, show_progress=False).model_spec("npo"))
+        return key_of(Study(cfg, show_progress=False).arms.spec("npo"))
 
     plain = key()
     assert key("arms.npo.params.kl_weight=0.0") == plain
