@@ -52,3 +52,15 @@ def test_metrics_write_only_contract_keys():
     assert check_results({"arms": {"x": m}}) == []
     for split in ("unsafes@attack", "unsafes@attack_k1"):
         assert sum(m[f"{k}/{split}"] for k in ("asr", "rr", "ir")) == pytest.approx(1.0)
+
+
+def test_results_are_written_only_when_they_keep_the_contract(tmp_path):
+    from unmirage.results import read_results, study_results, write_results
+
+    good = study_results({"name": "x"}, {}, {"a": {"asr/unsafes": 0.5, "n/unsafes": 4}}, {}, {}, {"a": 1.0})
+    write_results(tmp_path / "results.json", good)
+    assert read_results(tmp_path)["arms"] == good["arms"] and read_results(tmp_path)["version"]
+    for bad in ({"a": {"asr/unsafes": 50.0}}, {"a": {"asr/nowhere@attack": 0.1}}, {"a": {"speed/unsafes": 0.1}}):
+        with pytest.raises(ValueError, match="contract"):
+            write_results(tmp_path / "other" / "results.json", study_results({}, {}, bad, {}, {}, {}))
+        assert not (tmp_path / "other" / "results.json").exists()
