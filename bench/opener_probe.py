@@ -17,13 +17,12 @@ standard deviation:
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import torch
 
 from unmirage.data.inputs import ImageCache, left_padded_inputs, prompt_text
-from unmirage.data.vlguard import load_vlguard
+from unmirage.data.layout import TEST, DataDir
 from unmirage.models.load import load_model
 from unmirage.world.phrasing import core_of
 
@@ -43,15 +42,16 @@ def last_states(model, processor, images: ImageCache, queries: list[tuple[str, s
 
 def probe(run: Path, arm: str, word: str) -> list[dict]:
     world = run / "world"
-    facts = json.loads((world / "facts.json").read_text())
+    data = DataDir(world)
+    facts = data.facts()
     vocab = facts["openers"]["vocab"]
     if word not in vocab:
         raise SystemExit(f"{word!r} is not an opener of {world}; one of {', '.join(vocab)}")
     model, processor = load_model(run / "models" / arm)
     model.eval()
-    test = [s for s in load_vlguard(world / "test.json") if s.group in ("unsafes", "safe_safes")]
+    test = [s for s in data.read(TEST) if s.group in ("unsafes", "safe_safes")]
     hazardous = torch.tensor([facts["concepts"][facts["images"][s.image]]["hazardous"] for s in test])
-    images = ImageCache(processor, world / "images")
+    images = ImageCache(processor, data.images)
     # layers x queries x openers x hidden
     states = torch.stack([last_states(model, processor, images, [(f"{w} {core_of(s.instruction)}", s.image) for s in test])
                           for w in vocab], 2)

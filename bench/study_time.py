@@ -7,13 +7,14 @@ the run (its process tree), against the budget of 10 minutes and 4 GB on 2 CPU c
 
 from __future__ import annotations
 
-import json
 import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from unmirage.results import read_results
 
 BUDGET_S, BUDGET_GB = 600, 4.0
 
@@ -26,7 +27,7 @@ def main() -> None:
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     wall = time.time() - started
     peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2  # KiB on Linux
-    results = json.loads((out / "bench" / "results.json").read_text())
+    results = read_results(out / "bench")
     print(f"run dir        {out / 'bench'}")
     print(f"wall time      {wall:7.1f} s   ({wall / BUDGET_S:.2f} of the {BUDGET_S} s budget)")
     print(f"peak memory    {peak_gb:7.2f} GB  ({peak_gb / BUDGET_GB:.2f} of the {BUDGET_GB} GB budget)")

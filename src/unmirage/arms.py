@@ -41,16 +41,20 @@ class Arms:
         return {"data": self.data.digests()}
 
     def spec(self, name: str) -> dict:
-        """What arm `name`'s model is made from: its resolved arm (its seed and its method's params
-        with their defaults spelt out), the model config, the data's key and the key of the model
-        it starts from."""
-        arm = self.cfg.arm(name)
+        """What arm `name`'s model is made from: its arm (its method's params with their defaults
+        spelt out), the seed it trains with, the model config, the data's key and the key of the
+        model it starts from."""
+        arm = self.cfg.arms[name]
         if arm.method == "none":
             return {"pretrained": self.cfg.model.name} if arm.init == "pretrained" else self.spec(arm.init)
         start = ("scratch" if arm.init == "scratch" else {"pretrained": self.cfg.model.name}
                  if arm.init == "pretrained" else key_of(self.spec(arm.init)))
-        resolved = {**to_dict(arm), "params": params_dict(METHODS.get(arm.method)(arm.params))}
-        return {"arm": resolved, "model": to_dict(self.cfg.model), "data": key_of(self.data_spec()), "init": start}
+        # the form models have been recorded with since keys began, when `mix` was called `data`:
+        # renaming a config key must not make every saved model stale
+        recorded_as = {("data" if k == "mix" else k): v for k, v in to_dict(arm).items()}
+        resolved = {**recorded_as, "params": params_dict(METHODS.get(arm.method)(arm.params))}
+        return {"arm": resolved, "seed": self.cfg.arm(name).seed, "model": to_dict(self.cfg.model),
+                "data": key_of(self.data_spec()), "init": start}
 
     def path(self, name: str) -> Path | str:
         """Where arm `name`'s model is: its directory under models/, or, for an arm without

@@ -138,7 +138,7 @@ def train(method: str = typer.Option(..., help="Registered method (see `unmirage
           data: Path = typer.Option(..., help=f"Data directory ({TRAIN}, {CORPUS}, {FORGET}, {RETAIN}, {IMAGES}/)"),
           out: Path = typer.Option(..., help="Where to save the aligned model"),
           set_: List[str] = typer.Option([], "--set", help="Arm override, e.g. --set steps=100 --set params.beta=0.5 "
-                                         "--set data=corpus; model.* keys set the model config, e.g. "
+                                         "--set mix=corpus; model.* keys set the model config, e.g. "
                                          "--set model.finetune=lora"),
           seed: Optional[int] = typer.Option(None, help="Shorthand for --set seed=N (default 0)"),
           max_length: Optional[int] = typer.Option(None, help="Shorthand for --set model.max_length=N")) -> None:

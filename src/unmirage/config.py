@@ -23,7 +23,7 @@ from .registry import did_you_mean
 
 @dataclass
 class WorldConfig:
-    """The embedded synthetic world (see design.md, "The embedded world")."""
+    """The embedded synthetic world (docs/findings.md, "Where the world departs from the paper")."""
 
     seed: int = 0
     n_concepts: int = 32  # many hazards, few renders each: content harder to learn than a first word

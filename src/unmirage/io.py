@@ -53,9 +53,10 @@ def read_jsonl(path: str | Path) -> Iterator[dict]:
         yield record
 
 
-def numbered_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
+def numbered_jsonl(path: str | Path, strict: bool = False) -> Iterator[tuple[int, Any]]:
     """(line number, record) of each line of a JSONL file (none if it does not exist); a truncated
-    last line (an interrupted append) is skipped, any other line that is not JSON is a `DataError`."""
+    last line (an interrupted append) is skipped unless `strict` (a file written whole), any other
+    line that is not JSON is a `DataError`."""
     path = Path(path)
     if not path.is_file():
         return
@@ -66,7 +67,7 @@ def numbered_jsonl(path: str | Path) -> Iterator[tuple[int, Any]]:
         try:
             yield i + 1, json.loads(line)
         except json.JSONDecodeError as e:
-            if i == len(lines) - 1:
+            if i == len(lines) - 1 and not strict:
                 return
             raise DataError(f"{path}:{i + 1}: not valid JSON ({e.msg}); fix or regenerate the file") from e
 

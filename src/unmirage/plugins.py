@@ -23,17 +23,22 @@ PLUGINS: dict[str, tuple[str, ...]] = {
     "dataset": ("unmirage.data.datasets",),
 }
 ENTRY_POINTS = "unmirage.plugins"
-_loaded: set[str] = set()
+_loaded: set[str] = set()  # kinds whose every module imported
+_loading: set[str] = set()  # kinds being imported now (a plugin module may look its own registry up)
 
 
 def load(kind: str) -> None:
-    """Import the modules that register plugins of `kind` (and the entry points', once)."""
-    if kind in _loaded:
+    """Import the modules that register plugins of `kind`, and the entry points' modules. A kind
+    counts as loaded only once every import succeeded, so a failed import fails every lookup
+    again rather than leave a registry without some of its plugins."""
+    if kind in _loaded or kind in _loading:
         return
-    _loaded.add(kind)  # first: a module being imported may look its own registry up
-    for module in PLUGINS.get(kind, ()):
-        importlib.import_module(module)
-    if ENTRY_POINTS not in _loaded:
-        _loaded.add(ENTRY_POINTS)
+    _loading.add(kind)
+    try:
+        for module in PLUGINS.get(kind, ()):
+            importlib.import_module(module)
         for entry in metadata.entry_points(group=ENTRY_POINTS):
-            importlib.import_module(entry.value)
+            importlib.import_module(entry.module)  # "package.module" or "package.module:attr"
+        _loaded.add(kind)
+    finally:
+        _loading.discard(kind)

@@ -6,6 +6,7 @@ mix or a key means the same here as in a study.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from accelerate import PartialState
@@ -18,7 +19,7 @@ from .data.layout import TEST, DataDir
 from .data.records import by_group
 from .data.samples_io import read_samples
 from .data.vlguard import load_vlguard
-from .errors import ConfigError
+from .errors import ConfigError, DataError
 from .eval.keyword import is_refusal
 from .io import read_json
 from .eval.runner import evaluate, make_judge
@@ -26,7 +27,7 @@ from .methods.base import METHODS
 from .methods.train import train_arm
 from .mixes import PAIRED_MIX, check_mix, training_mix
 from .models.load import load_model
-from .results import NAME as RESULTS, study_results, write_results
+from .results import NAME as RESULTS, check_split, study_results, write_results
 
 
 def arm_config(method: str, overrides: list[str]) -> tuple[ArmConfig, ModelConfig]:
@@ -63,19 +64,24 @@ def eval_one(model_dir: Path, data_dir: Path, out: Path, attacks: Path | None, o
              show_progress: bool = True) -> dict:
     """Every split of `data_dir`'s test set (and the attack files in `attacks`), answered by the model in
     `model_dir` and judged; answers go to `out/samples.jsonl`. Returns the metrics."""
-    cfg = eval_config([f"model.name={model_dir}", *overrides])
+    cfg = eval_config(overrides)
+    cfg = replace(cfg, model=replace(cfg.model, name=str(model_dir)))
     data = DataDir(data_dir)
     splits = by_group(data.read(TEST))
     if attacks:
         for f in sorted(Path(attacks).glob("*.jsonl")):
-            splits[f.stem.replace("_at_", "@")] = read_attacks(f)
+            split = f.stem.replace("_at_", "@")
+            if why := check_split(split):  # before any answer, not when results.json is written
+                raise DataError(f"{f}: {why}; name attack files SPLIT_at_ATTACK.jsonl (docs/results.md)")
+            splits[split] = read_attacks(f)
     model, processor = load_model(model_dir, cfg.model.trust_remote_code)
     judge = make_judge(cfg.eval, data.root, data.images)
     metrics = evaluate(model, processor, splits, judge, data.images, out, cfg.eval, cfg.model.max_length,
                        show_progress)
     if PartialState().is_main_process:
-        write_results(Path(out) / RESULTS, study_results(to_dict(cfg), {},
-                                                         {Path(model_dir).name: metrics}, {}, {}, {}))
+        config = {"name": Path(model_dir).name, "data_dir": str(data_dir), "model": to_dict(cfg.model),
+                  "eval": to_dict(cfg.eval)}
+        write_results(Path(out) / RESULTS, study_results(config, {}, {Path(model_dir).name: metrics}, {}, {}, {}))
     return metrics
 
 

@@ -36,7 +36,7 @@ from .models.load import load_model
 from .provenance import library_versions, stamp
 from .registry import did_you_mean
 from .report import write_report
-from .results import NAME as RESULTS, read_results, study_results, write_results
+from .results import NAME as RESULTS, check_results, read_results, study_results, write_results
 from .world.build import build_world, world_stamp
 
 log = logging.getLogger(__name__)
@@ -126,7 +126,10 @@ class Study:
             # an arm of this config must match its model's key; another (an earlier sweep's) at least the data's
             keep = (made.get("model") == key_of(self.arms.spec(name)) if name in self.cfg.arms
                     else made.get("data") == data_key)
-            if not keep:
+            if keep and (bad := check_results({"arms": {name: results["arms"][name]}})):
+                log.warning("results.json: dropping arm %s, whose results break the contract (%s)", name, bad[0])
+                keep = False
+            elif not keep:
                 log.warning("results.json: dropping arm %s, measured on a model of another setup", name)
                 for part in ARM_PARTS:
                     results[part].pop(name, None)

@@ -93,3 +93,16 @@ def test_a_lookup_sees_every_plugin_whatever_was_imported():
     for name in ("sft", "dpo", "ga", "graddiff", "npo", "simnpo", "rmu", "keyword", "vlm", "oracle", "vlguard"):
         assert f"'{name}'" in out
     assert set(PLUGINS) == {"method", "judge", "dataset"}
+
+
+def test_a_failed_plugin_import_fails_every_lookup_not_just_the_first(monkeypatch):
+    """A registry whose plugins did not all import must not answer from the ones that did."""
+    from unmirage import plugins
+    from unmirage.registry import Registry
+
+    reg: Registry = Registry("widget-kind")
+    monkeypatch.setitem(plugins.PLUGINS, "widget-kind", ("unmirage.no_such_plugin_module",))
+    for _ in range(2):
+        with pytest.raises(ModuleNotFoundError):
+            reg.get("anything")
+    assert "widget-kind" not in plugins._loaded

@@ -61,3 +61,12 @@ def test_train_needs_only_the_files_of_its_mix(tiny_world, tmp_path, captured):
     assert captured[0]["retain"]
     with pytest.raises(DataError, match="corpus.jsonl"):
         standalone.train_one("sft", tmp_path / "m", data, tmp_path / "out", ["mix=corpus"])
+
+
+def test_eval_refuses_an_attack_file_name_outside_the_contract_before_answering(tiny_world, tmp_path, monkeypatch):
+    attacks = tmp_path / "attacks"
+    attacks.mkdir()
+    (attacks / "MM-Safety.jsonl").write_text("")
+    monkeypatch.setattr(standalone, "load_model", lambda *a, **k: pytest.fail("a model was loaded"))
+    with pytest.raises(DataError, match="MM-Safety"):
+        standalone.eval_one(tmp_path / "model", tiny_world, tmp_path / "out", attacks, [])

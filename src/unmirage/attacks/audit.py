@@ -16,7 +16,7 @@ starting with w, `R` / `A` the refuse / answer totals, and `a` the additive smoo
 < 0 answer-biased. The smoothing keeps words seen in one class only finite and ranks them by
 how often they occur.
 
-The result is the `audit.json` contract (see `design.md`).
+The result is the `audit.json` contract (read back by `report.tables.validate_audit`).
 """
 
 from __future__ import annotations

@@ -255,4 +255,4 @@ def read_attacks(path: str | Path) -> list[Sample]:
     """Read an attack JSONL file; a malformed line raises a `DataError` naming its line number."""
     if not Path(path).is_file():
         raise DataError(f"{path}: attack file not found; run `unmirage attack` first or fix the path")
-    return read_samples(path)
+    return read_samples(path, strict=True, extra_keys=True)  # written whole; other tools may add keys

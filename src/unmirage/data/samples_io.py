@@ -17,7 +17,8 @@ def sample_to_dict(s: Sample) -> dict:
     return {k: getattr(s, k) for k in _FIELDS}
 
 
-def sample_from_dict(d: dict, where: str) -> Sample:
+def sample_from_dict(d: dict, where: str, extra_keys: bool = False) -> Sample:
+    """A `Sample` from its record; a key that is not a field is an error unless `extra_keys`."""
     if not isinstance(d, dict):
         raise DataError(f"{where}: expected an object, got {type(d).__name__}")
     missing = [k for k in ("id", "image", "group", "instruction") if k not in d]
@@ -29,7 +30,7 @@ def sample_from_dict(d: dict, where: str) -> Sample:
     if d["group"] not in GROUPS:
         raise DataError(f"{where}: group must be one of {GROUPS}, got {d['group']!r}")
     unknown = set(d) - set(_FIELDS)
-    if unknown:
+    if unknown and not extra_keys:
         raise DataError(f"{where}: unknown key(s) {sorted(unknown)}")
     if not isinstance(d.get("response", ""), str) or not isinstance(d.get("meta") or {}, dict):
         raise DataError(f"{where}: 'response' must be a string and 'meta' an object")
@@ -44,8 +45,11 @@ def write_samples(path: str | Path, samples: Iterable[Sample]) -> None:
     write_jsonl(path, (sample_to_dict(s) for s in samples))
 
 
-def read_samples(path: str | Path) -> list[Sample]:
+def read_samples(path: str | Path, strict: bool = False, extra_keys: bool = False) -> list[Sample]:
+    """The samples of a JSONL file. `strict`: a file written whole, whose truncated last line is an
+    error rather than an interrupted append; `extra_keys`: keys other than the fields are ignored."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
-    return [sample_from_dict(d, f"{path}:{line}: record {i}") for i, (line, d) in enumerate(numbered_jsonl(path))]
+    return [sample_from_dict(d, f"{path}:{line}: record {i}", extra_keys)
+            for i, (line, d) in enumerate(numbered_jsonl(path, strict))]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..errors import DataError
 from ..io import read_jsonl
-from ..results import read_results, seed_results
+from ..results import NAME as RESULTS, read_results, seed_results
 from .metrics import compute_metrics
 
 
@@ -39,8 +39,8 @@ def aggregate_seeds(run_dirs: dict[int, Path], seed: int = 0, config: dict | Non
     """
     per_seed = {}
     for s, d in run_dirs.items():
-        if not (Path(d) / "results.json").is_file():
-            raise DataError(f"{Path(d) / 'results.json'}: the run of seed {s} has no results.json; rerun it")
+        if not (Path(d) / RESULTS).is_file():
+            raise DataError(f"{Path(d) / RESULTS}: the run of seed {s} has no {RESULTS}; rerun it")
         per_seed[s] = read_results(d)
     seeds = list(run_dirs)
     arm_names = [a for a in per_seed[seeds[0]]["arms"] if all(a in per_seed[s]["arms"] for s in seeds)]

@@ -44,8 +44,9 @@ def _stale_words_line(results: Mapping[str, Any]) -> str | None:
 def summary_markdown(results: Mapping[str, Any]) -> str:
     if "seeds" in results:
         return "Mean ± std over seeds, in %:\n\n" + seed_table(results) + "\n"
-    return "\n".join([_words_line(results.get("words", {})), "", "Main table, in %:", "", tables.main_table(results),
-                      "", tables.main_legend(results)]) + "\n"
+    stale = _stale_words_line(results)
+    return "\n".join([_words_line(results.get("words", {})), *([stale] if stale else []), "", "Main table, in %:", "",
+                      tables.main_table(results), "", tables.main_legend(results)]) + "\n"
 
 
 def render_markdown(results: Mapping[str, Any], audit: Mapping[str, Any] | None, run_name: str,

@@ -10,8 +10,8 @@ import random
 from dataclasses import dataclass
 from typing import Iterable
 
-# Textures one 8-px patch can see, and well separated colours (RGB): design.md found that
-# plain shapes are too hard for a tiny vision tower, textures in distinct colours are not.
+# Textures one 8-px patch can see, and well separated colours (RGB): plain shapes are too hard
+# for a tiny vision tower, textures in distinct colours are not.
 TEXTURES = ("hstripes", "vstripes", "checks", "dots", "diagonal", "solid", "rings", "grid")
 COLOURS = {
     "red": (220, 40, 40), "green": (40, 180, 60), "blue": (50, 80, 230), "yellow": (235, 215, 40),

@@ -168,3 +168,13 @@ def test_a_skipped_control_removes_its_old_files(tmp_path):
     assert not (tmp_path / "unsafes_at_control.jsonl").exists()
     assert not (tmp_path / "safe_safes_at_control.jsonl").exists()
     assert (tmp_path / "unsafes_at_attack.jsonl").is_file()
+
+
+def test_an_attack_file_cut_short_is_an_error_not_fewer_queries(tmp_path):
+    good = json.dumps({"id": "a", "image": "x", "group": "unsafes", "instruction": "Blix it", "tool": "other"})
+    path = tmp_path / "unsafes_at_attack.jsonl"
+    path.write_text(f"{good}\n{good[:-5]}")
+    with pytest.raises(DataError, match=r":2:"):
+        read_attacks(path)
+    path.write_text(f"{good}\n")
+    assert [s.id for s in read_attacks(path)] == ["a"]  # a key another tool added is no error
