@@ -9,6 +9,7 @@ evaluate a model of another world.
 from __future__ import annotations
 
 import logging
+import shutil
 from dataclasses import asdict
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from .data.records import Sample
 from .errors import ConfigError
 from .io import read_json
 from .methods.base import METHODS, params_dict
-from .methods.train import train_arm
+from .methods.train import Checkpoints, train_arm
 from .mixes import training_mix
 from .models.load import is_saved_model, load_model, model_from_config
 
@@ -95,6 +96,17 @@ class Arms:
         arm = self.cfg.arm(name)
         return training_mix(arm.mix, sets, arm.seed, arm.safety_repeat)
 
+    def checkpoints(self, name: str) -> Checkpoints:
+        """Where arm `name` keeps its checkpoints: `checkpoints/ARM/KEY`, so that a run resumes only
+        from checkpoints made for the same setup; those of another are removed."""
+        root, key = self.run_dir / "checkpoints" / name, key_of(self.spec(name))
+        if root.is_dir() and PartialState().is_main_process:
+            for other in root.iterdir():
+                if other.name != key:
+                    log.info("arm %s: removing checkpoints of another setup in %s", name, other)
+                    shutil.rmtree(other, ignore_errors=True)
+        return Checkpoints(root / key, self.cfg.train.save_steps)
+
     def fresh_model(self, sets: DataSets, seed: int):
         """A tiny model from scratch, its tokenizer trained on every text of the data."""
         texts = [s.instruction + " " + s.response for s in sets.corpus + sets.safety + sets.test + sets.forget]
@@ -124,7 +136,7 @@ class Arms:
             model, processor = load_model(start, self.cfg.model.trust_remote_code)
         main, retain = self.mix(name, sets)
         log_record = train_arm(model, processor, arm, main, retain, self.data.images, out, self.cfg.model,
-                               self.show_progress)
+                               self.show_progress, self.checkpoints(name))
         state = PartialState()
         if state.is_main_process:
             record(out, self.spec(name))

@@ -181,6 +181,17 @@ def default_arms() -> dict[str, ArmConfig]:
 
 
 @dataclass
+class TrainConfig:
+    """How every arm trains, beyond its budget: checkpoints to resume a killed run from."""
+
+    save_steps: int = 0  # a checkpoint every N optimizer steps (0: none; the tiny world trains in minutes)
+
+    def __post_init__(self) -> None:
+        if self.save_steps < 0:
+            raise ConfigError(f"train.save_steps must be >= 0 (0: no checkpoints), got {self.save_steps}")
+
+
+@dataclass
 class AttackConfig:
     """One-word attacks. Words left empty come from the audit of the safety set."""
 
@@ -240,6 +251,7 @@ class StudyConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     arms: dict[str, ArmConfig] = field(default_factory=default_arms)
     budget: BudgetConfig = field(default_factory=BudgetConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
     seeds: list[int] = field(default_factory=list)  # several seeds: one study per seed, then mean ± std
     attack: AttackConfig = field(default_factory=AttackConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)

@@ -13,8 +13,9 @@ from accelerate import PartialState
 
 from .attacks.audit import attack_words, describe_words, write_audit
 from .attacks.one_word import build_attacks, read_attacks, write_attacks
-from .config import (ArmConfig, BudgetConfig, ModelConfig, StudyConfig, apply_overrides, from_dict, load_config,
-                     to_dict)
+from .artefacts import key_of
+from .config import (ArmConfig, BudgetConfig, ModelConfig, StudyConfig, TrainConfig, apply_overrides, from_dict,
+                     load_config, to_dict)
 from .data.layout import TEST, DataDir
 from .data.records import by_group
 from .data.samples_io import read_samples
@@ -24,35 +25,41 @@ from .eval.keyword import is_refusal
 from .io import read_json
 from .eval.runner import evaluate, make_judge
 from .methods.base import METHODS
-from .methods.train import train_arm
+from .methods.train import Checkpoints, train_arm
 from .mixes import PAIRED_MIX, check_mix, training_mix
 from .models.load import load_model
 from .results import NAME as RESULTS, check_split, study_results, write_results
 
 
-def arm_config(method: str, overrides: list[str]) -> tuple[ArmConfig, ModelConfig]:
-    """The arm and the model config of `unmirage train`: `model.*` overrides set the model config,
-    the others the arm (its mix defaults to the method's kind: forget+retain for paired methods)."""
+def arm_config(method: str, overrides: list[str]) -> tuple[ArmConfig, ModelConfig, TrainConfig]:
+    """The arm, model and training config of `unmirage train`: `model.*` overrides set the model
+    config, `train.*` the training config, the others the arm (its mix defaults to the method's
+    kind: forget+retain for paired methods)."""
     model_sets = [s[len("model."):] for s in overrides if s.startswith("model.")]
-    arm_sets = [s for s in overrides if not s.startswith("model.")]
+    train_sets = [s[len("train."):] for s in overrides if s.startswith("train.")]
+    arm_sets = [s for s in overrides if not s.startswith(("model.", "train."))]
     base = {"method": method, "mix": PAIRED_MIX if METHODS.get(method).paired else "safety+retain", "seed": 0}
     arm = from_dict(ArmConfig, apply_overrides(base, arm_sets), "arm")
     if arm.seed is None:
         arm.seed = 0
     BudgetConfig().fill(arm)
     check_mix(arm.method, arm.mix, "unmirage train")
-    return arm, from_dict(ModelConfig, apply_overrides({}, model_sets), "model")
+    return (arm, from_dict(ModelConfig, apply_overrides({}, model_sets), "model"),
+            from_dict(TrainConfig, apply_overrides({}, train_sets), "train"))
 
 
 def train_one(method: str, model_dir: Path, data_dir: Path, out: Path, overrides: list[str],
               show_progress: bool = True) -> dict:
     """Align the model in `model_dir` with `method` on the mix `arm.mix` of `data_dir`; save it to `out`."""
-    arm, model_cfg = arm_config(method, overrides)
+    arm, model_cfg, train_cfg = arm_config(method, overrides)
     data = DataDir(data_dir)
     data.check([arm.mix], test=False)
     main, retain = training_mix(arm.mix, data.load(), arm.seed, arm.safety_repeat)
     model, processor = load_model(model_dir, model_cfg.trust_remote_code)
-    return train_arm(model, processor, arm, main, retain, data.images, out, model_cfg, show_progress)
+    # checkpoints beside `out`, keyed by what the model is made from: a rerun resumes only the same setup
+    key = key_of({"arm": to_dict(arm), "model": to_dict(model_cfg), "start": str(model_dir), "data": data.digests()})
+    checkpoints = Checkpoints(Path(out).parent / f"{Path(out).name}.checkpoints" / key, train_cfg.save_steps)
+    return train_arm(model, processor, arm, main, retain, data.images, out, model_cfg, show_progress, checkpoints)
 
 
 def eval_config(overrides: list[str]) -> StudyConfig:

@@ -16,8 +16,10 @@ def captured(monkeypatch):
     """What `unmirage train` hands to the trainer, instead of training."""
     calls = []
 
-    def fake_train_arm(model, processor, arm, main, retain, image_root, out, model_cfg, show_progress=True):
-        calls.append({"arm": arm, "main": main, "retain": retain, "seed": arm.seed, "max_length": model_cfg.max_length})
+    def fake_train_arm(model, processor, arm, main, retain, image_root, out, model_cfg, show_progress=True,
+                       checkpoints=None):
+        calls.append({"arm": arm, "main": main, "retain": retain, "seed": arm.seed, "max_length": model_cfg.max_length,
+                      "checkpoints": checkpoints})
         return {"seconds": 0.0, "budget": {}}
 
     monkeypatch.setattr(standalone, "load_model", lambda path, trust_remote_code=False: (None, None))
@@ -70,3 +72,11 @@ def test_eval_refuses_an_attack_file_name_outside_the_contract_before_answering(
     monkeypatch.setattr(standalone, "load_model", lambda *a, **k: pytest.fail("a model was loaded"))
     with pytest.raises(DataError, match="MM-Safety"):
         standalone.eval_one(tmp_path / "model", tiny_world, tmp_path / "out", attacks, [])
+
+
+def test_train_checkpoints_beside_its_output_keyed_by_its_setup(tiny_world, tmp_path, captured):
+    for lr in ("0.001", "0.001", "0.01"):
+        standalone.train_one("sft", tmp_path / "m", tiny_world, tmp_path / "out", ["train.save_steps=3", f"lr={lr}"])
+    first, again, other = (c["checkpoints"] for c in captured)
+    assert first.every == 3 and first.directory.parent == tmp_path / "out.checkpoints"
+    assert first.directory == again.directory != other.directory  # another setup never resumes these

@@ -3,22 +3,26 @@ which trains one arm: encode its data, let the method prepare, run `AlignmentTra
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import shutil
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import PrinterCallback, Trainer, TrainingArguments, set_seed
+from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments, set_seed
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 
 from ..config import ArmConfig, ModelConfig
 from ..data.inputs import Collator, Encoder
 from ..data.records import Sample
-from ..io import write_json
+from ..io import read_json, write_json
 from ..models.load import save_model
-from ..models.lora import finetune_model, merge_lora
+from ..models.lora import finetune_model, is_peft, merge_lora
 from ..models.scope import apply_scope, scope_patterns
 from .base import METHODS, Method, params_dict
 from .examples import AlignData, ForgetDataset, ListDataset, PairedDataset
@@ -51,6 +55,17 @@ class AlignmentTrainer(Trainer):
             self.tokens_seen += count_tokens(inputs)
         return (loss, None) if return_outputs else loss
 
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
+        """The checkpoint's weights, loaded through `from_pretrained` so that the model's key
+        conversions apply: the Trainer's own loader reads the file's keys as they are, and for
+        models whose saved keys differ from their module names (LLaVA's) it loaded nothing and
+        only warned. Adapters and sharded (FSDP, DeepSpeed) checkpoints keep the Trainer's loader."""
+        model = self.model if model is None else model
+        if is_peft(model) or self.is_fsdp_enabled or self.is_deepspeed_enabled:
+            return super()._load_from_checkpoint(resume_from_checkpoint, model)
+        saved = type(model).from_pretrained(resume_from_checkpoint, dtype=next(model.parameters()).dtype)
+        model.load_state_dict(saved.state_dict(), strict=True)  # every weight, or an error
+
     def log(self, logs: dict[str, float], *args, **kwargs) -> None:
         for k, vals in self._terms.items():
             logs[k] = sum(vals) / len(vals)
@@ -78,9 +93,45 @@ def budget(arm: ArmConfig, world_size: int, tokens: int) -> dict:
             "examples": arm.steps * per_step, "tokens": tokens}
 
 
+@dataclass(frozen=True)
+class Checkpoints:
+    """Checkpoints of one arm's training every `every` optimizer steps in `directory`, which names
+    what they were made for (the arm's artefact key): a run resumes from the last one there."""
+
+    directory: Path
+    every: int
+
+
+TOKENS_FILE = "unmirage_tokens_{rank}.json"  # beside the Trainer's state: the tokens seen so far
+
+
+class _KeepTokens(TrainerCallback):
+    """Writes the tokens the trainer has seen into each checkpoint, so that a resumed run counts on."""
+
+    def __init__(self, trainer: "AlignmentTrainer"):
+        self.trainer = trainer
+
+    def on_save(self, args, state, control, **kwargs):
+        folder = Path(args.output_dir) / f"{PREFIX_CHECKPOINT_DIR}-{state.global_step}"
+        write_json(folder / TOKENS_FILE.format(rank=args.process_index), {"tokens_seen": self.trainer.tokens_seen})
+
+
+def last_checkpoint(checkpoints: Checkpoints | None) -> str | None:
+    if checkpoints is None or not checkpoints.every or not checkpoints.directory.is_dir():
+        return None
+    return get_last_checkpoint(str(checkpoints.directory))
+
+
 def train_arm(model, processor, arm: ArmConfig, main: list[Sample], retain: list[Sample] | None,
-              image_root: str | Path, out_dir: str | Path, model_cfg: ModelConfig, show_progress: bool = True) -> dict:
+              image_root: str | Path, out_dir: str | Path, model_cfg: ModelConfig, show_progress: bool = True,
+              checkpoints: Checkpoints | None = None, callbacks: tuple[TrainerCallback, ...] = ()) -> dict:
     """Align `model` with `arm.method` on `main` (+ `retain` for paired methods); save it to `out_dir`.
+
+    With `checkpoints`, the model (safetensors), optimizer, scheduler, RNG states and data position
+    are saved every `checkpoints.every` steps, and a run whose directory holds a checkpoint resumes
+    from it. `model` is always the model the arm starts from: the method's reference quantities
+    (`prepare`) are computed from it before the checkpoint's weights are loaded, never from the
+    half-trained model. The checkpoints are removed once the model is saved.
 
     Returns the training record (budget, loss log, time) that is also written to `train_log.json`.
     """
@@ -112,20 +163,32 @@ def train_arm(model, processor, arm: ArmConfig, main: list[Sample], retain: list
     # matched budgets: a step sees batch_size examples whatever the method (paired: half forget, half retain)
     per_device = arm.batch_size // 2 if method.uses_retain else arm.batch_size
     started = time.time()
-    with tempfile.TemporaryDirectory() as tmp:
+    saving = checkpoints is not None and checkpoints.every > 0
+    resume = last_checkpoint(checkpoints)
+    with (contextlib.nullcontext(str(checkpoints.directory)) if saving else tempfile.TemporaryDirectory()) as tmp:
         args = TrainingArguments(
             output_dir=tmp, max_steps=arm.steps, per_device_train_batch_size=per_device,
             gradient_accumulation_steps=arm.gradient_accumulation_steps,
             learning_rate=arm.lr, warmup_steps=round(arm.warmup_ratio * arm.steps), weight_decay=arm.weight_decay,
             lr_scheduler_type=arm.scheduler,
-            logging_steps=max(1, arm.steps // 20), save_strategy="no", report_to=[], seed=seed, data_seed=seed,
+            logging_steps=max(1, arm.steps // 20), report_to=[], seed=seed, data_seed=seed,
+            save_strategy="steps" if saving else "no", save_steps=checkpoints.every if saving else 500,
+            save_total_limit=2,
             dataloader_num_workers=0, remove_unused_columns=False, disable_tqdm=not show_progress,
             use_cpu=not torch.cuda.is_available(), max_grad_norm=1.0,
         )
         trainer = AlignmentTrainer(model=model, args=args, train_dataset=dataset, data_collator=collate, method=method)
         if not show_progress:
             trainer.remove_callback(PrinterCallback)  # the loss log goes to train_log.json instead
-        trainer.train()
+        if saving:
+            trainer.add_callback(_KeepTokens(trainer))
+        for callback in callbacks:
+            trainer.add_callback(callback)
+        if resume:
+            log.info("arm %s: resuming from %s", arm.method, resume)
+            tokens = Path(resume) / TOKENS_FILE.format(rank=args.process_index)
+            trainer.tokens_seen = read_json(tokens)["tokens_seen"] if tokens.is_file() else 0
+        trainer.train(resume_from_checkpoint=resume)
     seconds = time.time() - started
     seen = torch.tensor(trainer.tokens_seen, device=trainer.accelerator.device)
     tokens = int(trainer.accelerator.reduce(seen, reduction="sum").item())  # every process's examples
@@ -148,4 +211,6 @@ def train_arm(model, processor, arm: ArmConfig, main: list[Sample], retain: list
     if trainer.is_world_process_zero():
         write_json(out_dir / "train_log.json", record)
     trainer.accelerator.wait_for_everyone()  # no rank goes on before the model is on disk
+    if saving and trainer.is_world_process_zero():
+        shutil.rmtree(checkpoints.directory, ignore_errors=True)  # the model is saved: they are done
     return record

@@ -1,0 +1,72 @@
+"""Resumable training: N steps straight equal N/2 steps, a kill, a resume and N/2 more."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import TrainerCallback
+
+from unmirage.config import ArmConfig, ModelConfig
+from unmirage.data.samples_io import read_samples
+from unmirage.data.vlguard import load_vlguard
+from unmirage.methods.train import Checkpoints, train_arm
+from unmirage.models.tiny import build_model, build_processor, train_tokenizer
+
+STEPS, EVERY = 8, 4
+
+
+class Killed(Exception):
+    pass
+
+
+class KillAfterSave(TrainerCallback):
+    """Stops the run the way a kill would, right after the checkpoint of step `step` is on disk."""
+
+    def __init__(self, step: int):
+        self.step = step
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            raise Killed
+
+
+def _start(world):
+    """The model the arm starts from, the same on every call."""
+    texts = [s.instruction + " " + s.response for s in read_samples(world / "corpus.jsonl") + read_samples(world / "forget.jsonl")]
+    texts += [s.instruction + " " + s.response for s in load_vlguard(world / "train.json")]
+    tok = train_tokenizer(texts)
+    torch.manual_seed(0)
+    return build_model(tok, ModelConfig(), 32), build_processor(tok, ModelConfig(), 32)
+
+
+def _losses(record):
+    return [e["loss"] for e in record["log"] if "loss" in e]
+
+
+@pytest.mark.parametrize("method", ["sft", "npo"])
+def test_a_killed_run_resumes_to_the_same_weights_and_losses(tiny_world, tmp_path, method):
+    paired = method == "npo"
+    main = read_samples(tiny_world / "forget.jsonl") if paired else load_vlguard(tiny_world / "train.json")
+    retain = read_samples(tiny_world / "retain.jsonl") if paired else None
+    arm = ArmConfig(method=method, mix="forget+retain" if paired else "safety+retain", steps=STEPS, batch_size=4,
+                    lr=1e-2, warmup_ratio=0.25, scheduler="cosine", seed=3,
+                    params={"kl_weight": 0.5} if paired else {})
+
+    def train(name, callbacks=()):
+        model, processor = _start(tiny_world)
+        return train_arm(model, processor, arm, main, retain, tiny_world / "images", tmp_path / name, ModelConfig(),
+                         False, Checkpoints(tmp_path / f"{name}.ckpt", EVERY), callbacks)
+
+    straight = train("straight")
+    with pytest.raises(Killed):
+        train("resumed", (KillAfterSave(EVERY),))
+    assert (tmp_path / "resumed.ckpt" / f"checkpoint-{EVERY}" / "model.safetensors").is_file()
+    assert not (tmp_path / "resumed").exists() or not (tmp_path / "resumed" / "model.safetensors").exists()
+    resumed = train("resumed")
+    a, b = load_file(tmp_path / "straight" / "model.safetensors"), load_file(tmp_path / "resumed" / "model.safetensors")
+    assert a.keys() == b.keys()
+    assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-6
+    assert _losses(resumed) == pytest.approx(_losses(straight), abs=1e-6) and len(_losses(straight)) == STEPS
+    assert resumed["budget"]["tokens"] == straight["budget"]["tokens"]
+    assert not (tmp_path / "resumed.ckpt").exists()  # removed once the model is saved
