@@ -73,13 +73,28 @@ def numbered_jsonl(path: str | Path, strict: bool = False) -> Iterator[tuple[int
 
 
 def append_jsonl(path: str | Path, records: Iterable[dict]) -> None:
+    """Append records, one per line. A last line without its newline is the remains of an append
+    a kill cut short (readers skip it): it is cut off first, or the next record would be glued to it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _drop_cut_last_line(path)
     with path.open("a", encoding="utf-8") as f:
         for r in records:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
         f.flush()
         os.fsync(f.fileno())
+
+
+def _drop_cut_last_line(path: Path) -> None:
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    with path.open("rb+") as f:
+        f.seek(-1, os.SEEK_END)
+        if f.read(1) == b"\n":
+            return
+        f.seek(0)
+        data = f.read()
+        f.truncate(data.rfind(b"\n") + 1)  # 0 when the cut line is the only one
 
 
 def write_jsonl(path: str | Path, records: Iterable[dict]) -> None:

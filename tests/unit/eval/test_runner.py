@@ -194,3 +194,16 @@ def test_answers_of_another_model_are_set_aside(tmp_path, eval_processor, eval_i
     evaluate(None, eval_processor, splits, KeywordJudge(), eval_images, tmp_path / "run", cfg, 64,
              show_progress=False, generator=other, model_key="model-2")
     assert other.generated == 3 and (tmp_path / "run" / "samples.stale.jsonl").is_file()
+
+
+def test_a_kill_mid_append_leaves_a_cut_line_that_the_resume_asks_again(tmp_path, eval_processor, eval_images,
+                                                                          make_samples):
+    splits = {"unsafes": make_samples(6)}
+    _run(tmp_path, eval_processor, eval_images, splits, "run", CountingBackend(), cache=False)
+    path = tmp_path / "run" / "samples.jsonl"
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:4]) + "\n" + lines[4][: len(lines[4]) // 2])  # 4 whole answers, half a fifth
+    again = CountingBackend()
+    _, rows = _run(tmp_path, eval_processor, eval_images, splits, "run", again, cache=False)
+    assert again.generated == 2 and len(rows) == 6  # the cut answer and the missing one, asked again
+    assert sorted(r["id"] for r in rows) == sorted(s.id for s in splits["unsafes"])
