@@ -23,6 +23,7 @@ from pathlib import Path
 
 from huggingface_hub import try_to_load_from_cache
 
+from ..artefacts import RECORD
 from ..config import EvalConfig
 from ..data.inputs import prompt_text
 from ..data.records import Sample, resolve_image
@@ -40,10 +41,15 @@ def default_cache_dir() -> Path:
     return Path(base) / "unmirage" / "generations"
 
 
+# files of a model directory that describe how it was made, not what it computes (the training
+# log holds its seconds): two trainings to the same weights are the same model
+RECORDS = ("train_log.json", RECORD)
+
+
 def dir_fingerprint(path: str | Path) -> str:
-    """sha256 over the names and contents of the files directly inside a model directory."""
+    """sha256 over the names and contents of the files directly inside a model directory, but its records."""
     h = hashlib.sha256()
-    for f in sorted(p for p in Path(path).iterdir() if p.is_file()):
+    for f in sorted(p for p in Path(path).iterdir() if p.is_file() and p.name not in RECORDS):
         h.update(f"{f.name}\0{file_digest(f)}\n".encode())
     return h.hexdigest()
 

@@ -207,3 +207,11 @@ def test_a_kill_mid_append_leaves_a_cut_line_that_the_resume_asks_again(tmp_path
     _, rows = _run(tmp_path, eval_processor, eval_images, splits, "run", again, cache=False)
     assert again.generated == 2 and len(rows) == 6  # the cut answer and the missing one, asked again
     assert sorted(r["id"] for r in rows) == sorted(s.id for s in splits["unsafes"])
+
+
+def test_a_model_s_fingerprint_ignores_how_long_it_trained(tmp_path):
+    (tmp_path / "model.safetensors").write_bytes(b"weights")
+    before = dir_fingerprint(tmp_path)
+    (tmp_path / "train_log.json").write_text('{"seconds": 12.5}')
+    (tmp_path / "artefact.json").write_text('{"key": "k"}')
+    assert dir_fingerprint(tmp_path) == before
