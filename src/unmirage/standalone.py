@@ -16,7 +16,7 @@ from .attacks.one_word import build_attacks, read_attacks, write_attacks
 from .artefacts import key_of
 from .config import (ArmConfig, BudgetConfig, ModelConfig, StudyConfig, TrainConfig, apply_overrides, from_dict,
                      load_config, to_dict)
-from .data.layout import TEST, DataDir
+from .data.layout import MIX_FILES, TEST, DataDir
 from .data.records import by_group
 from .data.samples_io import read_samples
 from .data.vlguard import load_vlguard
@@ -54,7 +54,7 @@ def train_one(method: str, model_dir: Path, data_dir: Path, out: Path, overrides
     arm, model_cfg, train_cfg = arm_config(method, overrides)
     data = DataDir(data_dir)
     data.check([arm.mix], test=False)
-    main, retain = training_mix(arm.mix, data.load(), arm.seed, arm.safety_repeat)
+    main, retain = training_mix(arm.mix, data.load(required=MIX_FILES[arm.mix]), arm.seed, arm.safety_repeat)
     model, processor = load_model(model_dir, model_cfg.trust_remote_code)
     # checkpoints beside `out`, keyed by what the model is made from: a rerun resumes only the same setup
     key = key_of({"arm": to_dict(arm), "model": to_dict(model_cfg), "start": str(model_dir), "data": data.digests()})

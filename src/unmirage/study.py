@@ -23,7 +23,7 @@ from .artefacts import key_of, recorded
 from .attacks.audit import attack_words, describe_words, write_audit
 from .attacks.one_word import build_attacks, write_attacks
 from .config import StudyConfig, to_dict
-from .data.layout import WORLD, DataDir
+from .data.layout import WORLD, DataDir, needed_files
 from .data.records import Sample, by_group
 from .errors import ConfigError
 from .eval.multiseed import aggregate_seeds
@@ -92,7 +92,7 @@ class Study:
         build_world(self.cfg.world, self.data.root)
 
     def load_data(self) -> None:
-        self.sets = self.data.load()
+        self.sets = self.data.load(required=needed_files({self.cfg.arms[a].mix for a in self.cfg.run_order()}))
 
     def words(self, audit: dict) -> dict:
         a = self.cfg.attack

@@ -98,10 +98,10 @@ class DataDir:
                                 "build the world with `unmirage world`, or forget/retain sets with "
                                 "unmirage.data.forget_retain")
 
-    def load(self, names: tuple[str, ...] = FILES) -> DataSets:
-        """The sets of the files `names` that the directory holds (`check` first for the ones a study needs)."""
+    def load(self, names: tuple[str, ...] = FILES, required: tuple[str, ...] | list[str] = ()) -> DataSets:
+        """The sets of the files `names` that the directory holds; each of `required` must hold a sample."""
         def read(name: str) -> list[Sample]:
-            return self.read(name) if name in names and self.has(name) else []
+            return self.read(name, name in required) if name in names and self.has(name) else []
 
         return DataSets(safety=read(TRAIN), test=read(TEST), corpus=read(CORPUS), forget=read(FORGET),
                         retain=read(RETAIN), utility=read(UTILITY), paraphrases=self.paraphrases())
@@ -110,10 +110,14 @@ class DataDir:
         """What the data is: the sha256 of each of its `FILES` that it holds."""
         return {name: file_digest(self.root / name) for name in FILES if self.has(name)}
 
-    def read(self, name: str) -> list[Sample]:
-        """The samples of file `name` (VLGuard JSON or samples JSONL); a missing file is a `DataError`."""
+    def read(self, name: str, required: bool = True) -> list[Sample]:
+        """The samples of file `name` (VLGuard JSON or samples JSONL); a missing file, or with
+        `required` an empty one, is a `DataError`."""
         path = self.root / name
-        return load_vlguard(path) if path.suffix == ".json" else read_samples(path)
+        samples = load_vlguard(path) if path.suffix == ".json" else read_samples(path)
+        if required and not samples:
+            raise DataError(f"{path}: holds no samples, and the study needs some; fill it or remove what needs it")
+        return samples
 
     def facts(self) -> dict | None:
         """The world's facts.json, or None for real data."""
