@@ -81,6 +81,35 @@ def sweep(arm: str = typer.Argument(..., help="The arm to sweep, e.g. rmu"),
 
 
 @app.command()
+def grid(args: Optional[List[str]] = typer.Argument(None, metavar="[CONFIG] [KEY=VALUE]...",
+                                                    help="Experiment YAML with seeds: [...] and/or grid: {key: [values]}"),
+         set_: List[str] = typer.Option([], "--set", help=SET_HELP),
+         executor: str = typer.Option("auto", help="auto (SLURM where srun exists, else local processes), local "
+                                      "or slurm"),
+         timeout_min: int = typer.Option(240, help="Each cell's time limit in minutes"),
+         slurm: List[str] = typer.Option([], help="A SLURM parameter, e.g. --slurm partition=gpu --slurm gpus_per_node=1")
+         ) -> None:
+    """Run seeds × swept keys as one job per cell through submitit, then the multi-seed report of each.
+
+    Cells that finished are skipped when the grid is submitted again.
+    """
+    import yaml
+
+    from .errors import ConfigError
+    from .grid import run_grid
+
+    configs = [a for a in args or [] if "=" not in a]
+    if len(configs) > 1:
+        raise ConfigError(f"give at most one config file, got {configs}")
+    cfg = load_config(configs[0] if configs else None, list(set_) + [a for a in args or [] if "=" in a])
+    if any("=" not in s for s in slurm):
+        raise ConfigError(f"--slurm takes KEY=VALUE, got {slurm}")
+    params = {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in slurm)}
+    for root in run_grid(cfg, executor, timeout_min, params, announce=typer.echo):
+        typer.echo(f"report: {root / 'report.md'}")
+
+
+@app.command()
 def world(out: Path = typer.Argument(..., help="Directory to write the world into"),
           set_: List[str] = typer.Option([], "--set", help="World override, e.g. --set bias=0.5 --set seed=1")) -> None:
     """Generate the embedded world (VLGuard-format train/test, images, corpus, forget/retain, facts)."""

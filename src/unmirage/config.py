@@ -253,6 +253,7 @@ class StudyConfig:
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     seeds: list[int] = field(default_factory=list)  # several seeds: one study per seed, then mean ± std
+    grid: dict[str, list[Any]] = field(default_factory=dict)  # `unmirage grid`: key -> values, one cell per combination
     attack: AttackConfig = field(default_factory=AttackConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     run_arms: list[str] = field(default_factory=list)  # arms to run; empty = every arm in `arms`
@@ -274,6 +275,10 @@ class StudyConfig:
             self.budget.fill(arm)
         for name in self.arms:
             self.init_chain(name)  # raises on a cycle
+        for key, values in self.grid.items():
+            if key.split(".")[0] in ("name", "out_dir", "seed", "seeds", "grid") or not values:
+                raise ConfigError(f"grid.{key}: sweep a config key other than name, out_dir, seed(s) and grid, "
+                                  "over at least one value (seeds: [...] gives the seeds)")
         if len(set(self.seeds)) != len(self.seeds):
             raise ConfigError(f"seeds must be distinct, got {self.seeds}")
         if self.stale not in ("stop", "retrain"):

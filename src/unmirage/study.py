@@ -181,6 +181,8 @@ def seed_config(cfg: StudyConfig, seed: int) -> StudyConfig:
 
 def run_study(cfg: StudyConfig, show_progress: bool = True, announce=log.info) -> Path:
     """Run the study; with `cfg.seeds`, one study per seed, then the mean ± std report in `<out_dir>/<name>`."""
+    if cfg.grid:
+        raise ConfigError("this config sweeps keys (grid: ...): run it with `unmirage grid`")
     if not cfg.seeds:
         return Study(cfg, show_progress, announce).run()
     root = Path(cfg.out_dir) / cfg.name

@@ -4,6 +4,7 @@ the per-seed values, and a percentile-bootstrap interval over the pooled test qu
 from __future__ import annotations
 
 import math
+import os
 import statistics
 from pathlib import Path
 
@@ -32,8 +33,11 @@ def pooled_intervals(run_dirs: dict[int, Path], arm: str, seed: int = 0) -> dict
     return {k: v for k, v in metrics.items() if k.startswith("ci/")}
 
 
-def aggregate_seeds(run_dirs: dict[int, Path], seed: int = 0, config: dict | None = None) -> dict:
+def aggregate_seeds(run_dirs: dict[int, Path], seed: int = 0, config: dict | None = None,
+                    root: Path | None = None) -> dict:
     """The multi-seed `results.json` (`results.seed_results`): per arm and key, {mean, std, values, ci}.
+    `runs` names each seed's run directory relative to `root` (where the aggregate is written;
+    default: their parent).
 
     An arm counts only where every seed has it; std is the sample standard deviation (n - 1).
     """
@@ -58,6 +62,7 @@ def aggregate_seeds(run_dirs: dict[int, Path], seed: int = 0, config: dict | Non
                       "values": values, "ci": intervals.get(f"ci/{k}")}
         out["budget"] = runs[0].get("budget")
         arms[name] = out
-    return seed_results(seeds, {str(s): Path(d).name for s, d in run_dirs.items()},
+    runs = {str(s): Path(d).name if root is None else os.path.relpath(d, root) for s, d in run_dirs.items()}
+    return seed_results(seeds, runs,
                         {str(s): per_seed[s].get("words") for s in seeds},
                         config if config is not None else per_seed[seeds[0]].get("config"), arms)

@@ -1,0 +1,118 @@
+"""`unmirage grid CONFIG`: a study's seeds × the values of any swept keys (`grid:`), each cell one
+study run as a job through submitit, on SLURM where it is there and as local processes otherwise.
+
+A cell is keyed by a hash of its resolved config and writes to `<out_dir>/<name>/cells/<key>/`,
+so that it is idempotent: a resubmitted grid skips the cells that finished, and a cell that was
+killed resumes like any study (its world, models and answers are reused where they match). When
+every cell is done, the cells of each combination of swept values are aggregated over seeds as a
+multi-seed study is (`results.json`, `report.md`); with no swept key, in `<out_dir>/<name>/`.
+
+The arms of one cell run together, so that they share the base model they start from.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from .artefacts import key_of
+from .config import StudyConfig, apply_overrides, from_dict, to_dict
+from .errors import ConfigError
+from .eval.multiseed import aggregate_seeds
+from .io import read_json, write_json
+from .report import write_report
+from .results import NAME as RESULTS, write_results
+from .study import seed_config
+
+log = logging.getLogger(__name__)
+EXECUTORS = ("auto", "local", "slurm")
+DONE = "done.json"  # written into a cell's directory when its study finished
+
+
+def cells(cfg: StudyConfig) -> list[tuple[dict[str, Any], int, StudyConfig]]:
+    """(swept values, seed, the cell's study config) of every cell, in a fixed order."""
+    seeds = cfg.seeds or [cfg.seed]
+    keys = list(cfg.grid)
+    out = []
+    for combo in itertools.product(*(cfg.grid[k] for k in keys)):
+        values = dict(zip(keys, combo))
+        base = to_dict(replace(cfg, grid={}, seeds=[]))
+        swept = from_dict(StudyConfig, apply_overrides(base, [f"{k}={_yaml(v)}" for k, v in values.items()]),
+                          f"grid {values}")
+        for seed in seeds:
+            cell = seed_config(swept, seed)
+            key = key_of({k: v for k, v in to_dict(cell).items() if k not in ("name", "out_dir")})
+            out.append((values, seed, replace(cell, name=f"{cfg.name}/cells/{key}")))
+    return out
+
+
+def _yaml(value: Any) -> str:
+    import json
+
+    return json.dumps(value)  # JSON is YAML: the override parses back to the same value
+
+
+def cell_dir(cell: StudyConfig) -> Path:
+    return Path(cell.out_dir) / cell.name
+
+
+def is_done(cell: StudyConfig) -> bool:
+    done = cell_dir(cell) / DONE
+    return done.is_file() and read_json(done).get("config") == to_dict(cell)
+
+
+def run_cell(config: dict) -> str:
+    """One cell's study (what a job runs); returns its run directory."""
+    from .study import Study
+
+    cell = from_dict(StudyConfig, config)
+    run_dir = Study(cell, show_progress=False).run()
+    write_json(run_dir / DONE, {"config": to_dict(cell)})
+    return str(run_dir)
+
+
+def executor(kind: str, folder: Path, timeout_min: int, slurm: dict[str, Any]):
+    """A submitit executor: `local` processes, `slurm` jobs, or `auto` (SLURM where `srun` exists)."""
+    import submitit
+
+    if kind not in EXECUTORS:
+        raise ConfigError(f"unknown executor {kind!r}; one of {', '.join(EXECUTORS)}")
+    ex = submitit.AutoExecutor(folder=folder, cluster=None if kind == "auto" else kind)
+    ex.update_parameters(timeout_min=timeout_min, **({f"slurm_{k}": v for k, v in slurm.items()}
+                                                     if ex.cluster == "slurm" else {}))
+    return ex
+
+
+def run_grid(cfg: StudyConfig, kind: str = "auto", timeout_min: int = 240, slurm: dict[str, Any] | None = None,
+             announce=log.info) -> list[Path]:
+    """Submit the cells that are not done, wait for them, then write each group's aggregate report."""
+    todo = [c for c in cells(cfg) if not is_done(c[2])]
+    all_cells = cells(cfg)
+    announce(f"grid {cfg.name}: {len(all_cells)} cells, {len(all_cells) - len(todo)} done, {len(todo)} to run")
+    if todo:
+        ex = executor(kind, Path(cfg.out_dir) / cfg.name / "submitit", timeout_min, slurm or {})
+        jobs = [ex.submit(run_cell, to_dict(cell)) for _, _, cell in todo]
+        for job, (values, seed, _) in zip(jobs, todo):
+            announce(f"  cell {values or ''} seed {seed}: job {job.job_id}")
+        for job in jobs:
+            job.result()  # raises the cell's error, with its log in the submitit folder
+    return aggregate(cfg, all_cells)
+
+
+def aggregate(cfg: StudyConfig, all_cells) -> list[Path]:
+    """Per combination of swept values, the multi-seed results.json and report of its cells."""
+    groups: dict[str, tuple[dict, dict[int, Path]]] = {}
+    for values, seed, cell in all_cells:
+        label = ",".join(f"{k}={v}" for k, v in values.items())
+        groups.setdefault(label, (values, {}))[1][seed] = cell_dir(cell)
+    roots = []
+    for label, (values, runs) in groups.items():
+        root = Path(cfg.out_dir) / cfg.name / (f"grid/{label}" if label else "")
+        config = to_dict(replace(cfg, grid={k: [v] for k, v in values.items()}))
+        write_results(root / RESULTS, aggregate_seeds(runs, cfg.eval.bootstrap_seed, config, root))
+        write_report(root)
+        roots.append(root)
+    return roots
