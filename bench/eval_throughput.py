@@ -1,0 +1,68 @@
+"""Eval throughput: the batched generator against a batch-1 `generate` loop, side by side.
+
+Usage: python bench/eval_throughput.py [RUN_DIR] [--arm base] [--n 128] [--batch 64 128]
+
+Both answer the same queries (the run's test set and its attack files, first `--n`) with the
+same model, greedy decoding, the KV cache on and the same `max_new_tokens` (the world's longest
+answer plus slack, as a study uses); the generation cache is not involved. Prints the time of
+each, their ratio, and whether the answers agree. Absolute times on a shared machine are noise;
+the ratio, measured in one run, is the figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+
+from unmirage.attacks.one_word import read_attacks
+from unmirage.config import EvalConfig
+from unmirage.data.inputs import ImageCache, prompt_text
+from unmirage.data.layout import TEST, DataDir
+from unmirage.eval.generate import HFGenerator, generate_texts
+from unmirage.eval.runner import make_judge, resolve_max_new_tokens
+from unmirage.models.load import load_model
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run", nargs="?", default="runs/default", help="a finished study's run directory")
+    parser.add_argument("--arm", default="base")
+    parser.add_argument("--n", type=int, default=128, help="queries")
+    parser.add_argument("--batch", type=int, nargs="+", default=[64, 128])
+    parser.add_argument("--threads", type=int, default=0)
+    opts = parser.parse_args()
+    if opts.threads:
+        torch.set_num_threads(opts.threads)
+    run = Path(opts.run)
+    data = DataDir(run / "world")
+    samples = data.read(TEST) + [s for f in sorted((run / "attacks").glob("*.jsonl")) for s in read_attacks(f)]
+    samples = samples[: opts.n]
+    model, processor = load_model(run / "models" / opts.arm)
+    model.eval()
+    cfg = resolve_max_new_tokens(EvalConfig(), processor, make_judge(EvalConfig(), data.root, data.images))
+    images = ImageCache(processor, data.images)
+    for s in samples:
+        images.pil(s.image)  # images read once, before any timing
+    print(f"{len(samples)} queries, max_new_tokens {cfg.max_new_tokens}, {torch.get_num_threads()} threads")
+
+    started = time.perf_counter()
+    loop = [generate_texts(model, processor, [prompt_text(processor, s.instruction)], [images.pil(s.image)],
+                           cfg.max_new_tokens)[0] for s in samples]
+    loop_s = time.perf_counter() - started
+    print(f"batch-1 loop        {loop_s:8.2f} s   ({len(samples) / loop_s:6.1f} queries/s)")
+    for batch in opts.batch:
+        generator = HFGenerator(model, processor, data.images, cfg.max_new_tokens)
+        generator.images = images
+        started = time.perf_counter()
+        answers = [a for i in range(0, len(samples), batch) for a in generator.generate(samples[i:i + batch])]
+        batched_s = time.perf_counter() - started
+        same = sum(a == b for a, b in zip(answers, loop)) / len(samples)
+        print(f"batched ({batch:4d})      {batched_s:8.2f} s   ({len(samples) / batched_s:6.1f} queries/s)   "
+              f"ratio {loop_s / batched_s:5.1f}x   answers equal to the loop's: {same:.1%}")
+
+
+if __name__ == "__main__":
+    main()
