@@ -81,3 +81,16 @@ def test_model_keys_stay_those_saved_models_were_recorded_with(tmp_path):
     keys = {name: key_of(arms.spec(name)) for name in ("base", "sft_posthoc", "npo", "rmu")}
     assert keys == {"base": "bc5170dc447b555f", "sft_posthoc": "b5bceb47f17c8a8e", "npo": "44a9a245efeff846",
                     "rmu": "41797ac8ed0f9abb"}
+
+
+def test_an_arm_resumes_only_checkpoints_of_its_own_setup(tmp_path):
+    from unmirage.artefacts import key_of
+
+    study = Study(load_config(None, [f"out_dir={tmp_path}", "train.save_steps=50"]), show_progress=False)
+    root = study.run_dir / "checkpoints" / "npo"
+    (root / "0123456789abcdef" / "checkpoint-50").mkdir(parents=True)  # made for another setup
+    mine = root / key_of(study.arms.spec("npo"))
+    (mine / "checkpoint-50").mkdir(parents=True)
+    checkpoints = study.arms.checkpoints("npo")
+    assert checkpoints.directory == mine and checkpoints.every == 50
+    assert [p.name for p in root.iterdir()] == [mine.name]  # the other setup's are gone
