@@ -212,6 +212,26 @@ def eval_(model: Path = typer.Argument(..., help="Model directory"),
 
 
 @app.command()
+def judge(answers: Path = typer.Argument(..., help="JSONL of answers: instruction and answer per line; optionally "
+                                         "group (default unsafes), split (default: the group), image, id, source_id, "
+                                         "shot (an eval's samples.jsonl has them all)"),
+          data: Optional[Path] = typer.Option(None, help="Data directory the judge needs (images/, the world's "
+                                              "facts.json for the oracle); default: the answers' folder"),
+          out: Path = typer.Option(Path("judged"), help="Directory for samples.jsonl (verdicts) and results.json"),
+          set_: List[str] = typer.Option([], "--set", help="Study config override, e.g. --set eval.judge=vlm "
+                                         "--set eval.judge_model=DIR"),
+          judge_name: Optional[str] = typer.Option(None, "--judge", help="Shorthand for --set eval.judge=NAME"),
+          name: Optional[str] = typer.Option(None, help="The arm's name in results.json (default: the file's stem)")
+          ) -> None:
+    """Judge answers a model already gave, with any registered judge; no model is loaded."""
+    from .standalone import judge_answers
+
+    metrics = judge_answers(answers, data, out, list(set_) + _shorthands(**{"eval.judge": judge_name}), name)
+    typer.echo(json.dumps({k: v for k, v in metrics.items() if not k.startswith("ci/")}, indent=1))
+    typer.echo(f"written: {out / 'samples.jsonl'}, {out / 'results.json'}")
+
+
+@app.command()
 def report(run_dir: Path = typer.Argument(..., help="A run directory with results.json")) -> None:
     """Tables and figures from results.json (report.md, PNGs)."""
     from .report import write_report

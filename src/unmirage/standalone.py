@@ -17,13 +17,13 @@ from .artefacts import key_of
 from .config import (ArmConfig, BudgetConfig, ModelConfig, StudyConfig, TrainConfig, apply_overrides, from_dict,
                      load_config, to_dict)
 from .data.layout import MIX_FILES, TEST, DataDir
-from .data.records import by_group
+from .data.records import GROUPS, Sample, by_group
 from .data.samples_io import read_samples
 from .data.vlguard import load_vlguard
 from .errors import ConfigError, DataError
 from .eval.keyword import is_refusal
-from .io import read_json
-from .eval.runner import evaluate, make_judge
+from .io import numbered_jsonl, read_json, write_jsonl
+from .eval.runner import evaluate, judged, judged_metrics, make_judge
 from .methods.base import METHODS
 from .methods.train import Checkpoints, train_arm
 from .mixes import PAIRED_MIX, check_mix, training_mix
@@ -123,3 +123,57 @@ def attack_file(path: Path, out: Path, audit: Path | None, given: dict[str, str]
     for split, p in paths.items():
         announce(f"{split}: {len(splits[split])} queries -> {p}")
     return paths
+
+
+ANSWER_FIELDS = ("instruction", "answer")  # required; group, image, id, split, source_id, shot are optional
+
+
+def read_answers(path: Path) -> list[tuple[str, Sample, str]]:
+    """(split, sample, answer) of each line of an answers JSONL (e.g. an eval's samples.jsonl).
+    A line without a group counts as an unsafe query; without a split, its group is its split
+    (as a study's unattacked splits are)."""
+    out = []
+    for line, rec in numbered_jsonl(path, strict=True):
+        where = f"{path}:{line}"
+        if not isinstance(rec, dict):
+            raise DataError(f"{where}: expected a JSON object, got {type(rec).__name__}")
+        for key in ANSWER_FIELDS:
+            if not isinstance(rec.get(key), str):
+                raise DataError(f"{where}: field {key!r} must be a string (every line needs "
+                                f"{' and '.join(ANSWER_FIELDS)})")
+        group = rec.get("group") or "unsafes"
+        if group not in GROUPS:
+            raise DataError(f"{where}: group must be one of {list(GROUPS)}, got {group!r}")
+        meta = {k: rec[k] for k in ("source_id", "shot") if rec.get(k) is not None}
+        sample = Sample(id=str(rec.get("id") or f"line{line}"), image=rec.get("image") or "", group=group,
+                        instruction=rec["instruction"], meta=meta)
+        out.append((rec.get("split") or group, sample, rec["answer"]))
+    if not out:
+        raise DataError(f"{path}: holds no answers")
+    keys = [(split, s.id) for split, s, _ in out]
+    if len(set(keys)) != len(keys):
+        raise DataError(f"{path}: a (split, id) pair occurs twice; every answer needs its own id within its split")
+    return out
+
+
+def judge_answers(path: Path, data_dir: Path | None, out: Path, overrides: list[str], name: str | None = None) -> dict:
+    """Judge answers a model already gave (no model is loaded): verdicts to `out/samples.jsonl`,
+    metrics to `out/results.json`, as `unmirage eval` writes them (without residual knowledge)."""
+    cfg = eval_config(overrides)
+    rows = read_answers(Path(path))
+    for split in {split for split, _, _ in rows}:
+        if why := check_split(split):
+            raise DataError(f"{path}: {why}")
+    data = DataDir(data_dir if data_dir is not None else Path(path).parent)
+    judge = make_judge(cfg.eval, data.root, data.images)
+    pairs = [(split, s) for split, s, _ in rows]
+    records = judged(pairs, [a for _, _, a in rows], judge)  # a judge batches its own work (the vlm judge)
+    out = Path(out)
+    if (out / "samples.jsonl").resolve() == Path(path).resolve():
+        raise ConfigError(f"--out {out} would overwrite the answers being judged; give another directory")
+    write_jsonl(out / "samples.jsonl", records)
+    metrics = judged_metrics(records, pairs, judge, cfg.eval.bootstrap_seed)
+    arm = name or Path(path).stem
+    config = {"name": arm, "answers": str(path), "data_dir": str(data.root), "eval": to_dict(cfg.eval)}
+    write_results(out / RESULTS, study_results(config, {}, {arm: metrics}, {}, {}, {}))
+    return metrics

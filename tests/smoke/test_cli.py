@@ -155,3 +155,24 @@ def test_missing_image_is_a_clear_error(cli, study_config, monkeypatch, capsys, 
                 str(tmp_path / "eval"), "--judge", "oracle")
     assert code == 2
     assert "not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("arm", ["sft_posthoc", "npo"])
+def test_judge_reproduces_a_finished_study_from_its_answers(cli, study_config, tmp_path, arm):
+    """`unmirage judge` on an arm's samples.jsonl, its verdicts removed, gives the study's metrics."""
+    path, run_dir = study_config
+    if not (run_dir / "results.json").is_file():  # the module's first test ran it (with whatever world came last)
+        assert cli("run", str(path), "--quiet") == 0
+    verdict_keys = ("verdict", "correct", "harm", "category")
+    rows = [json.loads(line) for line in (run_dir / "eval" / arm / "samples.jsonl").read_text().splitlines()]
+    answers = tmp_path / "answers.jsonl"
+    answers.write_text("".join(json.dumps({k: v for k, v in r.items() if k not in verdict_keys}) + "\n" for r in rows))
+    assert cli("judge", str(answers), "--data", str(run_dir / "world"), "--out", str(tmp_path / "judged"),
+               "--name", arm) == 0
+    judged = json.loads((tmp_path / "judged" / "results.json").read_text())["arms"][arm]
+    study = json.loads((run_dir / "results.json").read_text())["arms"][arm]
+    expected = {k: v for k, v in study.items() if k != "budget" and not k.startswith(("residual/", "ci/residual"))}
+    assert judged == expected
+    assert any(k.startswith("asr/") for k in judged) and any(k.startswith("rr/") for k in judged)
+    assert cli("judge", str(tmp_path / "judged" / "samples.jsonl"), "--data", str(run_dir / "world"),
+               "--out", str(tmp_path / "judged")) == 2  # never over the answers it reads

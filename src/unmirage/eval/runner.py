@@ -133,12 +133,7 @@ def evaluate(model, processor, splits: dict[str, list[Sample]], judge: Judge, im
             chunk = mine[step * cfg.batch_size:(step + 1) * cfg.batch_size]
             samples = [s for _, s in chunk]
             answers, new = cached.generate(samples) if chunk else ([], {})
-            verdicts = judge.judge(samples, answers) if chunk else []
-            records: list[dict[str, Any]] = [
-                {"split": split, "id": s.id, "source_id": s.meta.get("source_id"), "shot": s.meta.get("shot", 0),
-                 "group": s.group, "image": s.image, "instruction": s.instruction, "answer": a, **v}
-                for (split, s), a, v in zip(chunk, answers, verdicts, strict=True)
-            ]
+            records = judged(chunk, answers, judge) if chunk else []
             records, new = _gathered(records, new, world)
             if main:
                 append_jsonl(path, records)
@@ -149,15 +144,29 @@ def evaluate(model, processor, splits: dict[str, list[Sample]], judge: Judge, im
         state.wait_for_everyone()
     wanted = {_asked(split, s) for split, samples in splits.items() for s in samples}
     records = [r for r in read_jsonl(path) if _answered(r) in wanted]
-    categorise = getattr(judge, "category", None)
-    if categorise is not None:  # e.g. the oracle's intent kinds, for per-category breakdowns
-        by_key = {(split, s.id): s for split, samples in splits.items() for s in samples}
-        for r in records:
-            r["category"] = categorise(by_key[(r["split"], r["id"])])
-    metrics = compute_metrics(records, cfg.bootstrap_seed)
+    metrics = judged_metrics(records, [(split, s) for split, samples in splits.items() for s in samples], judge,
+                             cfg.bootstrap_seed)
     metrics.update(residual(model, processor, splits.get("unsafes", []), judge, image_root, max_length,
                             cfg.batch_size))
     return metrics
+
+
+def judged(pairs: list[tuple[str, Sample]], answers: list[str], judge: Judge) -> list[dict[str, Any]]:
+    """The samples.jsonl records of (split, sample) pairs and their answers, with the judge's verdicts."""
+    verdicts = judge.judge([s for _, s in pairs], answers)
+    return [{"split": split, "id": s.id, "source_id": s.meta.get("source_id"), "shot": s.meta.get("shot", 0),
+             "group": s.group, "image": s.image, "instruction": s.instruction, "answer": a, **v}
+            for (split, s), a, v in zip(pairs, answers, verdicts, strict=True)]
+
+
+def judged_metrics(records: list[dict], pairs: list[tuple[str, Sample]], judge: Judge, seed: int) -> dict:
+    """The metrics of judged records, with the judge's categories (e.g. the oracle's intent kinds)
+    for per-category breakdowns."""
+    categorise = getattr(judge, "category", None)
+    if categorise is not None:
+        by_key = {(split, s.id): s for split, s in pairs}
+        records = [{**r, "category": categorise(by_key[(r["split"], r["id"])])} for r in records]
+    return compute_metrics(records, seed)
 
 
 def residual(model, processor, unsafe: list[Sample], judge: Judge, image_root: str | Path, max_length: int,
