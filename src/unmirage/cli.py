@@ -161,6 +161,33 @@ def attack(data: Path = typer.Argument(..., help="VLGuard-format test JSON to re
                 shots, candidates, paraphrases, announce=typer.echo)
 
 
+@app.command("forget-retain")
+def forget_retain(data: Path = typer.Argument(..., help="A safety set (VLGuard train.json, SPA-VL, ... see --format)"),
+                  out: Path = typer.Option(..., help="Directory for forget.jsonl and retain.jsonl"),
+                  format_: str = typer.Option("vlguard", "--format", help="Its format: a registered dataset "
+                                              "(see `unmirage ls`)"),
+                  image_root: Optional[Path] = typer.Option(None, help="The images' folder (default: DATA's "
+                                                            "images/ for vlguard, else the loader's own)"),
+                  answers_field: Optional[str] = typer.Option(None, help="Harmful answers from this field of the "
+                                                              "records, e.g. rejected (SPA-VL)"),
+                  answers: Optional[Path] = typer.Option(None, help="Harmful answers from a JSONL of {id, answer}"),
+                  model: List[Path] = typer.Option([], help="Harmful answers from generator models (repeatable): "
+                                                   "the judge keeps each query's most harmful answer"),
+                  min_score: Optional[float] = typer.Option(None, help="With --model: drop queries whose best "
+                                                            "answer scores below this (keyword judge: 1 harmful, "
+                                                            "0 irrelevant, -1 refusal)"),
+                  general: List[Path] = typer.Option([], help="Samples JSONL of general safe data to top retain up"),
+                  retain_size: Optional[int] = typer.Option(None, help="Top retain up to this many samples"),
+                  check_images: bool = typer.Option(True, help="Check that every image exists (--no-check-images: "
+                                                    "the text alone, e.g. answers from a field)"),
+                  set_: List[str] = typer.Option([], "--set", help="e.g. --set eval.judge=vlm --set seed=1")) -> None:
+    """Build the forget and retain sets of unlearning from a safety set."""
+    from .standalone import forget_retain as build
+
+    build(data, out, format_, image_root, answers_field, answers, model, general, retain_size, min_score,
+          list(set_), check_images, announce=typer.echo)
+
+
 @app.command()
 def train(method: str = typer.Option(..., help="Registered method (see `unmirage ls`)"),
           model: Path = typer.Option(..., help="Model directory to start from"),

@@ -16,14 +16,17 @@ from .attacks.one_word import build_attacks, read_attacks, write_attacks
 from .artefacts import key_of
 from .config import (ArmConfig, BudgetConfig, ModelConfig, StudyConfig, TrainConfig, apply_overrides, from_dict,
                      load_config, to_dict)
-from .data.layout import MIX_FILES, TEST, DataDir
+from .data.layout import IMAGES, MIX_FILES, TEST, DataDir
+from .data.datasets import load_dataset
+from .data.forget_retain import build_forget_retain, judge_score
 from .data.records import GROUPS, Sample, by_group
 from .data.samples_io import read_samples
 from .data.vlguard import load_vlguard
 from .errors import ConfigError, DataError
 from .eval.keyword import is_refusal
 from .io import numbered_jsonl, read_json, write_jsonl
-from .eval.runner import evaluate, judged, judged_metrics, make_judge
+from .eval.backends import make_generator
+from .eval.runner import evaluate, judged, judged_metrics, make_judge, resolve_max_new_tokens
 from .methods.base import METHODS
 from .methods.train import Checkpoints, train_arm
 from .mixes import PAIRED_MIX, check_mix, training_mix
@@ -177,3 +180,59 @@ def judge_answers(path: Path, data_dir: Path | None, out: Path, overrides: list[
     config = {"name": arm, "answers": str(path), "data_dir": str(data.root), "eval": to_dict(cfg.eval)}
     write_results(out / RESULTS, study_results(config, {}, {arm: metrics}, {}, {}, {}))
     return metrics
+
+
+def forget_retain(data: Path, out: Path, fmt: str = "vlguard", image_root: Path | None = None,
+                  answers_field: str | None = None, answers: Path | None = None, models: list[Path] = (),
+                  general: list[Path] = (), retain_size: int | None = None, min_score: float | None = None,
+                  overrides: list[str] = (), check_images: bool = True, announce=print) -> dict[str, Path]:
+    """forget.jsonl and retain.jsonl in `out` from a safety set of any registered format.
+
+    The harmful answers come from one source: a field of the records (`answers_field`, e.g.
+    SPA-VL's `rejected`), a JSONL of `{id, answer}` (`answers`), or generator `models` whose answers
+    the judge (`eval.judge`, default keyword) rates, keeping each query's most harmful. The retain
+    set is the safe queries, topped up from `general` samples by seeded sampling (`seed`)."""
+    cfg = eval_config(list(overrides) if any(o.startswith("eval.judge=") for o in overrides)
+                      else ["eval.judge=keyword", *overrides])
+    # a data directory keeps its images in images/; other formats have their loader's default root
+    root = Path(image_root) if image_root else Path(data).parent / IMAGES if fmt == "vlguard" else None
+    if models and not check_images:
+        raise ConfigError("generator models need the images: drop --no-check-images")
+    samples = load_dataset(fmt, data, check_images=check_images, **({"image_root": root} if root else {}))
+    root = root or Path(data).parent
+    if sum(x is not None and x != () and x != [] for x in (answers_field, answers, list(models) or None)) != 1:
+        raise ConfigError("give exactly one source of harmful answers: --answers-field, --answers or --model")
+    if answers is not None:
+        given = {}
+        for line, rec in numbered_jsonl(answers, strict=True):
+            if not isinstance(rec, dict) or not isinstance(rec.get("id"), str) or not isinstance(rec.get("answer"), str):
+                raise DataError(f"{answers}:{line}: each line needs a string id and answer")
+            given[rec["id"]] = rec["answer"]
+        unsafe = [s for s in samples if s.group != "safe_safes"]
+        missing = [s.id for s in unsafe if s.id not in given]
+        if missing:
+            raise DataError(f"{answers}: no answer for {len(missing)} of the {len(unsafe)} unsafe queries "
+                            f"(first: {missing[0]!r}); its ids must be the data's sample ids")
+        samples = [s.with_(meta={**s.meta, "given_answer": given[s.id]}) if s.id in given else s for s in samples]
+        answers_field = "given_answer"
+    generators, score = None, None
+    if models:
+        judge = make_judge(cfg.eval, Path(data).parent, root)
+        score = judge_score(judge)
+        generators = {}
+        for path in models:
+            model, processor = load_model(path, cfg.model.trust_remote_code)
+            generator = make_generator(resolve_max_new_tokens(cfg.eval, processor, judge), model, processor, root)
+            generators[str(path)] = lambda batch, g=generator, n=cfg.eval.batch_size: [
+                a for i in range(0, len(batch), n) for a in g.generate(batch[i:i + n])]
+    extra = [s for path in general for s in read_samples(path)]
+    sets = build_forget_retain(samples, answers_field=answers_field, models=generators, score=score,
+                               min_score=min_score, general=extra, retain_size=retain_size, seed=cfg.seed)
+    if not sets.forget:
+        raise DataError("the forget set is empty: every query's best answer scored below --min-score (the models "
+                        "refused everything); nothing was written")
+    paths = sets.write(out)
+    announce(f"forget: {len(sets.forget)} samples -> {paths['forget']}")
+    announce(f"retain: {len(sets.retain)} samples ({sum(s.group == 'safe_safes' for s in samples)} safe queries of the "
+             f"data, {len(sets.retain) - sum(s.group == 'safe_safes' for s in samples)} general) -> {paths['retain']}")
+    return paths

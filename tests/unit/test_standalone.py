@@ -102,3 +102,48 @@ def test_judge_answers_with_the_keyword_judge_and_its_bad_inputs(tmp_path):
         with pytest.raises(DataError, match=match):
             standalone.judge_answers(answers, None, tmp_path / "out2", ["eval.judge=keyword"])
         assert not (tmp_path / "out2").exists()  # nothing half-written
+
+
+FIXTURES = __import__("pathlib").Path(__file__).parents[1] / "fixtures"
+
+
+def test_forget_retain_from_a_field_a_file_or_models(tiny_world, tmp_path, capsys):
+    import json
+
+    from unmirage.data.samples_io import read_samples
+    from unmirage.data.vlguard import load_vlguard
+    from unmirage.models.families import fresh_tiny
+    from unmirage.models.load import save_model
+
+    cli.app(["forget-retain", str(FIXTURES / "spavl" / "train.jsonl"), "--format", "spavl", "--answers-field",
+             "rejected", "--no-check-images", "--general", str(tiny_world / "retain.jsonl"), "--retain-size", "4",
+             "--out", str(tmp_path / "spavl")], standalone_mode=False)
+    forget = read_samples(tmp_path / "spavl" / "forget.jsonl")
+    assert forget and all(s.meta["harmful_source"] == "rejected" and s.response == s.meta["rejected"] for s in forget)
+    assert len(read_samples(tmp_path / "spavl" / "retain.jsonl")) == 4  # topped up from the general data
+    assert "forget: " in capsys.readouterr().out
+
+    unsafe = [s for s in load_vlguard(tiny_world / "train.json") if s.group != "safe_safes"]
+    answers = tmp_path / "answers.jsonl"
+    answers.write_text("".join(json.dumps({"id": s.id, "answer": f"harm {i}"}) + "\n" for i, s in enumerate(unsafe)))
+    standalone.forget_retain(tiny_world / "train.json", tmp_path / "file", answers=answers, announce=lambda _: None)
+    assert [s.response for s in read_samples(tmp_path / "file" / "forget.jsonl")] == [f"harm {i}" for i in range(len(unsafe))]
+    answers.write_text("".join(json.dumps({"id": s.id, "answer": "x"}) + "\n" for s in unsafe[1:]))
+    with pytest.raises(DataError, match=f"no answer for 1 of the {len(unsafe)} unsafe queries"):
+        standalone.forget_retain(tiny_world / "train.json", tmp_path / "bad", answers=answers)
+
+    texts = [s.instruction + " " + s.response for s in load_vlguard(tiny_world / "train.json")]
+    model, processor = fresh_tiny(__import__("unmirage.config", fromlist=["ModelConfig"]).ModelConfig(), texts, 32)
+    saved = save_model(model, processor, tmp_path / "model")
+    standalone.forget_retain(tiny_world / "train.json", tmp_path / "models", models=[saved],
+                             overrides=["eval.max_new_tokens=4"], announce=lambda _: None)
+    forget = read_samples(tmp_path / "models" / "forget.jsonl")
+    assert len(forget) == len(unsafe) and all(s.meta["harmful_source"] == str(saved) for s in forget)
+    with pytest.raises(DataError, match="forget set is empty"):  # nothing scores above the most harmful verdict
+        standalone.forget_retain(tiny_world / "train.json", tmp_path / "none", models=[saved], min_score=2.0,
+                                 overrides=["eval.max_new_tokens=4"])
+    assert not (tmp_path / "none").exists()
+    from unmirage.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="exactly one source"):
+        standalone.forget_retain(tiny_world / "train.json", tmp_path / "two", answers_field="x", answers=answers)
