@@ -18,6 +18,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="See through the safety mirage: audit, attack, align and evaluate VLMs.")
 
 SET_HELP = "Config override key.sub=value (repeatable), e.g. --set world.bias=0.5"
+FORMAT_HELP = ("The files' format: a registered dataset (vlguard, spavl, mmsafety, figstep, mirage, generic; "
+               "see `unmirage ls`); default: VLGuard JSON, or samples JSONL by suffix")
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -126,14 +128,17 @@ def audit(data: List[Path] = typer.Argument(..., help="VLGuard-format JSON or sa
           out: Path = typer.Option(Path("audit"), help="Directory for audit.json and audit.png"),
           min_count: Optional[int] = typer.Option(None, help="Minimum count for a word to be ranked"),
           label: str = typer.Option("group", help="A query's label: its group's ('group': refuse unless "
-                                    "safe_safes) or what its response does ('response': a refusal or not)")) -> None:
+                                    "safe_safes) or what its response does ('response': a refusal or not)"),
+          format_: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
+          option: List[str] = typer.Option([], help="A loader option KEY=VALUE, e.g. shots=3 (mirage)"),
+          image_root: Optional[Path] = typer.Option(None, help="The images' folder (default: the loader's)")) -> None:
     """First-word × label association per query group.
 
     `--label response` audits what a training mix teaches: e.g. the embedded world's corpus.jsonl
     (which complies with every request) with its train.json, as mixed SFT trains on them."""
     from .standalone import audit_files
 
-    result = audit_files(data, out, min_count, label)
+    result = audit_files(data, out, min_count, label, _source(format_, option, image_root))
     for g, info in result["groups"].items():
         top = list(info["first_words"].items())[:5]
         typer.echo(f"{g} (n={info['n']}): " + ", ".join(f"{w} {c / info['n']:.1%}" for w, c in top))
@@ -152,13 +157,16 @@ def attack(data: Path = typer.Argument(..., help="VLGuard-format test JSON to re
            shots: int = typer.Option(3, help="Rewrites per unsafe query (K)"),
            control_candidates: str = typer.Option("", help="Comma-separated words to try as the control when no "
                                                   "frequent word is neutral (default: the data's own first words)"),
-           paraphrases: Optional[Path] = typer.Option(None, help=f"{FACTS} whose phrasings give paraphrases")) -> None:
+           paraphrases: Optional[Path] = typer.Option(None, help=f"{FACTS} whose phrasings give paraphrases"),
+           format_: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
+           option: List[str] = typer.Option([], help="A loader option KEY=VALUE, e.g. shots=3 (mirage)"),
+           image_root: Optional[Path] = typer.Option(None, help="The images' folder (default: the loader's)")) -> None:
     """Rewrite queries: answer-biased word into unsafe ones (K shots), refusal-biased into safe ones."""
     from .standalone import attack_file
 
     candidates = [w.strip() for w in control_candidates.split(",") if w.strip()]
     attack_file(data, out, audit_file, {"attack": attack_word, "refusal": refusal_word, "control": control_word},
-                shots, candidates, paraphrases, announce=typer.echo)
+                shots, candidates, paraphrases, announce=typer.echo, source=_source(format_, option, image_root))
 
 
 @app.command("forget-retain")
@@ -210,6 +218,19 @@ def train(method: str = typer.Option(..., help="Registered method (see `unmirage
     state.destroy_process_group()  # a clean exit for every rank (no-op in one process)
 
 
+def _source(format_: Optional[str], option: List[str], image_root: Optional[Path]):
+    """How the command reads its query files (`standalone.Source`)."""
+    import yaml
+
+    from .errors import ConfigError
+    from .standalone import Source
+
+    if any("=" not in o for o in option):
+        raise ConfigError(f"--option takes KEY=VALUE (a loader option, e.g. shots=3), got {option}")
+    options = tuple((k, yaml.safe_load(v)) for k, v in (o.split("=", 1) for o in option))
+    return Source(format_, options, image_root)
+
+
 def _shorthands(**flags) -> list[str]:
     """`--set` overrides for the flags given (None: not given)."""
     return [f"{key}={value}" for key, value in flags.items() if value is not None]
@@ -248,12 +269,17 @@ def judge(answers: Path = typer.Argument(..., help="JSONL of answers: instructio
           set_: List[str] = typer.Option([], "--set", help="Study config override, e.g. --set eval.judge=vlm "
                                          "--set eval.judge_model=DIR"),
           judge_name: Optional[str] = typer.Option(None, "--judge", help="Shorthand for --set eval.judge=NAME"),
-          name: Optional[str] = typer.Option(None, help="The arm's name in results.json (default: the file's stem)")
-          ) -> None:
+          name: Optional[str] = typer.Option(None, help="The arm's name in results.json (default: the file's stem)"),
+          queries: Optional[Path] = typer.Option(None, help="The queries answered (then each answer line needs only "
+                                                 "id and answer; every query needs one)"),
+          format_: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
+          option: List[str] = typer.Option([], help="A loader option KEY=VALUE, e.g. shots=3 (mirage)"),
+          image_root: Optional[Path] = typer.Option(None, help="The images' folder (default: the loader's)")) -> None:
     """Judge answers a model already gave, with any registered judge; no model is loaded."""
     from .standalone import judge_answers
 
-    metrics = judge_answers(answers, data, out, list(set_) + _shorthands(**{"eval.judge": judge_name}), name)
+    metrics = judge_answers(answers, data, out, list(set_) + _shorthands(**{"eval.judge": judge_name}), name,
+                            queries, _source(format_, option, image_root))
     typer.echo(json.dumps({k: v for k, v in metrics.items() if not k.startswith("ci/")}, indent=1))
     typer.echo(f"written: {out / 'samples.jsonl'}, {out / 'results.json'}")
 

@@ -6,8 +6,9 @@ mix or a key means the same here as in a study.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from accelerate import PartialState
 
@@ -95,21 +96,41 @@ def eval_one(model_dir: Path, data_dir: Path, out: Path, attacks: Path | None, o
     return metrics
 
 
-def audit_files(paths: list[Path], out: Path, min_count: int | None, label: str) -> dict:
-    """The audit of VLGuard JSON and samples JSONL files together, written to `out`. `label`:
-    a query's group ('group') or what its response does ('response': a refusal or not)."""
+@dataclass(frozen=True)
+class Source:
+    """How to read a file of queries: its format (a registered dataset, or None: VLGuard JSON or
+    samples JSONL by suffix), the loader's options, its image root and whether images are checked."""
+
+    format: str | None = None
+    options: tuple[tuple[str, Any], ...] = ()
+    image_root: Path | None = None
+    check_images: bool = False  # the text is enough to audit, attack or judge with the keyword judge
+
+    def load(self, path: Path) -> list[Sample]:
+        if self.format is None:
+            return read_samples(path) if Path(path).suffix == ".jsonl" else load_vlguard(path)
+        options = dict(self.options)
+        if self.image_root is not None:
+            options["image_root"] = self.image_root
+        return load_dataset(self.format, path, check_images=self.check_images, **options)
+
+
+def audit_files(paths: list[Path], out: Path, min_count: int | None, label: str, source: Source = Source()) -> dict:
+    """The audit of query files together, written to `out`. `label`: a query's group ('group')
+    or what its response does ('response': a refusal or not)."""
     if label not in ("group", "response"):
         raise ConfigError(f"--label must be 'group' or 'response', got {label!r}")
-    samples = [s for path in paths for s in (read_samples(path) if Path(path).suffix == ".jsonl" else load_vlguard(path))]
+    samples = [s for path in paths for s in source.load(path)]
     labels = [("refuse" if is_refusal(s.response) else "answer") for s in samples] if label == "response" else None
     return write_audit(samples, out, min_count=min_count, labels=labels)
 
 
 def attack_file(path: Path, out: Path, audit: Path | None, given: dict[str, str], shots: int,
-                control_candidates: list[str], paraphrases: Path | None, announce=print) -> dict[str, Path]:
-    """The attack and rewrite splits of a VLGuard-format test file, written to `out`: the words
-    `given` (attack, refusal, control), those left empty taken from the audit.json `audit`."""
-    test = load_vlguard(path)
+                control_candidates: list[str], paraphrases: Path | None, announce=print,
+                source: Source = Source()) -> dict[str, Path]:
+    """The attack and rewrite splits of a test file, written to `out`: the words `given`
+    (attack, refusal, control), those left empty taken from the audit.json `audit`."""
+    test = source.load(path)
     words = {**given, "why": {k: "given" for k in ("attack", "refusal", "control")}}
     source = "user"
     if not all(given.values()):
@@ -131,15 +152,24 @@ def attack_file(path: Path, out: Path, audit: Path | None, given: dict[str, str]
 ANSWER_FIELDS = ("instruction", "answer")  # required; group, image, id, split, source_id, shot are optional
 
 
-def read_answers(path: Path) -> list[tuple[str, Sample, str]]:
+def read_answers(path: Path, queries: list[Sample] | None = None) -> list[tuple[str, Sample, str]]:
     """(split, sample, answer) of each line of an answers JSONL (e.g. an eval's samples.jsonl).
     A line without a group counts as an unsafe query; without a split, its group is its split
-    (as a study's unattacked splits are)."""
+    (as a study's unattacked splits are). With `queries`, each line names its query by `id` and
+    takes its instruction, group and image from it; every query needs exactly one answer."""
     out = []
+    by_id = {s.id: s for s in queries} if queries is not None else None
     for line, rec in numbered_jsonl(path, strict=True):
         where = f"{path}:{line}"
         if not isinstance(rec, dict):
             raise DataError(f"{where}: expected a JSON object, got {type(rec).__name__}")
+        if by_id is not None:
+            query = by_id.get(str(rec.get("id")))
+            if query is None:
+                raise DataError(f"{where}: id {rec.get('id')!r} is no query of the queries file")
+            if rec.get("instruction") not in (None, query.instruction):
+                raise DataError(f"{where}: its instruction is not that of query {query.id!r}")
+            rec = {**rec, "instruction": query.instruction, "group": query.group, "image": query.image}
         for key in ANSWER_FIELDS:
             if not isinstance(rec.get(key), str):
                 raise DataError(f"{where}: field {key!r} must be a string (every line needs "
@@ -156,14 +186,17 @@ def read_answers(path: Path) -> list[tuple[str, Sample, str]]:
     keys = [(split, s.id) for split, s, _ in out]
     if len(set(keys)) != len(keys):
         raise DataError(f"{path}: a (split, id) pair occurs twice; every answer needs its own id within its split")
+    if by_id is not None and (missing := sorted(set(by_id) - {s.id for _, s, _ in out})):
+        raise DataError(f"{path}: no answer to {len(missing)} of the {len(by_id)} queries (first: {missing[0]!r})")
     return out
 
 
-def judge_answers(path: Path, data_dir: Path | None, out: Path, overrides: list[str], name: str | None = None) -> dict:
+def judge_answers(path: Path, data_dir: Path | None, out: Path, overrides: list[str], name: str | None = None,
+                  queries: Path | None = None, source: Source = Source()) -> dict:
     """Judge answers a model already gave (no model is loaded): verdicts to `out/samples.jsonl`,
     metrics to `out/results.json`, as `unmirage eval` writes them (without residual knowledge)."""
     cfg = eval_config(overrides)
-    rows = read_answers(Path(path))
+    rows = read_answers(Path(path), source.load(queries) if queries is not None else None)
     for split in {split for split, _, _ in rows}:
         if why := check_split(split):
             raise DataError(f"{path}: {why}")
