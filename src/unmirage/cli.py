@@ -249,13 +249,18 @@ def eval_(model: Path = typer.Argument(..., help="Model directory"),
           max_new_tokens: Optional[int] = typer.Option(None, help="Shorthand for --set eval.max_new_tokens=N; 0 = "
                                                        "the world's longest answer + slack (oracle), else 256"),
           max_length: Optional[int] = typer.Option(None, help="Shorthand for --set model.max_length=N: the "
-                                                   "longest teacher-forced example in tokens")) -> None:
+                                                   "longest teacher-forced example in tokens"),
+          format_: Optional[str] = typer.Option(None, "--format", help="Read the test set from --data, a file "
+                                                "of this format (a registered dataset), instead of DIR/test.json"),
+          option: List[str] = typer.Option([], help="A loader option KEY=VALUE, e.g. shots=3 (mirage)"),
+          image_root: Optional[Path] = typer.Option(None, help="With --format: the folder its images' paths "
+                                                    "start from")) -> None:
     """Generate on every split, judge each answer; writes samples.jsonl and results.json."""
     from .standalone import eval_one
 
     metrics = eval_one(model, data, out, attacks, list(set_) + _shorthands(**{
         "eval.judge": judge, "eval.batch_size": batch_size, "eval.max_new_tokens": max_new_tokens,
-        "model.max_length": max_length}))
+        "model.max_length": max_length}), source=_source(format_, option, image_root))
     typer.echo(json.dumps({k: v for k, v in metrics.items() if not k.startswith("ci/")}, indent=1))
 
 

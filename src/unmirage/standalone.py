@@ -72,13 +72,22 @@ def eval_config(overrides: list[str]) -> StudyConfig:
 
 
 def eval_one(model_dir: Path, data_dir: Path, out: Path, attacks: Path | None, overrides: list[str],
-             show_progress: bool = True) -> dict:
+             show_progress: bool = True, source: "Source | None" = None) -> dict:
     """Every split of `data_dir`'s test set (and the attack files in `attacks`), answered by the model in
-    `model_dir` and judged; answers go to `out/samples.jsonl`. Returns the metrics."""
+    `model_dir` and judged; answers go to `out/samples.jsonl`. Returns the metrics.
+
+    With a `source` of another format, `data_dir` is a file of that format (or the folder its
+    loader reads), whose images lie in `source.image_root`."""
     cfg = eval_config(overrides)
     cfg = replace(cfg, model=replace(cfg.model, name=str(model_dir)))
-    data = DataDir(data_dir)
-    splits = by_group(data.read(TEST))
+    if source is not None and source.format not in (None, "vlguard"):
+        if source.image_root is None:
+            raise ConfigError(f"--format {source.format} needs --image-root, the folder its images' paths start from")
+        data = DataDir(Path(data_dir).parent if Path(data_dir).is_file() else data_dir, source.image_root)
+        splits = by_group(replace(source, check_images=True).load(data_dir))
+    else:
+        data = DataDir(data_dir)
+        splits = by_group(data.read(TEST))
     if attacks:
         for f in sorted(Path(attacks).glob("*.jsonl")):
             split = f.stem.replace("_at_", "@")

@@ -51,3 +51,27 @@ def test_audit_attack_and_judge_read_every_format(cli, tmp_path, tiny_world, fmt
     answers.write_text("".join(json.dumps({"id": q.id, "answer": "Sure."}) + "\n" for q in queries[1:]))
     assert cli("judge", str(answers), "--queries", str(path), "--format", fmt, *opts, "--judge", "keyword",
                "--out", str(tmp_path / "judged2")) == 2  # an answers file that misses a query
+
+
+def test_eval_reads_a_test_set_of_another_format(cli, tmp_path, tiny_world):
+    import shutil
+
+    from PIL import Image
+
+    from unmirage.config import ModelConfig
+    from unmirage.models.families import fresh_tiny
+    from unmirage.models.load import save_model
+
+    data = shutil.copytree(FIXTURES / "generic", tmp_path / "generic")
+    queries = load_dataset("generic", data / "data.jsonl", check_images=False)
+    for q in queries:
+        (data / q.image).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (32, 32), (200, 40, 40)).save(data / q.image)
+    model, processor = fresh_tiny(ModelConfig(), [q.instruction for q in queries], 32)
+    saved = save_model(model, processor, tmp_path / "model")
+    args = ["eval", str(saved), "--data", str(data / "data.jsonl"), "--format", "generic", "--judge", "keyword",
+            "--max-new-tokens", "4", "--out", str(tmp_path / "eval")]
+    assert cli(*args) == 2  # where its images lie must be said
+    assert cli(*args, "--image-root", str(data)) == 0
+    rows = (tmp_path / "eval" / "samples.jsonl").read_text().splitlines()
+    assert len(rows) == len(queries)

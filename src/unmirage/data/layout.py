@@ -75,15 +75,12 @@ class DataSets:
 class DataDir:
     """A data directory: where its files are, whether a study can train on it, and its sets."""
 
-    def __init__(self, root: str | Path):
+    def __init__(self, root: str | Path, images: str | Path | None = None):
         self.root = Path(root)
+        self.images = Path(images) if images is not None else self.root / IMAGES  # where every image lies
 
     def __truediv__(self, name: str) -> Path:
         return self.root / name
-
-    @property
-    def images(self) -> Path:
-        return self.root / IMAGES
 
     def has(self, name: str) -> bool:
         return (self.root / name).is_file()
