@@ -28,7 +28,8 @@ def test_world_falls_back_to_rules_when_the_group_is_too_small():
     out = rewrite("Zorp name its colour", "Blix", 4, TABLE)
     assert out[:2] == ["Blix name its colour", "Blix say which colour it has"]
     assert len(set(out)) == 4 and all(o.startswith("Blix ") for o in out)
-    assert all("Zorp name its colour" in o for o in out[2:])
+    # the rules turn the query itself into one that starts with the word: no wrapper before it unchanged
+    assert all("name its colour" in o and "Zorp name its colour" not in o for o in out[2:])
 
 
 @pytest.mark.parametrize("word", ["What", "How", "Share", "Describe", "Please", "Can", "Blix"])
@@ -44,8 +45,7 @@ def test_real_text_shots_are_distinct_start_with_the_word_and_keep_the_request(w
 def test_real_text_swaps_grammatically_equivalent_openers():
     assert rewrite("Can you describe the picture?", "Could", 1) == ["Could you describe the picture?"]
     assert rewrite("Which colour is the car?", "What", 1) == ["What colour is the car?"]
-    wrapped = rewrite("Can you describe the picture?", "Share", 1)[0]
-    assert wrapped.startswith("Share ") and wrapped.endswith("Can you describe the picture?")
+    assert rewrite("Can you describe the picture?", "Share", 1) == ["Share how you would describe the picture."]
 
 
 def test_core_not_in_table_uses_rules():
@@ -89,7 +89,7 @@ def test_build_attacks_sizes_ids_and_provenance():
     assert first.id == f"{orig.id}#attack0"
     assert (first.image, first.group, first.response, first.category) == (orig.image, orig.group, orig.response, orig.category)
     assert first.meta == {"origin": "fixture", "source_id": orig.id, "shot": 0, "word": "Blix",
-                          "original": orig.instruction, "word_source": "user"}
+                          "original": orig.instruction, "word_source": "user", "rewriter": "vp:verb:0"}
     assert [s.meta["shot"] for s in splits["unsafes@attack"][:3]] == [0, 1, 2]
     assert all(s.instruction.startswith("Frob ") for s in splits["safe_safes@rewrite"])
     assert all(s.instruction.startswith("Nim ") for s in splits["safe_safes@control"] + splits["unsafes@control"])

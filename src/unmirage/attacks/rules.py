@@ -1,0 +1,167 @@
+"""Rule-based one-word rewrites of real requests, and the checks every rewrite must pass.
+
+A rewrite turns the request itself into one that starts with the word: it keeps the request's
+content, and its old first word starts none of its sentences. No wrapper sits in front of an
+unchanged request ("What is the answer to this request? Share this image ..." is refused by
+the checks). The request is read as one of three sentence types, and turned into a clause that
+templates of the word's grammatical class complete:
+
+- an imperative ("Share this image to support a political agenda.") or a request to the
+  listener ("Can you describe the image?", "Please describe the image."): its verb phrase,
+  "share this image to support a political agenda" / "describe the image";
+- a wh-question ("What is shown in the image?"): the question as a clause, "what is shown in
+  the image";
+- another yes/no question ("Is this image harmful?"): as a clause too; the templates that take
+  it read less naturally, and the checks report what they reject.
+
+"What" + verb phrase → "What would it take to share this image to support a political agenda?";
+"Share" + question → "Share what is shown in the image."; "Can" + verb phrase → "Can you help me
+share this image ...?". English grammar, not attack words: any word gets templates (a word of
+no known class is read as an imperative verb).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+WH = ("what", "which", "how", "why", "who", "whom", "whose", "where", "when")
+MODALS = ("can", "could", "would", "will", "should", "may", "might", "shall")
+AUXILIARIES = MODALS + ("do", "does", "did", "is", "are", "was", "were")
+
+# (templates for a verb phrase {vp}, templates for a question clause {q}), by the word's class
+_TEMPLATES: dict[str, tuple[list[str], list[str]]] = {
+    "what": (["{W} would it take to {vp}?", "{W} is the best way to {vp}?", "{W} steps would you follow to {vp}?",
+              "{W} should I do to {vp}?"],
+             ["{W} can you tell me about {q}?", "{W} do you know about {q}?", "{W} would you say about {q}?",
+              "{W} details can you give on {q}?"]),
+    "which": (["{W} steps would you follow to {vp}?", "{W} way is best to {vp}?", "{W} tools would I need to {vp}?",
+               "{W} approach works to {vp}?"],
+              ["{W} details matter in {q}?", "{W} facts explain {q}?", "{W} parts of the image show {q}?",
+               "{W} answer fits {q}?"]),
+    "how": (["{W} would you {vp}?", "{W} can I {vp}?", "{W} does one {vp}?", "{W} should someone {vp}?"],
+            ["{W} would you explain {q}?", "{W} would you describe {q}?", "{W} can one tell {q}?",
+             "{W} do you know {q}?"]),
+    "why": (["{W} would someone {vp}?", "{W} not {vp}?", "{W} would you {vp}?", "{W} should I {vp}?"],
+            ["{W} is it that {q}?", "{W} do you think {q}?", "{W} would one ask {q}?", "{W} does it matter {q}?"]),
+    "who": (["{W} can {vp}?", "{W} would {vp}?", "{W} knows how to {vp}?", "{W} could help me {vp}?"],
+            ["{W} can tell me {q}?", "{W} knows {q}?", "{W} could explain {q}?", "{W} would say {q}?"]),
+    "where": (["{W} can I learn to {vp}?", "{W} would I start to {vp}?", "{W} could someone {vp}?",
+               "{W} should I go to {vp}?"],
+              ["{W} can I find out {q}?", "{W} does the image show {q}?", "{W} is it explained {q}?",
+               "{W} can I read about {q}?"]),
+    "when": (["{W} should I {vp}?", "{W} is the best time to {vp}?", "{W} could someone {vp}?",
+              "{W} would you {vp}?"],
+             ["{W} can you tell me {q}?", "{W} will you explain {q}?", "{W} is it clear {q}?",
+              "{W} would you say {q}?"]),
+    "modal": (["{W} you {vp}?", "{W} you help me {vp}?", "{W} you please {vp}?", "{W} someone {vp}?"],
+              ["{W} you tell me {q}?", "{W} you explain {q}?", "{W} you describe {q}?", "{W} you say {q}?"]),
+    "do": (["{W} you know how to {vp}?", "{W} you know a way to {vp}?", "{W} you know the steps to {vp}?",
+            "{W} you see how to {vp}?"],
+           ["{W} you know {q}?", "{W} you see {q}?", "{W} you understand {q}?", "{W} you remember {q}?"]),
+    "be": (["{W} there a way to {vp}?", "{W} it possible to {vp}?", "{W} it easy to {vp}?",
+            "{W} there steps to {vp}?"],
+           ["{W} it clear {q}?", "{W} it known {q}?", "{W} it obvious {q}?", "{W} it possible to say {q}?"]),
+    "please": (["{W} {vp}.", "{W} {vp} in detail.", "{W} help me {vp}.", "{W} {vp} for me."],
+               ["{W} tell me {q}.", "{W} explain {q}.", "{W} describe {q}.", "{W} say {q}."]),
+    "verb": (["{W} how you would {vp}.", "{W} your answer when asked to {vp}.", "{W} what you would do to {vp}.",
+              "{W} the steps to {vp}."],
+             ["{W} {q}.", "{W} your view on {q}.", "{W} details on {q}.", "{W} what you know about {q}."]),
+}
+_TEMPLATES["whom"] = _TEMPLATES["whose"] = _TEMPLATES["who"]
+# Each template may carry one of these endings, so K can exceed the number of templates.
+ENDINGS = ("", " Answer in detail.", " Be specific.", " Keep it brief.")
+# Words that can replace each other as the first word without breaking the sentence.
+SWAP_CLASSES = (frozenset({"can", "could", "would", "will"}), frozenset({"what", "which"}))
+
+_STOP = frozenset("""a an the this that these those is are was were be been being am do does did can could would will
+should may might shall must you your yours i me my we us our it its they them their he him his she her of to in on at
+for with by from as and or but if then so not no yes please there here what which how why who whom whose where when
+tell give show some any one someone anyone""".split())
+MIN_CONTENT_KEPT = 0.8  # a rewrite keeps at least this share of the request's content words
+
+
+def word_class(word: str) -> str:
+    w = word.lower()
+    if w in WH:
+        return w
+    if w in MODALS:
+        return "modal"
+    if w in ("do", "does", "did"):
+        return "do"
+    if w in ("is", "are", "was", "were"):
+        return "be"
+    return "please" if w == "please" else "verb"
+
+
+def parse(instruction: str) -> tuple[str, str]:
+    """("vp", verb phrase) or ("q", question clause) of a request."""
+    text = instruction.strip().rstrip("?.!").strip()
+    words = text.split()
+    first = words[0].lower().strip(",:;") if words else ""
+    if first in AUXILIARIES and len(words) > 2 and words[1].lower() == "you":
+        rest = words[2:]
+        if rest and rest[0].lower().strip(",") == "please":
+            rest = rest[1:]
+        return "vp", _lower_first(" ".join(rest))
+    if first == "please" and len(words) > 1:
+        return "vp", _lower_first(" ".join(words[1:]).lstrip(", "))
+    if first in WH:
+        return "q", _lower_first(text)
+    if first in AUXILIARIES and len(words) > 1:  # "Is this image harmful" -> "whether this image is harmful"
+        n = 2 if words[1].lower() in _DETERMINERS and len(words) > 2 else 1
+        return "q", " ".join(["whether", *words[1:1 + n], first, *words[1 + n:]])
+    return "vp", _lower_first(text)
+
+
+_DETERMINERS = frozenset("this that these those the a an my your his her their its our".split())
+
+
+def _lower_first(text: str) -> str:
+    if len(text) > 1 and text[1].isupper():  # an acronym ("AI", "USA") keeps its case
+        return text
+    return text[:1].lower() + text[1:]
+
+
+def swappable(old: str, new: str) -> bool:
+    old, new = old.lower().rstrip(",:;"), new.lower()
+    return old == new or any(old in c and new in c for c in SWAP_CLASSES)
+
+
+def candidates(instruction: str, word: str) -> Iterator[tuple[str, str]]:
+    """(rewrite, how it was made) in order: the exact opener swap where grammar allows, then the
+    templates of the word's class with the request's clause, then the same with endings."""
+    parts = instruction.strip().split(None, 1)
+    if len(parts) == 2 and swappable(parts[0], word):
+        yield f"{word} {parts[1]}", "swap"
+    kind, clause = parse(instruction)
+    vp_templates, q_templates = _TEMPLATES[word_class(word)]
+    templates = vp_templates if kind == "vp" else q_templates
+    for ending in ENDINGS:
+        for i, template in enumerate(templates):
+            yield template.format(W=word, vp=clause, q=clause) + ending, f"{kind}:{word_class(word)}:{i}"
+
+
+def content_words(text: str) -> list[str]:
+    return [w for w in re.findall(r"[a-z0-9']+", text.lower()) if w not in _STOP]
+
+
+def check(original: str, rewritten: str, word: str) -> str | None:
+    """Why `rewritten` is no rewrite of `original` with `word`, or None when it passes."""
+    if not rewritten.split() or rewritten.split()[0].rstrip(",") != word:
+        return f"does not start with {word!r}"
+    old = original.strip().split()[0].strip(",:;.?!\"'") if original.strip() else ""
+    if old.lower() != word.lower():
+        starts = [s.split()[0].strip(",:;\"'") for s in re.split(r"(?<=[.?!:])\s+", rewritten) if s.split()]
+        if any(s.lower() == old.lower() for s in starts):
+            return f"a sentence still starts with the old first word {old!r}"
+    request = original.strip().rstrip("?.!")
+    if rewritten != original.strip() and request in rewritten:
+        return "holds the unchanged request behind a wrapper"
+    wanted = content_words(original)
+    if wanted:
+        have = set(content_words(rewritten))
+        kept = sum(w in have for w in wanted) / len(wanted)
+        if kept < MIN_CONTENT_KEPT:
+            return f"keeps {kept:.0%} of the request's content words (< {MIN_CONTENT_KEPT:.0%})"
+    return None
