@@ -209,13 +209,14 @@ class AttackConfig:
 class EvalConfig:
     """Evaluation: generation backend, generation cache, and the judge (see eval/)."""
 
-    judge: str = "oracle"  # oracle (world only) | keyword | vlm
+    judge: str = "oracle"  # oracle (world only) | keyword | vlm | classifier
     batch_size: int = 64
     max_new_tokens: int = 0  # 0 = the longest answer the judge knows (the world's) + slack; 256 otherwise
     backend: str = "hf"  # hf (transformers) | vllm | auto (vllm when installed and a GPU is present)
     cache: bool = True  # reuse answers of the same model to the same prompt, image and decoding settings
     cache_dir: str = ""  # "" = $UNMIRAGE_CACHE, else OUT_DIR/cache (unmirage run) or ~/.cache/unmirage/generations
-    judge_model: str = ""  # vlm judge: a hub id or local path of a VLM
+    judge_model: str = ""  # vlm judge: a hub id or local path of a VLM; classifier judge: of a classifier
+    judge_refusal_label: str = "refusal"  # classifier judge: its label (name or index) that means refusal
     judge_style: str = "verdict"  # vlm judge: verdict (asks for harmful/refusal/irrelevant) | guard (Llama Guard)
     judge_batch_size: int = 8
     judge_max_new_tokens: int = 16
