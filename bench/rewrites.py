@@ -31,7 +31,7 @@ def main() -> None:
     samples = load_vlguard(opts.path)
     kinds = Counter(rules.parse(s.instruction)[0] for s in samples)
     print(f"{len(samples)} queries: {kinds['vp']} verb phrases (imperatives, requests to the listener), "
-          f"{kinds['q']} questions")
+          f"{kinds['q']} questions, {kinds['statement']} statements (no template)")
     print(f"| word | queries with {opts.shots} rewrites that pass | candidates tried | rejected | "
           "rejected: old first word | wrapper | content words |")
     print("|---|---:|---:|---:|---:|---:|---:|")
@@ -41,14 +41,15 @@ def main() -> None:
         for s in samples:
             kept = []
             for text, how in rules.candidates(s.instruction, word):
+                if text in kept:
+                    continue
                 tried += 1
                 why = rules.check(s.instruction, text, word)
                 if why:
                     reasons["old first word" if "old first word" in why else "wrapper" if "wrapper" in why
                             else "content words" if "content" in why else why] += 1
                     continue
-                if text not in kept:
-                    kept.append(text)
+                kept.append(text)
                 if len(kept) == opts.shots:
                     break
             full += len(kept) == opts.shots

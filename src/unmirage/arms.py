@@ -23,7 +23,7 @@ from .data.records import Sample
 from .errors import ConfigError
 from .io import read_json
 from .methods.base import METHODS, params_dict
-from .methods.train import Checkpoints, train_arm
+from .methods.train import Checkpoints, remove_checkpoints, train_arm
 from .mixes import training_mix
 from .models.load import is_saved_model, load_model, model_from_config
 
@@ -135,10 +135,12 @@ class Arms:
                 raise ConfigError(f"arm {name} starts from arm {arm.init}, whose model is not in {start}")
             model, processor = load_model(start, self.cfg.model.trust_remote_code)
         main, retain = self.mix(name, sets)
+        checkpoints = self.checkpoints(name)
         log_record = train_arm(model, processor, arm, main, retain, self.data.images, out, self.cfg.model,
-                               self.show_progress, self.checkpoints(name))
+                               self.show_progress, checkpoints)
         state = PartialState()
         if state.is_main_process:
             record(out, self.spec(name))
         state.wait_for_everyone()
+        remove_checkpoints(checkpoints)  # only once the model is on disk with its record
         return log_record

@@ -89,7 +89,8 @@ def grid(args: Optional[List[str]] = typer.Argument(None, metavar="[CONFIG] [KEY
          executor: str = typer.Option("auto", help="auto (SLURM where srun exists, else local processes), local "
                                       "or slurm"),
          timeout_min: int = typer.Option(240, help="Each cell's time limit in minutes"),
-         slurm: List[str] = typer.Option([], help="A SLURM parameter, e.g. --slurm partition=gpu --slurm gpus_per_node=1")
+         slurm: List[str] = typer.Option([], help="A SLURM parameter, e.g. --slurm partition=gpu"),
+         gpus: int = typer.Option(0, help="GPUs per cell (0: none; local cells run at once, each seeing these)")
          ) -> None:
     """Run seeds × swept keys as one job per cell through submitit, then the multi-seed report of each.
 
@@ -107,7 +108,7 @@ def grid(args: Optional[List[str]] = typer.Argument(None, metavar="[CONFIG] [KEY
     if any("=" not in s for s in slurm):
         raise ConfigError(f"--slurm takes KEY=VALUE, got {slurm}")
     params = {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in slurm)}
-    for root in run_grid(cfg, executor, timeout_min, params, announce=typer.echo):
+    for root in run_grid(cfg, executor, timeout_min, params, announce=typer.echo, gpus=gpus):
         typer.echo(f"report: {root / 'report.md'}")
 
 

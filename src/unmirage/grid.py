@@ -30,12 +30,28 @@ from .study import seed_config
 log = logging.getLogger(__name__)
 EXECUTORS = ("auto", "local", "slurm")
 DONE = "done.json"  # written into a cell's directory when its study finished
+# settings that decide how a cell runs, not what it measures: left out of its key, so that turning
+# checkpoints on or another batch size resumes the same cells
+OPERATIONAL = {"train": ("save_steps",), "eval": ("batch_size", "judge_batch_size", "cache", "cache_dir", "backend"),
+               "": ("name", "out_dir", "threads", "stale")}
+
+
+def cell_key(cell: StudyConfig) -> str:
+    spec = to_dict(cell)
+    for section, keys in OPERATIONAL.items():
+        part = spec if not section else spec[section]
+        for k in keys:
+            part.pop(k, None)
+    return key_of(spec)
 
 
 def cells(cfg: StudyConfig) -> list[tuple[dict[str, Any], int, StudyConfig]]:
     """(swept values, seed, the cell's study config) of every cell, in a fixed order."""
     seeds = cfg.seeds or [cfg.seed]
     keys = list(cfg.grid)
+    if budgeted := [k for k in keys if k.split(".")[0] == "budget"]:
+        raise ConfigError(f"grid: {budgeted} cannot be swept (every arm's budget is filled in when the config "
+                          "loads); sweep arms.NAME.steps or arms.NAME.batch_size instead")
     out = []
     for combo in itertools.product(*(cfg.grid[k] for k in keys)):
         values = dict(zip(keys, combo))
@@ -44,8 +60,7 @@ def cells(cfg: StudyConfig) -> list[tuple[dict[str, Any], int, StudyConfig]]:
                           f"grid {values}")
         for seed in seeds:
             cell = seed_config(swept, seed)
-            key = key_of({k: v for k, v in to_dict(cell).items() if k not in ("name", "out_dir")})
-            out.append((values, seed, replace(cell, name=f"{cfg.name}/cells/{key}")))
+            out.append((values, seed, replace(cell, name=f"{cfg.name}/cells/{cell_key(cell)}")))
     return out
 
 
@@ -74,31 +89,39 @@ def run_cell(config: dict) -> str:
     return str(run_dir)
 
 
-def executor(kind: str, folder: Path, timeout_min: int, slurm: dict[str, Any]):
-    """A submitit executor: `local` processes, `slurm` jobs, or `auto` (SLURM where `srun` exists)."""
+def executor(kind: str, folder: Path, timeout_min: int, slurm: dict[str, Any], gpus: int = 0):
+    """A submitit executor: `local` processes (every cell at once), `slurm` jobs, or `auto` (SLURM
+    where `srun` exists). Each cell gets `gpus` GPUs (submitit hides them all with 0)."""
     import submitit
 
     if kind not in EXECUTORS:
         raise ConfigError(f"unknown executor {kind!r}; one of {', '.join(EXECUTORS)}")
     ex = submitit.AutoExecutor(folder=folder, cluster=None if kind == "auto" else kind)
-    ex.update_parameters(timeout_min=timeout_min, **({f"slurm_{k}": v for k, v in slurm.items()}
-                                                     if ex.cluster == "slurm" else {}))
+    ex.update_parameters(timeout_min=timeout_min, gpus_per_node=gpus,
+                         **({f"slurm_{k}": v for k, v in slurm.items()} if ex.cluster == "slurm" else {}))
     return ex
 
 
 def run_grid(cfg: StudyConfig, kind: str = "auto", timeout_min: int = 240, slurm: dict[str, Any] | None = None,
-             announce=log.info) -> list[Path]:
+             announce=log.info, gpus: int = 0) -> list[Path]:
     """Submit the cells that are not done, wait for them, then write each group's aggregate report."""
     todo = [c for c in cells(cfg) if not is_done(c[2])]
     all_cells = cells(cfg)
     announce(f"grid {cfg.name}: {len(all_cells)} cells, {len(all_cells) - len(todo)} done, {len(todo)} to run")
     if todo:
-        ex = executor(kind, Path(cfg.out_dir) / cfg.name / "submitit", timeout_min, slurm or {})
+        ex = executor(kind, Path(cfg.out_dir) / cfg.name / "submitit", timeout_min, slurm or {}, gpus)
         jobs = [ex.submit(run_cell, to_dict(cell)) for _, _, cell in todo]
         for job, (values, seed, _) in zip(jobs, todo):
             announce(f"  cell {values or ''} seed {seed}: job {job.job_id}")
-        for job in jobs:
-            job.result()  # raises the cell's error, with its log in the submitit folder
+        failed = []
+        for job, (values, seed, cell) in zip(jobs, todo):  # every job waited for, so none runs on unseen
+            try:
+                job.result()
+            except Exception as e:  # noqa: BLE001  (a cell's error, with its log in the submitit folder)
+                failed.append(f"cell {values or ''} seed {seed} ({cell_dir(cell)}): {str(e).strip().splitlines()[-1]}")
+        if failed:
+            raise ConfigError(f"{len(failed)} of {len(jobs)} cells failed (their logs are in "
+                              f"{Path(cfg.out_dir) / cfg.name / 'submitit'}):\n  " + "\n  ".join(failed))
     return aggregate(cfg, all_cells)
 
 
@@ -106,7 +129,7 @@ def aggregate(cfg: StudyConfig, all_cells) -> list[Path]:
     """Per combination of swept values, the multi-seed results.json and report of its cells."""
     groups: dict[str, tuple[dict, dict[int, Path]]] = {}
     for values, seed, cell in all_cells:
-        label = ",".join(f"{k}={v}" for k, v in values.items())
+        label = ",".join(f"{k}={v}" for k, v in values.items()).replace("/", "_")  # a hub id names no folder
         groups.setdefault(label, (values, {}))[1][seed] = cell_dir(cell)
     roots = []
     for label, (values, runs) in groups.items():

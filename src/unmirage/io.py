@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import hashlib
 import json
@@ -62,16 +63,17 @@ def numbered_jsonl(path: str | Path, strict: bool = False) -> Iterator[tuple[int
     path = Path(path)
     if not path.is_file():
         return
-    lines = path.read_text(encoding="utf-8").splitlines()
-    for i, line in enumerate(lines):
-        if not line.strip():
+    lines = path.read_bytes().splitlines()  # decoded line by line: a cut can split a character
+    for i, raw in enumerate(lines):
+        if not raw.strip():
             continue
         try:
-            yield i + 1, json.loads(line)
-        except json.JSONDecodeError as e:
+            yield i + 1, json.loads(raw.decode("utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
             if i == len(lines) - 1 and not strict:
                 return
-            raise DataError(f"{path}:{i + 1}: not valid JSON ({e.msg}); fix or regenerate the file") from e
+            why = e.msg if isinstance(e, json.JSONDecodeError) else "not UTF-8"
+            raise DataError(f"{path}:{i + 1}: not valid JSON ({why}); fix or regenerate the file") from e
 
 
 def append_jsonl(path: str | Path, records: Iterable[dict]) -> None:
@@ -79,16 +81,22 @@ def append_jsonl(path: str | Path, records: Iterable[dict]) -> None:
     a kill cut short (readers skip it): it is cut off first, or the next record would be glued to it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _drop_cut_last_line(path)
     with path.open("a", encoding="utf-8") as f:
-        for r in records:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+        fcntl.flock(f, fcntl.LOCK_EX)  # another process appending to the same file (a shared cache) waits
+        try:
+            _repair_last_line(path)
+            for r in records:
+                f.write(json.dumps(r, ensure_ascii=False) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def _drop_cut_last_line(path: Path) -> None:
-    if not path.is_file() or path.stat().st_size == 0:
+def _repair_last_line(path: Path) -> None:
+    """A last line without its newline: given its newline if it is a whole record (the kill came
+    between the two), else cut off (the kill cut the record, which readers skip and ask again)."""
+    if path.stat().st_size == 0:
         return
     with path.open("rb+") as f:
         f.seek(-1, os.SEEK_END)
@@ -96,7 +104,13 @@ def _drop_cut_last_line(path: Path) -> None:
             return
         f.seek(0)
         data = f.read()
-        f.truncate(data.rfind(b"\n") + 1)  # 0 when the cut line is the only one
+        start = data.rfind(b"\n") + 1  # 0 when the last line is the only one
+        try:
+            json.loads(data[start:].decode("utf-8"))
+            f.seek(0, os.SEEK_END)
+            f.write(b"\n")
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            f.truncate(start)
 
 
 def write_jsonl(path: str | Path, records: Iterable[dict]) -> None:

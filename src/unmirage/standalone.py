@@ -29,7 +29,8 @@ from .io import numbered_jsonl, read_json, write_jsonl
 from .eval.backends import make_generator
 from .eval.runner import evaluate, judged, judged_metrics, make_judge, resolve_max_new_tokens
 from .methods.base import METHODS
-from .methods.train import Checkpoints, train_arm
+from .eval.cache import dir_fingerprint
+from .methods.train import Checkpoints, remove_checkpoints, train_arm
 from .mixes import PAIRED_MIX, check_mix, training_mix
 from .models.load import load_model
 from .results import NAME as RESULTS, check_split, study_results, write_results
@@ -61,9 +62,12 @@ def train_one(method: str, model_dir: Path, data_dir: Path, out: Path, overrides
     main, retain = training_mix(arm.mix, data.load(required=MIX_FILES[arm.mix]), arm.seed, arm.safety_repeat)
     model, processor = load_model(model_dir, model_cfg.trust_remote_code)
     # checkpoints beside `out`, keyed by what the model is made from: a rerun resumes only the same setup
-    key = key_of({"arm": to_dict(arm), "model": to_dict(model_cfg), "start": str(model_dir), "data": data.digests()})
+    start = dir_fingerprint(model_dir) if Path(model_dir).is_dir() else str(model_dir)  # a model retrained in place is another
+    key = key_of({"arm": to_dict(arm), "model": to_dict(model_cfg), "start": start, "data": data.digests()})
     checkpoints = Checkpoints(Path(out).parent / f"{Path(out).name}.checkpoints" / key, train_cfg.save_steps)
-    return train_arm(model, processor, arm, main, retain, data.images, out, model_cfg, show_progress, checkpoints)
+    record = train_arm(model, processor, arm, main, retain, data.images, out, model_cfg, show_progress, checkpoints)
+    remove_checkpoints(checkpoints)
+    return record
 
 
 def eval_config(overrides: list[str]) -> StudyConfig:
@@ -161,7 +165,8 @@ def attack_file(path: Path, out: Path, audit: Path | None, given: dict[str, str]
 ANSWER_FIELDS = ("instruction", "answer")  # required; group, image, id, split, source_id, shot are optional
 
 
-def read_answers(path: Path, queries: list[Sample] | None = None) -> list[tuple[str, Sample, str]]:
+def read_answers(path: Path, queries: list[Sample] | None = None,
+                 split: str | None = None) -> list[tuple[str, Sample, str]]:
     """(split, sample, answer) of each line of an answers JSONL (e.g. an eval's samples.jsonl).
     A line without a group counts as an unsafe query; without a split, its group is its split
     (as a study's unattacked splits are). With `queries`, each line names its query by `id` and
@@ -178,7 +183,8 @@ def read_answers(path: Path, queries: list[Sample] | None = None) -> list[tuple[
                 raise DataError(f"{where}: id {rec.get('id')!r} is no query of the queries file")
             if rec.get("instruction") not in (None, query.instruction):
                 raise DataError(f"{where}: its instruction is not that of query {query.id!r}")
-            rec = {**rec, "instruction": query.instruction, "group": query.group, "image": query.image}
+            rec = {"source_id": query.meta.get("source_id"), "shot": query.meta.get("shot"), "split": split, **rec,
+                   "instruction": query.instruction, "group": query.group, "image": query.image}
         for key in ANSWER_FIELDS:
             if not isinstance(rec.get(key), str):
                 raise DataError(f"{where}: field {key!r} must be a string (every line needs "
@@ -205,17 +211,20 @@ def judge_answers(path: Path, data_dir: Path | None, out: Path, overrides: list[
     """Judge answers a model already gave (no model is loaded): verdicts to `out/samples.jsonl`,
     metrics to `out/results.json`, as `unmirage eval` writes them (without residual knowledge)."""
     cfg = eval_config(overrides)
-    rows = read_answers(Path(path), source.load(queries) if queries is not None else None)
-    for split in {split for split, _, _ in rows}:
-        if why := check_split(split):
-            raise DataError(f"{path}: {why}")
-    data = DataDir(data_dir if data_dir is not None else Path(path).parent)
-    judge = make_judge(cfg.eval, data.root, data.images)
-    pairs = [(split, s) for split, s, _ in rows]
-    records = judged(pairs, [a for _, _, a in rows], judge)  # a judge batches its own work (the vlm judge)
     out = Path(out)
     if (out / "samples.jsonl").resolve() == Path(path).resolve():
         raise ConfigError(f"--out {out} would overwrite the answers being judged; give another directory")
+    # an attack file (SPLIT_at_ATTACK.jsonl) names the split of its queries, and its shots keep their query
+    attacked = Path(queries).stem.replace("_at_", "@") if queries is not None else None
+    rows = read_answers(Path(path), source.load(queries) if queries is not None else None,
+                        attacked if attacked and "@" in attacked else None)
+    for split in {split for split, _, _ in rows}:
+        if why := check_split(split):
+            raise DataError(f"{path}: {why}")
+    data = DataDir(data_dir if data_dir is not None else Path(path).parent, source.image_root)
+    judge = make_judge(cfg.eval, data.root, data.images)
+    pairs = [(split, s) for split, s, _ in rows]
+    records = judged(pairs, [a for _, _, a in rows], judge)  # a judge batches its own work (the vlm judge)
     write_jsonl(out / "samples.jsonl", records)
     metrics = judged_metrics(records, pairs, judge, cfg.eval.bootstrap_seed)
     arm = name or Path(path).stem

@@ -47,7 +47,8 @@ def test_audit_attack_and_judge_read_every_format(cli, tmp_path, tiny_world, fmt
     assert cli("judge", str(answers), "--queries", str(path), "--format", fmt, *opts, "--judge", "keyword",
                "--out", str(tmp_path / "judged")) == 0
     arm = json.loads((tmp_path / "judged" / "results.json").read_text())["arms"]["answers"]
-    assert sum(v for k, v in arm.items() if k.startswith("n/") and "[" not in k) == len(queries)
+    units = {q.meta.get("source_id") or q.id for q in queries}  # K shots of one query are one unit (any of K)
+    assert sum(v for k, v in arm.items() if k.startswith("n/") and "[" not in k and "_k1" not in k) == len(units)
     answers.write_text("".join(json.dumps({"id": q.id, "answer": "Sure."}) + "\n" for q in queries[1:]))
     assert cli("judge", str(answers), "--queries", str(path), "--format", fmt, *opts, "--judge", "keyword",
                "--out", str(tmp_path / "judged2")) == 2  # an answers file that misses a query

@@ -49,3 +49,16 @@ def test_a_swept_key_gives_one_cell_per_value_and_seed(tmp_path):
     assert len({c.name for _, _, c in cells}) == 4 and all(c.name.startswith("g/cells/") for _, _, c in cells)
     assert [c.world.seed for _, _, c in cells] == [0, 1, 0, 1]  # each seed shifts the world, as seeds: [...] does
     assert cells == grid_mod.cells(cfg)  # the same config, the same cells (keys)
+
+
+def test_a_cell_s_key_ignores_how_it_runs_and_budgets_cannot_be_swept(tmp_path):
+    from unmirage.errors import ConfigError
+
+    base = load_config(_config(tmp_path, "x", seeds=[0]))
+    faster = load_config(_config(tmp_path, "x", seeds=[0], train={"save_steps": 10}, eval={"max_new_tokens": 8,
+                                                                                           "batch_size": 8}))
+    assert grid_mod.cells(base)[0][2].name == grid_mod.cells(faster)[0][2].name
+    other = load_config(_config(tmp_path, "x", seeds=[0], eval={"max_new_tokens": 9}))
+    assert grid_mod.cells(base)[0][2].name != grid_mod.cells(other)[0][2].name  # what it measures is in the key
+    with pytest.raises(ConfigError, match="budget.steps"):
+        grid_mod.cells(load_config(_config(tmp_path, "x", grid={"budget.steps": [1, 2]})))

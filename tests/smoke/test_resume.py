@@ -10,7 +10,7 @@ from transformers import TrainerCallback
 from unmirage.config import ArmConfig, ModelConfig
 from unmirage.data.samples_io import read_samples
 from unmirage.data.vlguard import load_vlguard
-from unmirage.methods.train import Checkpoints, train_arm
+from unmirage.methods.train import Checkpoints, remove_checkpoints, train_arm
 from unmirage.models.tiny import build_model, build_processor, train_tokenizer
 
 STEPS, EVERY = 8, 4
@@ -63,10 +63,12 @@ def test_a_killed_run_resumes_to_the_same_weights_and_losses(tiny_world, tmp_pat
         train("resumed", (KillAfterSave(EVERY),))
     assert (tmp_path / "resumed.ckpt" / f"checkpoint-{EVERY}" / "model.safetensors").is_file()
     assert not (tmp_path / "resumed").exists() or not (tmp_path / "resumed" / "model.safetensors").exists()
+    (tmp_path / "resumed.ckpt" / f"checkpoint-{STEPS - 1}").mkdir()  # a save a kill cut short: skipped
     resumed = train("resumed")
     a, b = load_file(tmp_path / "straight" / "model.safetensors"), load_file(tmp_path / "resumed" / "model.safetensors")
     assert a.keys() == b.keys()
     assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-6
     assert _losses(resumed) == pytest.approx(_losses(straight), abs=1e-6) and len(_losses(straight)) == STEPS
     assert resumed["budget"]["tokens"] == straight["budget"]["tokens"]
-    assert not (tmp_path / "resumed.ckpt").exists()  # removed once the model is saved
+    remove_checkpoints(Checkpoints(tmp_path / "resumed.ckpt", EVERY))  # by the caller, once the model is recorded
+    assert not (tmp_path / "resumed.ckpt").exists()

@@ -147,3 +147,22 @@ def test_forget_retain_from_a_field_a_file_or_models(tiny_world, tmp_path, capsy
 
     with pytest.raises(ConfigError, match="exactly one source"):
         standalone.forget_retain(tiny_world / "train.json", tmp_path / "two", answers_field="x", answers=answers)
+
+
+def test_judge_with_an_attack_file_as_queries_keeps_its_split_and_shots(tiny_world, tmp_path):
+    """Answers to an attack file, given by id only, are counted as evaluate counts them: any of K."""
+    import json
+
+    from unmirage.attacks.one_word import build_attacks, write_attacks
+    from unmirage.data.vlguard import load_vlguard
+
+    test = load_vlguard(tiny_world / "test.json")
+    paths = write_attacks(build_attacks(test, "What", "Share", None, 3), tmp_path / "attacks")
+    queries = paths["unsafes@attack"]
+    rows = [json.loads(line) for line in queries.read_text().splitlines()]
+    answers = tmp_path / "answers.jsonl"  # only the first shot of each query complies
+    answers.write_text("".join(json.dumps({"id": r["id"], "answer": "Sure." if r["meta"]["shot"] == 0 else
+                                           "I cannot help with that."}) + "\n" for r in rows))
+    metrics = standalone.judge_answers(answers, None, tmp_path / "out", ["eval.judge=keyword"], queries=queries)
+    assert metrics["asr/unsafes@attack"] == 1.0  # any of K: every query has a harmful shot
+    assert metrics["n/unsafes@attack"] == len(rows) // 3 and "asr/unsafes" not in metrics

@@ -162,8 +162,18 @@ def build_attacks(test: list[Sample], attack_word: str, refusal_word: str, contr
         source = [s for s in test if s.group == group]
         if not source:
             log.warning("no %s samples in the test set: split %s is empty", group, name)
-        splits[name] = [a for s in source
-                        for a in _attacked(s, words[which], k or shots, suffix, paraphrases, word_source)]
+        attacked, skipped = [], []
+        for s in source:
+            try:
+                attacked += _attacked(s, words[which], k or shots, suffix, paraphrases, word_source)
+            except ConfigError as e:  # too few rewrites pass the checks: this query is left out, and said so
+                skipped.append((s.id, str(e)))
+        if skipped:
+            if len(skipped) == len(source):
+                raise ConfigError(f"{name}: no query could be rewritten with {words[which]!r}; first: {skipped[0][1]}")
+            log.warning("%s: %d of %d queries left out, too few of their rewrites with %r pass the checks "
+                        "(first: %s)", name, len(skipped), len(source), words[which], skipped[0][1])
+        splits[name] = attacked
     return splits
 
 

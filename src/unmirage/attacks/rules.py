@@ -78,6 +78,7 @@ _STOP = frozenset("""a an the this that these those is are was were be been bein
 should may might shall must you your yours i me my we us our it its they them their he him his she her of to in on at
 for with by from as and or but if then so not no yes please there here what which how why who whom whose where when
 tell give show some any one someone anyone""".split())
+SEPARATORS = tuple(":?.!;-—–\"'(")  # what ends a wrapper in front of a request: "... request? Share this ..."
 MIN_CONTENT_KEPT = 0.8  # a rewrite keeps at least this share of the request's content words
 
 
@@ -95,7 +96,8 @@ def word_class(word: str) -> str:
 
 
 def parse(instruction: str) -> tuple[str, str]:
-    """("vp", verb phrase) or ("q", question clause) of a request."""
+    """("vp", verb phrase), ("q", question clause) or ("statement", text) of a request; a statement
+    ("I need ...", "My ...") gets no template, so only an opener swap can rewrite it."""
     text = instruction.strip().rstrip("?.!").strip()
     words = text.split()
     first = words[0].lower().strip(",:;") if words else ""
@@ -106,6 +108,8 @@ def parse(instruction: str) -> tuple[str, str]:
         return "vp", _lower_first(" ".join(rest))
     if first == "please" and len(words) > 1:
         return "vp", _lower_first(" ".join(words[1:]).lstrip(", "))
+    if first in PRONOUNS:  # "I need help making ..." states a need: no template reads it as a request
+        return "statement", text
     if first in WH:
         return "q", _lower_first(text)
     if first in AUXILIARIES and len(words) > 1:  # "Is this image harmful" -> "whether this image is harmful"
@@ -114,6 +118,7 @@ def parse(instruction: str) -> tuple[str, str]:
     return "vp", _lower_first(text)
 
 
+PRONOUNS = frozenset("i i'm i've we my our me".split())
 _DETERMINERS = frozenset("this that these those the a an my your his her their its our".split())
 
 
@@ -135,6 +140,8 @@ def candidates(instruction: str, word: str) -> Iterator[tuple[str, str]]:
     if len(parts) == 2 and swappable(parts[0], word):
         yield f"{word} {parts[1]}", "swap"
     kind, clause = parse(instruction)
+    if kind == "statement":
+        return
     vp_templates, q_templates = _TEMPLATES[word_class(word)]
     templates = vp_templates if kind == "vp" else q_templates
     for ending in ENDINGS:
@@ -156,7 +163,8 @@ def check(original: str, rewritten: str, word: str) -> str | None:
         if any(s.lower() == old.lower() for s in starts):
             return f"a sentence still starts with the old first word {old!r}"
     request = original.strip().rstrip("?.!")
-    if rewritten != original.strip() and request in rewritten:
+    at = rewritten.find(request)
+    if rewritten != original.strip() and at > 0 and rewritten[:at].rstrip()[-1:] in SEPARATORS:
         return "holds the unchanged request behind a wrapper"
     wanted = content_words(original)
     if wanted:

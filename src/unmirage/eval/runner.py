@@ -25,7 +25,7 @@ from ..data.records import Sample
 from ..io import append_jsonl, read_jsonl
 from ..judges import JUDGES, Judge
 from .backends import Generator, make_generator
-from .cache import CachedGenerator, model_fingerprint, open_cache
+from .cache import CachedGenerator, dir_fingerprint, model_fingerprint, open_cache
 from .generate import target_likelihood
 from .metrics import compute_metrics
 
@@ -87,9 +87,13 @@ def answers_spec(cfg: EvalConfig, model, generator: Generator, judge: Judge, mod
     """What decides the answers and verdicts of `samples.jsonl` (recorded in its artefact.json):
     the model, the generator's settings (the backend it resolved to, dtype, new tokens), and the
     judge with its version and the facts it judges against."""
-    return {"model": model_key or model_fingerprint(model), "generation": generator.settings,
+    spec = {"model": model_key or model_fingerprint(model), "generation": generator.settings,
             "judge": cfg.judge, "judge_model": cfg.judge_model, "judge_style": cfg.judge_style,
             "judge_version": getattr(judge, "version", 0), "judge_data": getattr(judge, "fingerprint", None)}
+    if cfg.judge == "classifier":  # which label means refusal, and the classifier's files (a path may be retrained)
+        spec["judge_refusal_label"] = cfg.judge_refusal_label
+        spec["judge_fingerprint"] = dir_fingerprint(cfg.judge_model) if Path(cfg.judge_model).is_dir() else None
+    return spec
 
 
 def evaluate(model, processor, splits: dict[str, list[Sample]], judge: Judge, image_root: str | Path,

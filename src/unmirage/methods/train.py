@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from accelerate import PartialState
 from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments, set_seed
-from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
 
 from ..config import ArmConfig, ModelConfig
 from ..data.inputs import Collator, Encoder
@@ -63,7 +64,8 @@ class AlignmentTrainer(Trainer):
         model = self.model if model is None else model
         if is_peft(model) or self.is_fsdp_enabled or self.is_deepspeed_enabled:
             return super()._load_from_checkpoint(resume_from_checkpoint, model)
-        saved = type(model).from_pretrained(resume_from_checkpoint, dtype=next(model.parameters()).dtype)
+        saved = type(model).from_pretrained(resume_from_checkpoint, dtype=next(model.parameters()).dtype,
+                                            use_safetensors=True)
         model.load_state_dict(saved.state_dict(), strict=True)  # every weight, or an error
 
     def log(self, logs: dict[str, float], *args, **kwargs) -> None:
@@ -117,9 +119,20 @@ class _KeepTokens(TrainerCallback):
 
 
 def last_checkpoint(checkpoints: Checkpoints | None) -> str | None:
+    """The newest complete checkpoint: a kill during a save leaves a newer folder without the
+    Trainer's state or the tokens file (written last), which is skipped."""
     if checkpoints is None or not checkpoints.every or not checkpoints.directory.is_dir():
         return None
-    return get_last_checkpoint(str(checkpoints.directory))
+    done = [p for p in checkpoints.directory.glob(f"{PREFIX_CHECKPOINT_DIR}-*")
+            if p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").is_file()
+            and any(p.glob(TOKENS_FILE.format(rank="*")))]
+    return str(max(done, key=lambda p: int(p.name.split("-")[-1]))) if done else None
+
+
+def remove_checkpoints(checkpoints: Checkpoints | None) -> None:
+    """Once the model is saved and recorded, its checkpoints are done (main process only)."""
+    if checkpoints is not None and PartialState().is_main_process:
+        shutil.rmtree(checkpoints.directory, ignore_errors=True)
 
 
 def train_arm(model, processor, arm: ArmConfig, main: list[Sample], retain: list[Sample] | None,
@@ -131,7 +144,8 @@ def train_arm(model, processor, arm: ArmConfig, main: list[Sample], retain: list
     are saved every `checkpoints.every` steps, and a run whose directory holds a checkpoint resumes
     from it. `model` is always the model the arm starts from: the method's reference quantities
     (`prepare`) are computed from it before the checkpoint's weights are loaded, never from the
-    half-trained model. The checkpoints are removed once the model is saved.
+    half-trained model. The caller removes the checkpoints (`remove_checkpoints`) once the model is
+    saved and recorded.
 
     Returns the training record (budget, loss log, time) that is also written to `train_log.json`.
     """
@@ -211,6 +225,4 @@ def train_arm(model, processor, arm: ArmConfig, main: list[Sample], retain: list
     if trainer.is_world_process_zero():
         write_json(out_dir / "train_log.json", record)
     trainer.accelerator.wait_for_everyone()  # no rank goes on before the model is on disk
-    if saving and trainer.is_world_process_zero():
-        shutil.rmtree(checkpoints.directory, ignore_errors=True)  # the model is saved: they are done
     return record

@@ -76,3 +76,15 @@ def test_append_and_read_missing(tmp_path):
     append_jsonl(p, [{"a": 1}])
     append_jsonl(p, [{"a": 2}, {"a": 3}])
     assert [r["a"] for r in read_jsonl(p)] == [1, 2, 3]
+
+
+def test_a_kill_between_a_record_and_its_newline_or_inside_a_character_loses_nothing(tmp_path):
+    p = tmp_path / "s.jsonl"
+    append_jsonl(p, [{"a": 1}])
+    p.write_bytes(p.read_bytes().rstrip(b"\n"))  # the whole record, its newline not yet written
+    append_jsonl(p, [{"a": 2}])
+    assert list(read_jsonl(p)) == [{"a": 1}, {"a": 2}]  # the first answer is kept, not cut
+    p.write_bytes(p.read_bytes() + json.dumps({"a": "ünï"}, ensure_ascii=False).encode()[:-4])  # cut in a character
+    assert list(read_jsonl(p)) == [{"a": 1}, {"a": 2}]
+    append_jsonl(p, [{"a": 3}])
+    assert list(read_jsonl(p)) == [{"a": 1}, {"a": 2}, {"a": 3}]
