@@ -84,7 +84,7 @@ def eval_one(model_dir: Path, data_dir: Path, out: Path, attacks: Path | None, o
     loader reads), whose images lie in `source.image_root`."""
     cfg = eval_config(overrides)
     cfg = replace(cfg, model=replace(cfg.model, name=str(model_dir)))
-    if source is not None and source.format not in (None, "vlguard"):
+    if source is not None and source.format is not None:
         if source.image_root is None:
             raise ConfigError(f"--format {source.format} needs --image-root, the folder its images' paths start from")
         data = DataDir(Path(data_dir).parent if Path(data_dir).is_file() else data_dir, source.image_root)

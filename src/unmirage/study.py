@@ -83,7 +83,7 @@ class Study:
 
     def world(self) -> None:
         if self.cfg.data_dir:
-            self.data.check({self.cfg.arms[a].mix for a in self.cfg.run_order()})
+            self.data.check(self.trained_mixes())
             return
         stamp_path = self.data / WORLD
         if stamp_path.is_file() and read_json(stamp_path) == world_stamp(self.cfg.world):
@@ -92,7 +92,11 @@ class Study:
         build_world(self.cfg.world, self.data.root)
 
     def load_data(self) -> None:
-        self.sets = self.data.load(required=needed_files({self.cfg.arms[a].mix for a in self.cfg.run_order()}))
+        self.sets = self.data.load(required=needed_files(self.trained_mixes()))
+
+    def trained_mixes(self) -> set[str]:
+        """The mixes the arms to run train on (an arm of method none trains on nothing)."""
+        return {self.cfg.arms[a].mix for a in self.cfg.run_order() if self.cfg.arms[a].method != "none"}
 
     def words(self, audit: dict) -> dict:
         a = self.cfg.attack
