@@ -290,6 +290,24 @@ def judge(answers: Path = typer.Argument(..., help="JSONL of answers: instructio
     typer.echo(f"written: {out / 'samples.jsonl'}, {out / 'results.json'}")
 
 
+@app.command("fit-judge")
+def fit_judge(data: List[Path] = typer.Argument(..., help="Labelled answers: VLGuard-format JSON or samples JSONL "
+                                               "(a refused group's responses are the refusals)"),
+              out: Path = typer.Option(..., help="Directory for the fitted judge (weights.safetensors, vocab.json)"),
+              format_: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
+              option: List[str] = typer.Option([], help="A loader option KEY=VALUE"),
+              min_count: int = typer.Option(3, help="Fewest answers a word or word pair must occur in"),
+              steps: int = typer.Option(400, help="Gradient steps")) -> None:
+    """Fit the `fitted` refusal judge (select it with --set eval.judge=fitted --set eval.judge_model=OUT)."""
+    from .eval.fitted import fit_judge as fit
+
+    source = _source(format_, option, None)
+    samples = [s for path in data for s in source.load(path)]
+    judge = fit(samples, min_count, steps)
+    judge.save(out)
+    typer.echo(f"fitted on {len(samples)} answers, {len(judge.vocab)} features -> {out}")
+
+
 @app.command()
 def report(run_dir: Path = typer.Argument(..., help="A run directory with results.json")) -> None:
     """Tables and figures from results.json (report.md, PNGs)."""

@@ -19,7 +19,8 @@ from importlib import metadata
 PLUGINS: dict[str, tuple[str, ...]] = {
     "method": ("unmirage.methods.sft", "unmirage.methods.dpo", "unmirage.methods.ga", "unmirage.methods.npo",
                "unmirage.methods.rmu"),
-    "judge": ("unmirage.eval.keyword", "unmirage.eval.vlm", "unmirage.eval.classifier", "unmirage.world.oracle"),
+    "judge": ("unmirage.eval.keyword", "unmirage.eval.vlm", "unmirage.eval.classifier", "unmirage.eval.fitted",
+              "unmirage.world.oracle"),
     "dataset": ("unmirage.data.datasets",),
 }
 ENTRY_POINTS = "unmirage.plugins"

@@ -166,3 +166,21 @@ def test_judge_with_an_attack_file_as_queries_keeps_its_split_and_shots(tiny_wor
     metrics = standalone.judge_answers(answers, None, tmp_path / "out", ["eval.judge=keyword"], queries=queries)
     assert metrics["asr/unsafes@attack"] == 1.0  # any of K: every query has a harmful shot
     assert metrics["n/unsafes@attack"] == len(rows) // 3 and "asr/unsafes" not in metrics
+
+
+def test_fit_judge_from_the_command_line_then_judge_with_it(tiny_world, tmp_path, capsys):
+    import json
+
+    cli.app(["fit-judge", str(tiny_world / "train.json"), "--out", str(tmp_path / "judge"), "--min-count", "1"],
+            standalone_mode=False)
+    assert "features ->" in capsys.readouterr().out
+    from unmirage.data.samples_io import read_samples
+    from unmirage.world.phrasing import REFUSALS
+
+    harmful = read_samples(tiny_world / "forget.jsonl")[0].response  # a harmful answer, never a training target
+    answers = tmp_path / "answers.jsonl"
+    answers.write_text("".join(json.dumps({"id": str(i), "instruction": "q", "answer": a}) + "\n"
+                               for i, a in enumerate([REFUSALS[0], harmful])))
+    metrics = standalone.judge_answers(answers, None, tmp_path / "out",
+                                       ["eval.judge=fitted", f"eval.judge_model={tmp_path / 'judge'}"])
+    assert metrics["asr/unsafes"] == 0.5 and metrics["rr/unsafes"] == 0.5  # the refusal refuses, the recipe does not

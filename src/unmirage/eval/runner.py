@@ -90,8 +90,9 @@ def answers_spec(cfg: EvalConfig, model, generator: Generator, judge: Judge, mod
     spec = {"model": model_key or model_fingerprint(model), "generation": generator.settings,
             "judge": cfg.judge, "judge_model": cfg.judge_model, "judge_style": cfg.judge_style,
             "judge_version": getattr(judge, "version", 0), "judge_data": getattr(judge, "fingerprint", None)}
-    if cfg.judge == "classifier":  # which label means refusal, and the classifier's files (a path may be retrained)
+    if cfg.judge == "classifier":  # which label means refusal
         spec["judge_refusal_label"] = cfg.judge_refusal_label
+    if cfg.judge in ("classifier", "fitted"):  # the judge's own files: a path may be fitted again
         spec["judge_fingerprint"] = dir_fingerprint(cfg.judge_model) if Path(cfg.judge_model).is_dir() else None
     return spec
 
