@@ -11,15 +11,6 @@ from unmirage.data.vlguard import load_vlguard
 from unmirage.io import read_json
 from unmirage.methods.base import METHODS, Method
 from unmirage.methods.train import train_arm
-from unmirage.models.tiny import build_model, build_processor, train_tokenizer
-
-
-def _model(world):
-    texts = [s.instruction + " " + s.response for s in read_samples(world / "corpus.jsonl") + read_samples(world / "forget.jsonl")]
-    texts += [s.instruction + " " + s.response for s in load_vlguard(world / "train.json")]
-    tok = train_tokenizer(texts)
-    torch.manual_seed(0)
-    return build_model(tok, ModelConfig(), 32), build_processor(tok, ModelConfig(), 32)
 
 
 FORGET_TERMS = {"sft": "sft_loss", "dpo": "forget_loss", "ga": "forget_loss", "graddiff": "forget_loss",
@@ -27,8 +18,8 @@ FORGET_TERMS = {"sft": "sft_loss", "dpo": "forget_loss", "ga": "forget_loss", "g
 
 
 @pytest.mark.parametrize("method", sorted(FORGET_TERMS))
-def test_method_trains_declared_scope(tiny_world, tmp_path, method):
-    model, processor = _model(tiny_world)
+def test_method_trains_declared_scope(tiny_world, tiny_model, tmp_path, method):
+    model, processor = tiny_model(tiny_world)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     paired = METHODS.get(method).paired
     main = read_samples(tiny_world / "forget.jsonl") if paired else load_vlguard(tiny_world / "train.json")
@@ -56,7 +47,7 @@ def test_method_trains_declared_scope(tiny_world, tmp_path, method):
 
 
 @pytest.mark.parametrize("finetune", ["full", "lora"])
-def test_kl_retain_term_is_logged_and_starts_at_zero(tiny_world, tmp_path, monkeypatch, finetune):
+def test_kl_retain_term_is_logged_and_starts_at_zero(tiny_world, tiny_model, tmp_path, monkeypatch, finetune):
     """With kl_weight > 0 the retain KL to the model before unlearning is computed (a frozen copy
     under full fine-tuning, the same model with its adapters disabled under LoRA); at the first
     step the model is the reference, so the KL is 0 up to float error."""
@@ -64,7 +55,7 @@ def test_kl_retain_term_is_logged_and_starts_at_zero(tiny_world, tmp_path, monke
     from unmirage.methods import base as base_mod
     from unmirage.methods import train as train_mod
 
-    model, processor = _model(tiny_world)
+    model, processor = tiny_model(tiny_world)
     arm = ArmConfig(method="npo", mix="forget+retain", steps=2, batch_size=4, lr=1e-2, seed=0,
                     params={"kl_weight": 1.0, "retain_nll": False})
     model_cfg = ModelConfig(finetune=finetune, lora=LoraConfig(r=4, dropout=0.0))
@@ -91,10 +82,10 @@ def test_kl_retain_term_is_logged_and_starts_at_zero(tiny_world, tmp_path, monke
     assert trainer_terms[1]["retain_kl"] > 1e-7  # after one step at lr 1e-2 the model has moved
 
 
-def test_dpo_pairs_refusal_with_harmful_answer(tiny_world):
+def test_dpo_pairs_refusal_with_harmful_answer(tiny_world, tiny_model):
     from unmirage.data.inputs import Encoder
 
-    _, processor = _model(tiny_world)
+    _, processor = tiny_model(tiny_world)
     forget = read_samples(tiny_world / "forget.jsonl")
     assert all(s.meta.get("refusal") for s in forget)  # the world's forget set carries the safety refusal
     enc = Encoder(processor, tiny_world / "images", 64)
@@ -114,9 +105,9 @@ class _NoLoss(Method):
         return torch.tensor(0.0), {}
 
 
-def test_a_step_without_loss_is_an_error(tiny_world, tmp_path, monkeypatch):
+def test_a_step_without_loss_is_an_error(tiny_world, tiny_model, tmp_path, monkeypatch):
     monkeypatch.setitem(METHODS._items, "noloss", _NoLoss)
-    model, processor = _model(tiny_world)
+    model, processor = tiny_model(tiny_world)
     arm = ArmConfig(method="noloss", steps=2, batch_size=4, seed=0)
     with pytest.raises(RuntimeError, match="no loss"):
         train_arm(model, processor, arm, load_vlguard(tiny_world / "train.json"), None, tiny_world / "images",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import torch
 from safetensors.torch import load_file
 from transformers import TrainerCallback
 
@@ -11,7 +10,6 @@ from unmirage.config import ArmConfig, ModelConfig
 from unmirage.data.samples_io import read_samples
 from unmirage.data.vlguard import load_vlguard
 from unmirage.methods.train import Checkpoints, remove_checkpoints, train_arm
-from unmirage.models.tiny import build_model, build_processor, train_tokenizer
 
 STEPS, EVERY = 8, 4
 
@@ -31,21 +29,12 @@ class KillAfterSave(TrainerCallback):
             raise Killed
 
 
-def _start(world):
-    """The model the arm starts from, the same on every call."""
-    texts = [s.instruction + " " + s.response for s in read_samples(world / "corpus.jsonl") + read_samples(world / "forget.jsonl")]
-    texts += [s.instruction + " " + s.response for s in load_vlguard(world / "train.json")]
-    tok = train_tokenizer(texts)
-    torch.manual_seed(0)
-    return build_model(tok, ModelConfig(), 32), build_processor(tok, ModelConfig(), 32)
-
-
 def _losses(record):
     return [e["loss"] for e in record["log"] if "loss" in e]
 
 
 @pytest.mark.parametrize("method", ["sft", "npo"])
-def test_a_killed_run_resumes_to_the_same_weights_and_losses(tiny_world, tmp_path, method):
+def test_a_killed_run_resumes_to_the_same_weights_and_losses(tiny_world, tiny_model, tmp_path, method):
     paired = method == "npo"
     main = read_samples(tiny_world / "forget.jsonl") if paired else load_vlguard(tiny_world / "train.json")
     retain = read_samples(tiny_world / "retain.jsonl") if paired else None
@@ -54,7 +43,7 @@ def test_a_killed_run_resumes_to_the_same_weights_and_losses(tiny_world, tmp_pat
                     params={"kl_weight": 0.5} if paired else {})
 
     def train(name, callbacks=()):
-        model, processor = _start(tiny_world)
+        model, processor = tiny_model(tiny_world)  # the model the arm starts from, the same each time
         return train_arm(model, processor, arm, main, retain, tiny_world / "images", tmp_path / name, ModelConfig(),
                          False, Checkpoints(tmp_path / f"{name}.ckpt", EVERY), callbacks)
 
