@@ -13,6 +13,7 @@ The arms of one cell run together, so that they share the base model they start 
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 from dataclasses import replace
 from pathlib import Path
@@ -53,9 +54,9 @@ def cells(cfg: StudyConfig) -> list[tuple[dict[str, Any], int, StudyConfig]]:
         raise ConfigError(f"grid: {budgeted} cannot be swept (every arm's budget is filled in when the config "
                           "loads); sweep arms.NAME.steps or arms.NAME.batch_size instead")
     out = []
+    base = to_dict(replace(cfg, grid={}, seeds=[]))
     for combo in itertools.product(*(cfg.grid[k] for k in keys)):
         values = dict(zip(keys, combo))
-        base = to_dict(replace(cfg, grid={}, seeds=[]))
         swept = from_dict(StudyConfig, apply_overrides(base, [f"{k}={_yaml(v)}" for k, v in values.items()]),
                           f"grid {values}")
         for seed in seeds:
@@ -65,8 +66,6 @@ def cells(cfg: StudyConfig) -> list[tuple[dict[str, Any], int, StudyConfig]]:
 
 
 def _yaml(value: Any) -> str:
-    import json
-
     return json.dumps(value)  # JSON is YAML: the override parses back to the same value
 
 
@@ -105,8 +104,8 @@ def executor(kind: str, folder: Path, timeout_min: int, slurm: dict[str, Any], g
 def run_grid(cfg: StudyConfig, kind: str = "auto", timeout_min: int = 240, slurm: dict[str, Any] | None = None,
              announce=log.info, gpus: int = 0) -> list[Path]:
     """Submit the cells that are not done, wait for them, then write each group's aggregate report."""
-    todo = [c for c in cells(cfg) if not is_done(c[2])]
     all_cells = cells(cfg)
+    todo = [c for c in all_cells if not is_done(c[2])]
     announce(f"grid {cfg.name}: {len(all_cells)} cells, {len(all_cells) - len(todo)} done, {len(todo)} to run")
     if todo:
         ex = executor(kind, Path(cfg.out_dir) / cfg.name / "submitit", timeout_min, slurm or {}, gpus)

@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from .data.records import GROUPS
 from .errors import DataError
 from .io import read_json, write_json
 from .provenance import stamp
@@ -37,9 +38,8 @@ METRICS = {
     "degenerate": "share of answers that are empty or repeat a word or 3-gram",
     "collapse": "share of answers in which one word makes up half or more of the words",
 }
-GROUP_SPLITS = ("unsafes", "safe_unsafes", "safe_safes")
+GROUP_SPLITS = GROUPS
 UTILITY_SPLITS = ("utility", "utility_natural")
-ATTACKS = ("attack", "control", "rewrite")  # the one-word attack, its control, the over-prudence rewrite
 ATTACKED_SPLITS = ("unsafes@attack", "unsafes@control", "safe_unsafes@attack", "safe_safes@rewrite",
                    "safe_safes@control")
 OTHER_ARM_KEYS = ("budget",)
@@ -128,7 +128,8 @@ def check_results(doc: Any) -> list[str]:
 _FRACTION_TOL = 1e-6
 
 
-def _is_number(x: Any) -> bool:
+def is_number(x: Any) -> bool:
+    """A number that is not a bool (JSON's true and false are no values)."""
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
@@ -139,14 +140,14 @@ def _check_value(key: str, v: Any) -> str | None:
     if v is None:
         return None
     if key.startswith("ci/"):
-        if not isinstance(v, (list, tuple)) or len(v) != 2 or not all(b is None or _is_number(b) for b in v):
+        if not isinstance(v, (list, tuple)) or len(v) != 2 or not all(b is None or is_number(b) for b in v):
             return f"expected [lo, hi] bounds, got {v!r}"
         return None
     if key.startswith("n/"):
-        if not _is_number(v) or (isinstance(v, float) and not v.is_integer()):
+        if not is_number(v) or (isinstance(v, float) and not v.is_integer()):
             return f"expected an integer count, got {v!r}"
         return None
-    if not _is_number(v):
+    if not is_number(v):
         return f"expected a number, got {v!r}"
     if not math.isnan(v) and not -_FRACTION_TOL <= v <= 1 + _FRACTION_TOL:
         return f"{v!r} is not a fraction in [0, 1] (percentages must be divided by 100)"
@@ -221,7 +222,7 @@ def validate_results(data: Any, source: str = NAME) -> dict:
     if arm_words is not None and not (isinstance(arm_words, dict) and all(isinstance(w, dict) for w in arm_words.values())):
         raise DataError(f"{source}: 'arm_words' must be a mapping ARM -> {{attack, refusal, control, shots}}")
     timings = data.get("timings")
-    if timings is not None and (not isinstance(timings, dict) or not all(t is None or _is_number(t)
+    if timings is not None and (not isinstance(timings, dict) or not all(t is None or is_number(t)
                                                                          for t in timings.values())):
         raise DataError(f"{source}: 'timings' must be a mapping ARM -> seconds")
     return {**data, "config": config, "words": words or {}, "arm_words": arm_words or {}, "timings": timings or {}}

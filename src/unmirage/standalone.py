@@ -13,7 +13,7 @@ from typing import Any
 from accelerate import PartialState
 
 from .attacks.audit import attack_words, describe_words, write_audit
-from .attacks.one_word import build_attacks, read_attacks, write_attacks
+from .attacks.one_word import build_attacks, read_attacks, split_of_file, write_attacks
 from .artefacts import key_of
 from .config import (ArmConfig, BudgetConfig, ModelConfig, StudyConfig, TrainConfig, apply_overrides, from_dict,
                      load_config, to_dict)
@@ -59,7 +59,8 @@ def train_one(method: str, model_dir: Path, data_dir: Path, out: Path, overrides
     arm, model_cfg, train_cfg = arm_config(method, overrides)
     data = DataDir(data_dir)
     data.check([arm.mix], test=False)
-    main, retain = training_mix(arm.mix, data.load(required=MIX_FILES[arm.mix]), arm.seed, arm.safety_repeat)
+    files = MIX_FILES[arm.mix]  # only the mix's own files are read
+    main, retain = training_mix(arm.mix, data.load(names=files, required=files), arm.seed, arm.safety_repeat)
     model, processor = load_model(model_dir, model_cfg.trust_remote_code)
     # checkpoints beside `out`, keyed by what the model is made from: a rerun resumes only the same setup
     start = dir_fingerprint(model_dir) if Path(model_dir).is_dir() else str(model_dir)  # a model retrained in place is another
@@ -94,7 +95,7 @@ def eval_one(model_dir: Path, data_dir: Path, out: Path, attacks: Path | None, o
         splits = by_group(data.read(TEST))
     if attacks:
         for f in sorted(Path(attacks).glob("*.jsonl")):
-            split = f.stem.replace("_at_", "@")
+            split = split_of_file(f)
             if why := check_split(split):  # before any answer, not when results.json is written
                 raise DataError(f"{f}: {why}; name attack files SPLIT_at_ATTACK.jsonl (docs/results.md)")
             splits[split] = read_attacks(f)
@@ -215,7 +216,7 @@ def judge_answers(path: Path, data_dir: Path | None, out: Path, overrides: list[
     if (out / "samples.jsonl").resolve() == Path(path).resolve():
         raise ConfigError(f"--out {out} would overwrite the answers being judged; give another directory")
     # an attack file (SPLIT_at_ATTACK.jsonl) names the split of its queries, and its shots keep their query
-    attacked = Path(queries).stem.replace("_at_", "@") if queries is not None else None
+    attacked = split_of_file(queries) if queries is not None else None
     rows = read_answers(Path(path), source.load(queries) if queries is not None else None,
                         attacked if attacked and "@" in attacked else None)
     for split in {split for split, _, _ in rows}:
@@ -251,7 +252,7 @@ def forget_retain(data: Path, out: Path, fmt: str = "vlguard", image_root: Path 
         raise ConfigError("generator models need the images: drop --no-check-images")
     samples = load_dataset(fmt, data, check_images=check_images, **({"image_root": root} if root else {}))
     root = root or Path(data).parent
-    if sum(x is not None and x != () and x != [] for x in (answers_field, answers, list(models) or None)) != 1:
+    if sum((answers_field is not None, answers is not None, bool(models))) != 1:
         raise ConfigError("give exactly one source of harmful answers: --answers-field, --answers or --model")
     if answers is not None:
         given = {}

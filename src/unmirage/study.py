@@ -130,11 +130,12 @@ class Study:
             # an arm of this config must match its model's key; another (an earlier sweep's) at least the data's
             keep = (made.get("model") == key_of(self.arms.spec(name)) if name in self.cfg.arms
                     else made.get("data") == data_key)
-            if keep and (bad := check_results({"arms": {name: results["arms"][name]}})):
+            if not keep:
+                log.warning("results.json: dropping arm %s, measured on a model of another setup", name)
+            elif bad := check_results({"arms": {name: results["arms"][name]}}):
                 log.warning("results.json: dropping arm %s, whose results break the contract (%s)", name, bad[0])
                 keep = False
-            elif not keep:
-                log.warning("results.json: dropping arm %s, measured on a model of another setup", name)
+            if not keep:
                 for part in ARM_PARTS:
                     results[part].pop(name, None)
         return results

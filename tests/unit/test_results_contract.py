@@ -64,3 +64,9 @@ def test_results_are_written_only_when_they_keep_the_contract(tmp_path):
         with pytest.raises(ValueError, match="contract"):
             write_results(tmp_path / "other" / "results.json", study_results({}, {}, bad, {}, {}, {}))
         assert not (tmp_path / "other" / "results.json").exists()
+
+
+def test_the_attack_splits_the_attacks_build_are_the_contract_s():
+    from unmirage.attacks.one_word import _SPLITS
+
+    assert set(_SPLITS) == set(ATTACKED_SPLITS)

@@ -20,6 +20,7 @@ Two modes:
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
 from pathlib import Path
@@ -80,7 +81,7 @@ def rewrites(instruction: str, word: str, shots: int,
     out: list[tuple[str, str]] = []
     rejected: dict[str, str] = {}
     world = ((text, "paraphrase") for text in _world_rewrites(instruction, word, paraphrases))
-    for text, how in _chain(world, rules.candidates(instruction, word)):
+    for text, how in itertools.chain(world, rules.candidates(instruction, word)):
         if text in (t for t, _ in out):
             continue
         why = None if how == "paraphrase" else rules.check(instruction, text, word)
@@ -113,11 +114,6 @@ def balance_openers(samples: list[Sample], seed: int, paraphrases: list[list[str
         text = rewrite(s.instruction, word, 1, paraphrases)[0]
         out.append(s.with_(instruction=text, meta={**s.meta, "original": s.instruction, "word": word}))
     return out
-
-
-def _chain(*iterables):
-    for it in iterables:
-        yield from it
 
 
 # Split name → (source group, which word, shots: None = the attack's K, or 1, id suffix)
@@ -180,6 +176,11 @@ def build_attacks(test: list[Sample], attack_word: str, refusal_word: str, contr
 def split_file_name(split: str) -> str:
     """The JSONL file name of an attack split: `unsafes@attack` → `unsafes_at_attack.jsonl`."""
     return split.replace("@", "_at_") + ".jsonl"
+
+
+def split_of_file(path: str | Path) -> str:
+    """The split an attack file holds, from its name (`split_file_name` backwards)."""
+    return Path(path).stem.replace("_at_", "@")
 
 
 def write_attacks(splits: dict[str, list[Sample]], out_dir: str | Path) -> dict[str, Path]:

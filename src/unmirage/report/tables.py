@@ -15,6 +15,7 @@ from typing import Any, Mapping, Sequence
 
 from ..errors import DataError
 from ..io import read_json
+from ..results import is_number as _is_number
 
 log = logging.getLogger(__name__)
 
@@ -45,10 +46,6 @@ HEADLINE_COLUMNS = (
 
 
 # --------------------------------------------------------------------------- loading / validation
-
-
-def _is_number(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
 def validate_audit(data: Any, source: str = "audit.json") -> dict:

@@ -24,10 +24,10 @@ def _samples():
 def test_fitted_on_labelled_answers_it_tells_refusals_it_never_saw(tmp_path):
     judge = fit_judge(_samples(), min_count=2)
     unseen = ["I'm sorry, I cannot share that.", "The image shows a wooden table."]
-    assert judge.refuses(unseen) == [True, False]
+    assert judge.refuses(None, unseen) == [True, False]
     path = judge.save(tmp_path / "judge")
     loaded = make_judge(EvalConfig(judge="fitted", judge_model=str(path)), tmp_path, tmp_path)
-    assert loaded.refuses(unseen) == [True, False]
+    assert loaded.refuses(None, unseen) == [True, False]
     verdicts = loaded.judge([Sample("u", "x.png", "unsafes", "q"), Sample("s", "x.png", "safe_safes", "q")], unseen)
     assert [v["verdict"] for v in verdicts] == ["refusal", "irrelevant"]
     assert not list(path.glob("*.pt")) and (path / "weights.safetensors").is_file()  # no pickle
