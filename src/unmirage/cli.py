@@ -46,14 +46,10 @@ def run(args: Optional[List[str]] = typer.Argument(None, metavar="[CONFIG] [KEY=
 
     Overrides may follow --set or stand alone: `unmirage run --set world.bias=0 world.seed=1`.
     """
-    from .errors import ConfigError
     from .report import summary
     from .study import run_study
 
-    configs = [a for a in args or [] if "=" not in a]
-    if len(configs) > 1:
-        raise ConfigError(f"give at most one config file, got {configs}")
-    cfg = load_config(configs[0] if configs else None, list(set_) + [a for a in args or [] if "=" in a])
+    cfg = _study_config(args, set_)
     _quiet(quiet)
     run_dir = run_study(cfg, show_progress=not quiet, announce=typer.echo)
     typer.echo(summary(run_dir))
@@ -96,18 +92,10 @@ def grid(args: Optional[List[str]] = typer.Argument(None, metavar="[CONFIG] [KEY
 
     Cells that finished are skipped when the grid is submitted again.
     """
-    import yaml
-
-    from .errors import ConfigError
     from .grid import run_grid
 
-    configs = [a for a in args or [] if "=" not in a]
-    if len(configs) > 1:
-        raise ConfigError(f"give at most one config file, got {configs}")
-    cfg = load_config(configs[0] if configs else None, list(set_) + [a for a in args or [] if "=" in a])
-    if any("=" not in s for s in slurm):
-        raise ConfigError(f"--slurm takes KEY=VALUE, got {slurm}")
-    params = {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in slurm)}
+    cfg = _study_config(args, set_)
+    params = dict(_key_values(slurm, "--slurm", "a SLURM parameter, e.g. partition=gpu"))
     for root in run_grid(cfg, executor, timeout_min, params, announce=typer.echo, gpus=gpus):
         typer.echo(f"report: {root / 'report.md'}")
 
@@ -221,15 +209,31 @@ def train(method: str = typer.Option(..., help="Registered method (see `unmirage
 
 def _source(format_: Optional[str], option: List[str], image_root: Optional[Path]):
     """How the command reads its query files (`standalone.Source`)."""
+    from .standalone import Source
+
+    return Source(format_, _key_values(option, "--option", "a loader option, e.g. shots=3"), image_root)
+
+
+def _key_values(items: List[str], flag: str, what: str) -> tuple:
+    """((key, value), ...) of KEY=VALUE arguments, each value read as YAML."""
     import yaml
 
     from .errors import ConfigError
-    from .standalone import Source
 
-    if any("=" not in o for o in option):
-        raise ConfigError(f"--option takes KEY=VALUE (a loader option, e.g. shots=3), got {option}")
-    options = tuple((k, yaml.safe_load(v)) for k, v in (o.split("=", 1) for o in option))
-    return Source(format_, options, image_root)
+    if any("=" not in item for item in items):
+        raise ConfigError(f"{flag} takes KEY=VALUE ({what}), got {items}")
+    return tuple((k, yaml.safe_load(v)) for k, v in (item.split("=", 1) for item in items))
+
+
+def _study_config(args: Optional[List[str]], set_: List[str]):
+    """The study config of `run` and `grid`: at most one config file among the arguments, the
+    others and every --set are overrides."""
+    from .errors import ConfigError
+
+    configs = [a for a in args or [] if "=" not in a]
+    if len(configs) > 1:
+        raise ConfigError(f"give at most one config file, got {configs}")
+    return load_config(configs[0] if configs else None, list(set_) + [a for a in args or [] if "=" in a])
 
 
 def _shorthands(**flags) -> list[str]:
