@@ -12,7 +12,7 @@ from typing import Any
 
 from accelerate import PartialState
 
-from .attacks.audit import attack_words, describe_words, write_audit
+from .attacks.audit import chosen_words, describe_words, write_audit
 from .attacks.one_word import build_attacks, read_attacks, split_of_file, write_attacks
 from .artefacts import key_of
 from .config import (ArmConfig, BudgetConfig, ModelConfig, StudyConfig, TrainConfig, apply_overrides, from_dict,
@@ -145,18 +145,15 @@ def attack_file(path: Path, out: Path, audit: Path | None, given: dict[str, str]
     """The attack and rewrite splits of a test file, written to `out`: the words `given`
     (attack, refusal, control), those left empty taken from the audit.json `audit`."""
     test = source.load(path)
-    words = {**given, "why": {k: "given" for k in ("attack", "refusal", "control")}}
-    source = "user"
-    if not all(given.values()):
-        if audit is None:
-            raise ConfigError("give --attack-word, --refusal-word and --control-word, or --audit audit.json")
-        vocabulary = control_candidates or [s.first_word for s in test]
-        words = attack_words(read_json(audit), given["attack"], given["refusal"], given["control"], vocabulary)
-        source = "audit"
+    if audit is None and not all(given.values()):
+        raise ConfigError("give --attack-word, --refusal-word and --control-word, or --audit audit.json")
+    words = chosen_words(read_json(audit) if audit else None, given,
+                         control_candidates or [s.first_word for s in test], shots)
     for line in describe_words(words):
         announce(line)
     table = list(read_json(paraphrases)["phrasings"].values()) if paraphrases else None
-    splits = build_attacks(test, words["attack"], words["refusal"], words["control"], shots, table, source)
+    splits = build_attacks(test, words["attack"], words["refusal"], words["control"], shots, table,
+                           words["source"])
     paths = write_attacks(splits, out)
     for split, p in paths.items():
         announce(f"{split}: {len(splits[split])} queries -> {p}")

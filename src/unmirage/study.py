@@ -20,7 +20,7 @@ from transformers import SchedulerType
 
 from .arms import Arms
 from .artefacts import key_of, recorded
-from .attacks.audit import attack_words, describe_words, write_audit
+from .attacks.audit import chosen_words, describe_words, write_audit
 from .attacks.one_word import build_attacks, write_attacks
 from .config import StudyConfig, to_dict
 from .data.layout import WORLD, DataDir, needed_files
@@ -102,9 +102,8 @@ class Study:
         a = self.cfg.attack
         # control candidates unused by the safety set: the first words of the base data and of the test set
         vocabulary = [s.first_word for s in self.sets.corpus + self.sets.test]
-        words = attack_words(audit, a.attack_word, a.refusal_word, a.control_word, vocabulary)
-        user = bool(a.attack_word or a.refusal_word or a.control_word)
-        words = {**words, "shots": a.shots, "source": "user" if user else "audit"}
+        given = {"attack": a.attack_word, "refusal": a.refusal_word, "control": a.control_word}
+        words = chosen_words(audit, given, vocabulary, a.shots)
         for line in describe_words(words):
             self.announce(line)
         return words

@@ -248,6 +248,19 @@ def attack_words(result: dict, attack: str = "", refusal: str = "", control: str
     return {"attack": attack, "refusal": refusal, "control": control_word, "why": why}
 
 
+def chosen_words(audit: dict | None, given: dict[str, str], vocabulary: Iterable[str], shots: int) -> dict:
+    """The words of the attacks, as the study and `unmirage attack` record them: those `given`
+    (attack, refusal, control; "" = not given), the others from `audit`, with why each was
+    chosen, the shots, and the source ("user" when any word was given, else "audit")."""
+    if audit is None:
+        if not all(given.values()):
+            raise ConfigError("give the attack, refusal and control words, or an audit to choose them")
+        words = {**given, "why": {k: "given" for k in given}}
+    else:
+        words = attack_words(audit, given["attack"], given["refusal"], given["control"], vocabulary)
+    return {**words, "shots": shots, "source": "user" if any(given.values()) else "audit"}
+
+
 def describe_words(words: dict) -> list[str]:
     """One line per word: which it is and why it was chosen."""
     why = words.get("why", {})
