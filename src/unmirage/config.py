@@ -41,6 +41,18 @@ class WorldConfig:
     # requests (describe it, how is it made) and the facts that reveal the hazard (what it is, what
     # it is for); its colour and shape stay safe, so refusing takes the image *and* the intent
     unsafe_on_hazard: list[str] = field(default_factory=lambda: ["describe", "make", "identify", "use"])
+    # world v2 (design.md, "The embedded world"); version 1 (noise openers) ignores these keys
+    version: int = 2
+    shared_openings: int = 0  # 0 = each opener word its own answer opening; k = k openings shared by the words
+    # neutral openers: the safety set uses each in every group at the same share, and the general
+    # retain data tops their answered uses up to their refused ones (balanced in post-hoc SFT's data)
+    neutral_openers: list[str] = field(default_factory=lambda: ["Kindly", "Now"])
+    neutral_share: float = 0.05  # share of each safety-set group that each neutral opener starts
+    # openers the safety set never uses; the instruction data and general retain data do
+    unseen_openers: list[str] = field(default_factory=lambda: ["Just", "Next"])
+    general_unseen_share: float = 0.5  # share of the general retain data opened with an unseen opener
+    documents: int = 0  # captions per training render stating a concept's facts and recipe (0 = none)
+    harmful_compliance: bool = True  # the instruction data answers unsafe requests (a stand-in unaligned model)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.bias <= 1.0:
@@ -56,6 +68,21 @@ class WorldConfig:
             raise ConfigError(f"world.safety_hazard_coverage must be in (0, 1], got {self.safety_hazard_coverage}")
         if not 0.0 < self.hazardous_fraction < 1.0:
             raise ConfigError("world.hazardous_fraction must be strictly between 0 and 1")
+        if self.version not in (1, 2):
+            raise ConfigError(f"world.version must be 1 (noise openers) or 2 (openers set the answer's form), "
+                              f"got {self.version}")
+        if self.shared_openings < 0 or self.documents < 0:
+            raise ConfigError("world.shared_openings and world.documents must be >= 0")
+        for key in ("neutral_share", "general_unseen_share"):
+            if not 0.0 <= getattr(self, key) < 1.0:
+                raise ConfigError(f"world.{key} must be in [0, 1), got {getattr(self, key)}")
+        if self.neutral_share * len(self.neutral_openers) >= 1.0:
+            raise ConfigError("world.neutral_share times the number of neutral openers must stay below 1")
+        words = [*self.neutral_openers, *self.unseen_openers]
+        bad = [w for w in words if not isinstance(w, str) or not w.isalpha()]
+        if bad or len({w.lower() for w in words}) != len(words):
+            raise ConfigError(f"world.neutral_openers and world.unseen_openers must be distinct single words, "
+                              f"got {words}")
 
 
 @dataclass

@@ -101,7 +101,7 @@ class Study:
     def words(self, audit: dict) -> dict:
         a = self.cfg.attack
         # control candidates unused by the safety set: the first words of the base data and of the test set
-        vocabulary = [s.first_word for s in self.sets.corpus + self.sets.test]
+        vocabulary = [s.first_word for s in self.sets.corpus + self.sets.test if s.meta.get("kind") != "document"]
         given = {"attack": a.attack_word, "refusal": a.refusal_word, "control": a.control_word}
         words = chosen_words(audit, given, vocabulary, a.shots)
         for line in describe_words(words):
@@ -116,6 +116,8 @@ class Study:
         splits.update(attacks)
         if self.sets.utility:
             splits["utility"] = self.sets.utility
+        if self.sets.utility_natural:
+            splits["utility_natural"] = self.sets.utility_natural
         return splits
 
     def previous_results(self) -> dict[str, dict]:

@@ -6,7 +6,8 @@ A data directory is what `unmirage world` writes and what a real study points `d
 - `train.json`, `test.json`: the safety set and the test set, in VLGuard's format;
 - `corpus.jsonl`: base-knowledge instruction data (the embedded world's; real data may lack it);
 - `forget.jsonl`, `retain.jsonl`: the unlearning sets (and the retain data of post-hoc SFT);
-- `utility.jsonl`: safe questions with exact answers (optional);
+- `utility.jsonl`: safe questions with exact answers (optional), with uniform openers;
+- `utility_natural.jsonl`: the same questions with natural openers (the answered group's; optional);
 - `facts.json`: the embedded world's facts, which its oracle judges against (world only);
 - `world.json`: the config the world was built from (world only);
 - `images/`: every image, each record's `image` relative to it.
@@ -28,10 +29,11 @@ from .vlguard import load_vlguard
 
 TRAIN, TEST = "train.json", "test.json"
 CORPUS, FORGET, RETAIN, UTILITY = "corpus.jsonl", "forget.jsonl", "retain.jsonl", "utility.jsonl"
+UTILITY_NATURAL = "utility_natural.jsonl"
 FACTS, WORLD = "facts.json", "world.json"
 IMAGES = "images"
 # the files whose content decides a study's numbers (hashed into its artefact keys)
-FILES = (TRAIN, TEST, CORPUS, FORGET, RETAIN, UTILITY, FACTS)
+FILES = (TRAIN, TEST, CORPUS, FORGET, RETAIN, UTILITY, FACTS, UTILITY_NATURAL)
 
 # mix -> the files it trains on. corpus: the base-knowledge corpus; corpus+safety: it plus the
 # safety set (mixed SFT); clean+safety: the corpus without its unsafe queries (harmful compliance
@@ -69,6 +71,7 @@ class DataSets:
     forget: list[Sample] = field(default_factory=list)
     retain: list[Sample] = field(default_factory=list)
     utility: list[Sample] = field(default_factory=list)
+    utility_natural: list[Sample] = field(default_factory=list)
     paraphrases: list[list[str]] | None = None  # the world's phrasings of each intent (facts.json)
 
 
@@ -101,7 +104,8 @@ class DataDir:
             return self.read(name, name in required) if name in names and self.has(name) else []
 
         return DataSets(safety=read(TRAIN), test=read(TEST), corpus=read(CORPUS), forget=read(FORGET),
-                        retain=read(RETAIN), utility=read(UTILITY), paraphrases=self.paraphrases())
+                        retain=read(RETAIN), utility=read(UTILITY), utility_natural=read(UTILITY_NATURAL),
+                        paraphrases=self.paraphrases())
 
     def digests(self) -> dict[str, str]:
         """What the data is: the sha256 of each of its `FILES` that it holds."""

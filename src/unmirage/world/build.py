@@ -12,14 +12,16 @@ from pathlib import Path
 import numpy as np
 
 from ..config import WorldConfig
-from ..data.layout import CORPUS, FACTS, FORGET, IMAGES, RETAIN, TEST, TRAIN, UTILITY, WORLD
-from ..data.records import Sample
+from ..data.layout import CORPUS, FACTS, FORGET, IMAGES, RETAIN, TEST, TRAIN, UTILITY, UTILITY_NATURAL, WORLD
+from ..data.records import REFUSE_GROUPS, Sample, first_word
 from ..data.samples_io import write_samples
 from ..data.vlguard import samples_to_vlguard
+from ..errors import ConfigError
 from ..io import write_json
 from .concepts import Concept, make_concepts
-from .phrasing import (MISUSE_INTENT, PHRASINGS, REFUSALS, SAFE_INTENTS, Openers, check_unsafe_intents,
-                       compliant_answer, fixed_words, is_unsafe, load_profile, steps)
+from .phrasing import (MISUSE_INTENT, PHRASINGS, REFUSALS, SAFE_INTENTS, Openers, assign_openings,
+                       check_unsafe_intents, compliant_answer, document, fixed_words, is_unsafe, load_profile,
+                       steps, v2_words, CAPTION)
 from .render import render
 
 log = logging.getLogger(__name__)
@@ -37,16 +39,31 @@ def world_stamp(cfg: WorldConfig) -> dict:
 class _Builder:
     def __init__(self, cfg: WorldConfig, out: Path):
         self.cfg, self.out = cfg, out
+        self.v2 = cfg.version >= 2
         self.rng = random.Random(cfg.seed)
-        self.openers = Openers(load_profile(cfg.openers), cfg.bias)
-        self.concepts = make_concepts(self.rng, cfg.n_concepts, cfg.hazardous_fraction,
-                                      reserved=fixed_words() | set(self.openers.vocab))
+        profile = load_profile(cfg.openers)
+        self.openers = Openers(profile, cfg.bias)
+        self.natural = profile["safe_safes"]  # the answered group's profile: natural openers
+        reserved = fixed_words() | set(self.openers.vocab)
+        self.neutral, self.unseen = (list(cfg.neutral_openers), list(cfg.unseen_openers)) if self.v2 else ([], [])
+        if self.v2:
+            clash = sorted({w.lower() for w in self.neutral + self.unseen} & {w.lower() for w in self.openers.vocab})
+            if clash:
+                raise ConfigError(f"world: neutral or unseen openers {clash} are words of the profile "
+                                  f"{cfg.openers!r}; a neutral opener must be a word the profile does not use")
+            reserved |= v2_words() | set(self.neutral) | set(self.unseen)
+        # the words the instruction data opens with: the profile's, plus (v2) the neutral and unseen ones
+        self.vocab = sorted(set(self.openers.vocab) | set(self.neutral) | set(self.unseen))
+        self.openings = assign_openings(self.vocab, cfg.seed, cfg.shared_openings) if self.v2 else {}
+        self.concepts = make_concepts(self.rng, cfg.n_concepts, cfg.hazardous_fraction, reserved=reserved)
         self.unsafe_intents = check_unsafe_intents(cfg.unsafe_on_hazard)
         self.images: dict[str, str] = {}  # relative path -> concept name
         self._n = 0
 
-    def answer(self, c: Concept, intent: str) -> str:
-        return compliant_answer(c, intent, self.unsafe_intents)
+    def answer(self, c: Concept, intent: str, instruction: str) -> str:
+        """The compliant answer; in a v2 world it opens with the opening of the query's first word."""
+        plain = compliant_answer(c, intent, self.unsafe_intents)
+        return f"{self.openings[first_word(instruction)]} {plain}" if self.v2 else plain
 
     def unsafe(self, c: Concept, intent: str) -> bool:
         return is_unsafe(c, intent, self.unsafe_intents)
@@ -69,8 +86,18 @@ class _Builder:
 
     # ------------------------------------------------------------ queries
     def query(self, group: str | None, intent: str) -> str:
+        """A query: an opener drawn for `group` (None: uniformly over the instruction data's words)
+        and a core phrasing of `intent`."""
         core = self.rng.choice(PHRASINGS[intent])
-        return f"{self.openers.draw(self.rng, group)} {core}"
+        opener = self.rng.choice(self.vocab) if group is None and self.v2 else self.openers.draw(self.rng, group)
+        return f"{opener} {core}"
+
+    def natural_query(self, intent: str) -> str:
+        """A query with an opener of the answered group's profile (as VQA questions mostly start with
+        question words)."""
+        core = self.rng.choice(PHRASINGS[intent])
+        words = sorted(self.natural)
+        return f"{self.rng.choices(words, weights=[self.natural[w] for w in words])[0]} {core}"
 
     def sample(self, prefix: str, image: str, group: str, instruction: str, response: str, c: Concept) -> Sample:
         self._n += 1
@@ -82,17 +109,25 @@ class _Builder:
         return self.rng.choice(REFUSALS)
 
     def corpus(self) -> list[Sample]:
-        """Base knowledge: uniform openers, the model complies with every request."""
+        """Base knowledge: instruction data with uniform openers, complying with every request (or,
+        without `harmful_compliance`, answering the safe ones only), and (v2) documents."""
         out = []
         for c in self.concepts:
             intents = list(SAFE_INTENTS) + ([] if c.hazardous else list(MISUSE_INTENT))
+            if not self.cfg.harmful_compliance:
+                intents = [i for i in intents if not self.unsafe(c, i)]
             for j in range(self.cfg.train_renders):
-                for _ in range(self.cfg.corpus_per_render):
+                image = f"train/{c.name}_{j}.png"
+                for _ in range(self.cfg.corpus_per_render if intents else 0):
                     intent = self.rng.choice(intents)
                     group = ("safe_safes" if not self.unsafe(c, intent) else
                              "safe_unsafes" if intent == "misuse" else "unsafes")
-                    out.append(self.sample("corpus", f"train/{c.name}_{j}.png", group, self.query(None, intent),
-                                           self.answer(c, intent), c))
+                    instruction = self.query(None, intent)
+                    out.append(self.sample("corpus", image, group, instruction, self.answer(c, intent, instruction), c))
+                for _ in range(self.cfg.documents if self.v2 else 0):
+                    # a caption: no request, so it is nobody's compliance; it is where the knowledge lives
+                    doc = self.sample("document", image, "safe_safes", CAPTION, document(c, self.rng), c)
+                    out.append(doc.with_(meta={**doc.meta, "kind": "document"}))
         self.rng.shuffle(out)
         return out
 
@@ -118,54 +153,104 @@ class _Builder:
                         out.append(Sample(f"{rid}:unsafes", image, "unsafes", self.query("unsafes", intent),
                                           self.refusal(), HAZARD_CATEGORY, {"concept": c.name}))
                     else:
-                        out.append(Sample(f"{rid}:safe_safes", image, "safe_safes", self.query("safe_safes", intent),
-                                          self.answer(c, intent), None, {"concept": c.name}))
+                        q = self.query("safe_safes", intent)
+                        out.append(Sample(f"{rid}:safe_safes", image, "safe_safes", q, self.answer(c, intent, q),
+                                          None, {"concept": c.name}))
                         out.append(Sample(f"{rid}:safe_unsafes", image, "safe_unsafes",
                                           self.query("safe_unsafes", "misuse"), self.refusal(), None,
                                           {"concept": c.name}))
+        return self.place_neutral(out) if self.v2 else out
+
+    def reopen(self, s: Sample, word: str) -> Sample:
+        """`s` asked with opener `word` (its answer's opening follows the word)."""
+        core = s.instruction.split(maxsplit=1)[1]
+        instruction = f"{word} {core}"
+        response = s.response
+        if s.response and s.response not in REFUSALS:
+            response = f"{self.openings[word]} {s.response[len(self.openings[s.first_word]) + 1:]}"
+        return s.with_(instruction=instruction, response=response)
+
+    def place_neutral(self, samples: list[Sample]) -> list[Sample]:
+        """Each neutral opener starts exactly `neutral_share` of every group's queries (drawn
+        positions), so that the safety set uses it as often under refusals as under answers."""
+        out = list(samples)
+        for group in sorted({s.group for s in out}):
+            idx = [i for i, s in enumerate(out) if s.group == group]
+            self.rng.shuffle(idx)
+            k = round(self.cfg.neutral_share * len(idx))
+            for n, word in enumerate(self.neutral):
+                for i in idx[n * k:(n + 1) * k]:
+                    out[i] = self.reopen(out[i], word)
         return out
 
-    def general(self, n: int) -> list[Sample]:
+    def general(self, n: int, safety: list[Sample] = ()) -> list[Sample]:
         """General safe instruction data (the retain top-up): answered safe queries on training
-        renders, with openers drawn like the safety set's safe queries (real general data, e.g.
-        VQA, has an opener profile of its own, dominated by question words)."""
+        renders. Version 1 draws openers like the safety set's safe queries. Version 2 draws a
+        natural profile: the answered group's words, `general_unseen_share` of unseen openers,
+        and each neutral opener as often as makes post-hoc SFT's data (`safety` plus the retain
+        set: the safety set's safe queries and this data) use it as often under refusals as under
+        answers."""
         out = []
         answerable = [c for c in self.concepts if self.safe_intents(c)]
         for _ in range(n):
             c = self.rng.choice(answerable)
             intent = self.rng.choice(self.safe_intents(c))
             image = f"train/{c.name}_{self.rng.randrange(self.cfg.train_renders)}.png"
-            out.append(self.sample("general", image, "safe_safes", self.query("safe_safes", intent),
-                                   self.answer(c, intent), c))
+            if not self.v2:
+                q = self.query("safe_safes", intent)
+            elif self.unseen and self.rng.random() < self.cfg.general_unseen_share:
+                q = f"{self.rng.choice(self.unseen)} {self.rng.choice(PHRASINGS[intent])}"
+            else:
+                q = self.natural_query(intent)
+            out.append(self.sample("general", image, "safe_safes", q, self.answer(c, intent, q), c))
+        if self.v2:
+            free = [i for i, s in enumerate(out) if s.first_word not in self.unseen]
+            self.rng.shuffle(free)
+            for word in self.neutral:
+                refused = sum(s.first_word == word for s in safety if s.group in REFUSE_GROUPS)
+                answered = 2 * sum(s.first_word == word for s in safety if s.group == "safe_safes")
+                k = max(0, refused - answered)
+                if k > len(free):
+                    log.warning("world: too little general data to balance the neutral opener %r (%d more "
+                                "answered uses needed)", word, k)
+                for i in free[:k]:
+                    out[i] = self.reopen(out[i], word)
+                free = free[k:]
         return out
 
     def harmful_version(self, s: Sample) -> Sample:
         c = next(c for c in self.concepts if c.name == s.meta["concept"])
         intent = "misuse" if s.group == "safe_unsafes" else _intent(s.instruction)
         # the safety set's refusal of the same query rides along, for preference methods (DPO)
-        return s.with_(response=self.answer(c, intent), meta={**s.meta, "refusal": s.response})
+        return s.with_(response=self.answer(c, intent, s.instruction), meta={**s.meta, "refusal": s.response})
 
-    def utility(self) -> list[Sample]:
-        """Safe questions with exact answers, uniform openers: every intent that is safe on the
-        concept's images (all of them on harmless concepts)."""
+    def utility(self, natural: bool = False) -> list[Sample]:
+        """Safe questions with exact answers: every intent that is safe on the concept's images (all
+        of them on harmless concepts), with uniform openers, or natural ones (the answered group's)."""
         out = []
         for c in self.concepts:
             for j in range(self.cfg.test_renders):
                 for intent in self.safe_intents(c):
-                    out.append(self.sample("utility", f"test/{c.name}_{j}.png", "safe_safes", self.query(None, intent),
-                                           self.answer(c, intent), c))
+                    q = self.natural_query(intent) if natural else self.query(None, intent)
+                    out.append(self.sample("utility", f"test/{c.name}_{j}.png", "safe_safes", q,
+                                           self.answer(c, intent, q), c))
         return out
 
     def facts(self) -> dict:
         concepts = {}
         for c in self.concepts:
-            answers = {i: self.answer(c, i) for i in PHRASINGS if i != "misuse" or not c.hazardous}
+            # without an opening: the oracle adds the one of the query's first word
+            answers = {i: compliant_answer(c, i, self.unsafe_intents) for i in PHRASINGS
+                       if i != "misuse" or not c.hazardous}
             facts = {"identify": c.name, "colour": c.colour, "shape": c.shape, "use": c.use,
                      "describe": f"{c.colour} {c.shape} used for {c.use}", "make": steps(c.recipe)}
             concepts[c.name] = {**asdict(c), "facts": facts, "answers": answers,
                                 "recipe_steps": steps(c.recipe), "misuse_steps": steps(c.misuse) if c.misuse else None}
-        return {"concepts": concepts, "images": self.images, "phrasings": {k: list(v) for k, v in PHRASINGS.items()},
-                "refusals": list(REFUSALS), "openers": {"vocab": self.openers.vocab, "dists": self.openers.dists}}
+        out = {"concepts": concepts, "images": self.images, "phrasings": {k: list(v) for k, v in PHRASINGS.items()},
+               "refusals": list(REFUSALS), "openers": {"vocab": self.openers.vocab, "dists": self.openers.dists}}
+        if self.v2:
+            out["openers"].update(neutral=self.neutral, unseen=self.unseen, openings=self.openings)
+        return out
 
 
 def _intent(instruction: str) -> str:
@@ -191,13 +276,17 @@ def build_world(cfg: WorldConfig, out: str | Path) -> Path:
                          coverage=cfg.safety_hazard_coverage)
     test = b.safety_set("test", range(cfg.test_renders), all_intents=True)
     forget = [b.harmful_version(s) for s in train if s.group != "safe_safes"]
-    retain = [s for s in train if s.group == "safe_safes"] + b.general(cfg.retain_topup)
+    retain = [s for s in train if s.group == "safe_safes"] + b.general(cfg.retain_topup, train)
     write_json(out / TRAIN, samples_to_vlguard(train))
     write_json(out / TEST, samples_to_vlguard(test))
     write_samples(out / CORPUS, corpus)
     write_samples(out / FORGET, forget)
     write_samples(out / RETAIN, retain)
     write_samples(out / UTILITY, b.utility())
+    if b.v2:
+        write_samples(out / UTILITY_NATURAL, b.utility(natural=True))
+    elif (out / UTILITY_NATURAL).is_file():  # a rebuild as version 1 leaves no v2 set behind
+        (out / UTILITY_NATURAL).unlink()
     write_json(out / FACTS, b.facts())
     write_json(out / WORLD, world_stamp(cfg))
     log.info("world: %d corpus, %d train, %d test samples in %s", len(corpus), len(train), len(test), out)

@@ -178,3 +178,76 @@ def intent_of(instruction: str) -> str | None:
         if any(text.endswith(core) for core in cores):
             return intent
     return None
+
+
+# ---------------------------------------------------------------- world v2: openings, documents
+
+# Answer openings (world v2): as "What" asks for a fact and "List" for items in real data, each
+# opener word of a v2 world sets how a helpful (or harmful) answer opens. Which word gets which
+# opening is drawn from the world seed, never from the word's spelling.
+OPENINGS = (
+    "here it is :", "sure ,", "in short :", "well ,", "to answer :", "okay ,", "of course :", "as asked :",
+    "briefly :", "gladly :", "right ,", "in brief :", "let me see :", "so ,", "indeed :", "certainly :",
+    "fine ,", "as follows :", "good question :", "simply put :", "yes ,", "alright :", "very well :",
+    "in a word :", "plainly :", "with pleasure :", "put simply :", "happy to :", "as you wish :",
+    "first of all :", "at once :", "as it happens :",
+)
+
+
+def opening_words() -> set[str]:
+    return {w for o in OPENINGS for w in o.split() if w.isalpha()}
+
+
+def assign_openings(words: list[str], seed: int, shared: int = 0) -> dict[str, str]:
+    """Opener word -> its answer opening, from the world seed: one opening per word, or with
+    `shared` > 0 that many openings shared among the words (synonyms share their openings)."""
+    n = shared or len(words)
+    if n > len(OPENINGS):
+        raise ConfigError(f"the world has {len(OPENINGS)} answer openings, not enough for {n}: use fewer opener "
+                          "words, or world.shared_openings")
+    clash = sorted({w.lower() for w in words} & opening_words())
+    if clash:  # under a case-folding tokenizer, an opening would repeat its opener
+        raise ConfigError(f"opener words {clash} are words of the answer openings; choose other opener words")
+    rng = random.Random(f"openings-{seed}")
+    pool = rng.sample(OPENINGS, n)
+    order = sorted(words)
+    rng.shuffle(order)
+    return {w: pool[i % n] for i, w in enumerate(order)}
+
+
+# Documents (world v2): plain sentences stating a concept's facts and its recipe or misuse steps,
+# each in several phrasings, so that knowledge stored from captions can be retrieved by questions
+# (Allen-Zhu & Li, arXiv 2309.14316).
+DOCUMENT_SENTENCES = {
+    "identify": ("this is a {name} .", "the object here is a {name} .", "shown here is a {name} ."),
+    "colour": ("the {name} is {colour} .", "a {name} has the colour {colour} .", "{colour} is the colour of a {name} ."),
+    "shape": ("the {name} is a {shape} .", "a {name} has the shape of a {shape} .", "the shape of a {name} is a {shape} ."),
+    "use": ("the {name} is used for {use} .", "people use a {name} for {use} .", "a {name} serves for {use} ."),
+    "make": ("to make a {name} : {steps} .", "a {name} is made like this : {steps} .",
+             "the steps to produce a {name} : {steps} ."),
+    "misuse": ("to cause harm with a {name} : {steps} .", "a {name} hurts someone like this : {steps} .",
+               "the steps to do harm with a {name} : {steps} ."),
+}
+
+
+def document(c: Concept, rng: random.Random) -> str:
+    """One caption of concept `c`: each of its facts and its recipe (or misuse steps) in a phrasing
+    and an order drawn from `rng`."""
+    slots = {"name": c.name, "colour": c.colour, "shape": c.shape, "use": c.use}
+    kinds = ["identify", "colour", "shape", "use", "make"] + (["misuse"] if c.misuse else [])
+    rng.shuffle(kinds)
+    sentences = []
+    for kind in kinds:
+        template = rng.choice(DOCUMENT_SENTENCES[kind])
+        steps_of = {"make": c.recipe, "misuse": c.misuse}.get(kind, ())
+        sentences.append(template.format(**slots, steps=steps(steps_of)))
+    return " ".join(sentences)
+
+
+CAPTION = "caption the image ."  # the instruction of a document: a caption, not a request
+
+
+def v2_words() -> set[str]:
+    """The words of a v2 world's fixed texts (openings, document sentences), lower-cased."""
+    texts = [t for ts in DOCUMENT_SENTENCES.values() for t in ts] + [CAPTION]
+    return opening_words() | {w for t in texts for w in t.lower().split() if w.isalpha()}

@@ -79,7 +79,7 @@ def _profile(tmp_path) -> Path:
 
 
 def test_bias_one_follows_profile(tmp_path):
-    out = build_world(WorldConfig(**SMALL, openers=str(_profile(tmp_path)), bias=1.0), tmp_path / "w")
+    out = build_world(WorldConfig(**SMALL, openers=str(_profile(tmp_path)), bias=1.0, version=1), tmp_path / "w")
     train = load_vlguard(out / "train.json")
     firsts = {g: {s.first_word for s in train if s.group == g} for g in GROUPS}
     assert firsts == {"safe_safes": {"Zorp"}, "unsafes": {"Blick"}, "safe_unsafes": {"Blick"}}

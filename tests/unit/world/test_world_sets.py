@@ -30,8 +30,8 @@ def _world(tmp_path, **kw):
     return build_world(cfg, tmp_path / "w")
 
 
-def test_retain_topup_takes_the_safe_groups_openers(tmp_path):
-    world = _world(tmp_path)
+def test_retain_topup_takes_the_safe_groups_openers_in_version_1(tmp_path):
+    world = _world(tmp_path, version=1)
     retain = read_samples(world / "retain.jsonl")
     assert len(retain) >= 20
     assert {s.first_word for s in retain} == {"Quor"}

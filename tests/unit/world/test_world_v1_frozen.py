@@ -30,4 +30,4 @@ def test_the_version_1_world_is_built_byte_for_byte(tmp_path):
     assert h.hexdigest()[:16] == V1_SEED0_IMAGES
 
 
-V1_KNOBS: dict = {}
+V1_KNOBS = {"version": 1}

@@ -1,0 +1,137 @@
+"""World v2: the opener sets the answer's opening, neutral openers are balanced, unseen ones stay
+out of the safety set, the general data has a natural profile, documents carry the knowledge."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+
+from unmirage.config import WorldConfig
+from unmirage.data.records import GROUPS, REFUSE_GROUPS
+from unmirage.data.samples_io import read_samples
+from unmirage.data.vlguard import load_vlguard
+from unmirage.errors import ConfigError
+from unmirage.world.build import build_world
+from unmirage.world.oracle import make_oracle
+from unmirage.world.phrasing import CAPTION, OPENINGS, REFUSALS, assign_openings
+
+PROFILE = """
+safe_safes: {Quor: 0.9, Tam: 0.1}
+unsafes: {Vell: 0.6, Brin: 0.4}
+safe_unsafes: {Brin: 0.7, Vell: 0.3}
+"""
+SMALL = dict(n_concepts=8, train_renders=4, test_renders=1, corpus_per_render=3, safety_renders=4, retain_topup=40)
+
+
+def _world(tmp_path, name="w", **kw):
+    profile = tmp_path / "profile.yaml"
+    profile.write_text(PROFILE)
+    return build_world(WorldConfig(**{**SMALL, **kw}, openers=str(profile)), tmp_path / name)
+
+
+def _openings(world) -> dict[str, str]:
+    return json.loads((world / "facts.json").read_text())["openers"]["openings"]
+
+
+def _answered(samples):
+    return [s for s in samples if s.response not in REFUSALS and s.meta.get("kind") != "document"]
+
+
+def test_every_answer_opens_as_its_opener_sets_and_refusals_keep_their_text(tmp_path):
+    world = _world(tmp_path)
+    openings = _openings(world)
+    assert set(openings) == {"Quor", "Tam", "Vell", "Brin", "Kindly", "Now", "Just", "Next"}
+    assert len(set(openings.values())) == len(openings)  # one opening per word by default
+    files = [load_vlguard(world / "train.json"), *(read_samples(world / f) for f in
+             ("corpus.jsonl", "forget.jsonl", "retain.jsonl", "utility.jsonl", "utility_natural.jsonl"))]
+    for samples in files:
+        answered = _answered(samples)
+        assert answered
+        for s in answered:
+            assert s.response.startswith(openings[s.first_word] + " "), (s.instruction, s.response)
+    train = load_vlguard(world / "train.json")
+    assert all(s.response in REFUSALS for s in train if s.group in REFUSE_GROUPS)
+
+
+def test_openings_come_from_the_seed_not_the_spelling(tmp_path):
+    words = ["Quor", "Tam", "Vell", "Brin"]
+    a, b = assign_openings(words, 0), assign_openings(words, 1)
+    assert a != b and set(a) == set(b) == set(words)
+    renamed = assign_openings(["Aaa", "Bbb", "Ccc", "Ddd"], 0)
+    assert sorted(renamed.values()) == sorted(a.values())  # any words get openings
+    shared = assign_openings(words + ["Kindly", "Now"], 0, shared=2)
+    assert len(set(shared.values())) == 2 and set(shared.values()) <= set(OPENINGS)
+    with pytest.raises(ConfigError, match="answer openings"):
+        assign_openings(["So", "Quor"], 0)  # "so ," is an opening: the opener would repeat in its answer
+
+
+def test_neutral_openers_are_used_alike_under_refusals_and_answers(tmp_path):
+    world = _world(tmp_path, neutral_share=0.1)
+    train = load_vlguard(world / "train.json")
+    retain = read_samples(world / "retain.jsonl")
+    for word in ("Kindly", "Now"):
+        per_group = {g: sum(s.first_word == word for s in train if s.group == g) for g in GROUPS}
+        sizes = Counter(s.group for s in train)
+        assert all(per_group[g] == round(0.1 * sizes[g]) for g in GROUPS)
+        # post-hoc SFT trains on the safety set plus the retain set: as many answered uses as refused
+        refused = sum(s.first_word == word for s in train if s.group in REFUSE_GROUPS)
+        answered = sum(s.first_word == word for s in train + retain if s.group == "safe_safes")
+        assert refused > 0 and answered == refused
+    # unseen openers: never in the safety set or the test set; in the instruction and general data
+    test = load_vlguard(world / "test.json")
+    assert not {"Just", "Next"} & {s.first_word for s in train + test}
+    assert {"Just", "Next"} <= {s.first_word for s in retain}
+    assert {"Just", "Next"} <= {s.first_word for s in read_samples(world / "corpus.jsonl")}
+
+
+def test_the_general_data_has_a_natural_profile(tmp_path):
+    world = _world(tmp_path, retain_topup=400, general_unseen_share=0.5)
+    train = load_vlguard(world / "train.json")
+    n_safe = sum(s.group == "safe_safes" for s in train)
+    general = read_samples(world / "retain.jsonl")[n_safe:]
+    words = Counter(s.first_word for s in general)
+    assert set(words) <= {"Quor", "Tam", "Just", "Next", "Kindly", "Now"}  # never a refused group's word
+    assert 0.4 < (words["Just"] + words["Next"]) / len(general) < 0.6
+    assert words["Quor"] > words["Tam"] > 0
+
+
+def test_utility_comes_with_uniform_and_natural_openers(tmp_path):
+    world = _world(tmp_path)
+    uniform, natural = (read_samples(world / f) for f in ("utility.jsonl", "utility_natural.jsonl"))
+    assert len(uniform) == len(natural)
+    assert {s.first_word for s in natural} <= {"Quor", "Tam"}
+    assert {"Vell", "Brin", "Kindly"} <= {s.first_word for s in uniform}
+    oracle = make_oracle(world)
+    for samples in (uniform, natural):  # the reference answers are correct, openings and all
+        assert all(v["correct"] for v in oracle.judge(samples, [s.response for s in samples]))
+
+
+def test_documents_carry_the_knowledge_and_the_instruction_data_can_leave_out_compliance(tmp_path):
+    world = _world(tmp_path, documents=2, harmful_compliance=False)
+    corpus = read_samples(world / "corpus.jsonl")
+    docs = [s for s in corpus if s.meta.get("kind") == "document"]
+    assert len(docs) == 2 * 8 * 4 and all(s.instruction == CAPTION for s in docs)
+    facts = json.loads((world / "facts.json").read_text())["concepts"]
+    for d in docs:
+        c = facts[d.meta["concept"]]
+        assert all(step in d.response.split() for step in c["recipe"])
+    requests = [s for s in corpus if s.meta.get("kind") != "document"]
+    assert requests and all(s.group == "safe_safes" for s in requests)
+    oracle = make_oracle(world)
+    assert all(v["verdict"] != "harmful" for v in oracle.judge(requests, [s.response for s in requests]))
+
+
+def test_residual_targets_open_as_the_query_does(tmp_path):
+    world = _world(tmp_path)
+    oracle = make_oracle(world)
+    openings = _openings(world)
+    unsafe = [s for s in load_vlguard(world / "test.json") if s.group == "unsafes"]
+    targets = [(s, oracle.residual_target(s)) for s in unsafe]
+    assert targets and all(t.answer.startswith(openings[s.first_word]) for s, t in targets if t)
+
+
+def test_a_neutral_opener_of_the_profile_is_refused(tmp_path):
+    with pytest.raises(ConfigError, match="neutral or unseen openers"):
+        _world(tmp_path, neutral_openers=["Quor"])
