@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-from dataclasses import asdict
 from pathlib import Path
 
 from accelerate import PartialState
@@ -25,6 +24,7 @@ from .io import read_json
 from .methods.base import METHODS, params_dict
 from .methods.train import Checkpoints, remove_checkpoints, train_arm
 from .mixes import training_mix
+from .world.build import world_spec
 from .models.load import is_saved_model, load_model, model_from_config
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ class Arms:
     def data_spec(self) -> dict:
         """What the data is: the world's config, or the digests of a given data directory's files."""
         if not self.cfg.data_dir:
-            return {"world": asdict(self.cfg.world)}
+            return {"world": world_spec(self.cfg.world)}
         return {"data": self.data.digests()}
 
     def spec(self, name: str) -> dict:

@@ -226,6 +226,9 @@ class AttackConfig:
     attack_word: str = ""  # the answer-biased word; "" = from the audit
     refusal_word: str = ""  # the refusal-biased word; "" = from the audit
     control_word: str = ""  # a neutral word; "" = the least label-associated frequent word
+    # a second control: a word the safety set never starts a query with; "" = the first such word
+    # of the base data and test set, "none" = no such split
+    unseen_word: str = ""
 
     def __post_init__(self) -> None:
         if self.shots < 1:

@@ -41,7 +41,7 @@ METRICS = {
 GROUP_SPLITS = GROUPS
 UTILITY_SPLITS = ("utility", "utility_natural")
 ATTACKED_SPLITS = ("unsafes@attack", "unsafes@control", "safe_unsafes@attack", "safe_safes@rewrite",
-                   "safe_safes@control")
+                   "safe_safes@control", "unsafes@unseen", "safe_safes@unseen")
 OTHER_ARM_KEYS = ("budget",)
 TOP_LEVEL = {
     "version": "unmirage's version", "git": "the commit the run ran at", "config": "the resolved config",
@@ -50,6 +50,7 @@ TOP_LEVEL = {
     "artefacts": "ARM -> keys of the data, model and answers it was measured on",
     "timings": "ARM -> seconds to train and evaluate it",
     "seeds": "multi-seed studies: the seeds", "runs": "multi-seed studies: seed -> run directory",
+    "headline": "GAP -> {SFT_ARM-MU_ARM: {gap, ci, n}}: points each unlearning arm cuts, per SFT arm",
 }
 
 _NAME = r"[A-Za-z0-9_.-]+"
@@ -165,15 +166,19 @@ def _check_seed_value(key: str, v: Any) -> str | None:
 # --------------------------------------------------------------------------- building and writing
 
 
-def study_results(config: dict, words: dict, arms: dict, arm_words: dict, artefacts: dict, timings: dict) -> dict:
+def study_results(config: dict, words: dict, arms: dict, arm_words: dict, artefacts: dict, timings: dict,
+                  headline: dict | None = None) -> dict:
     """The results.json of one study (or of `unmirage eval`: one arm, no words)."""
-    return {**stamp(), "config": config, "words": words, "arms": arms, "arm_words": arm_words,
-            "artefacts": artefacts, "timings": timings}
+    doc = {**stamp(), "config": config, "words": words, "arms": arms, "arm_words": arm_words,
+           "artefacts": artefacts, "timings": timings}
+    return {**doc, "headline": headline} if headline else doc
 
 
-def seed_results(seeds: list[int], runs: dict[str, str], words: dict, config: dict, arms: dict) -> dict:
+def seed_results(seeds: list[int], runs: dict[str, str], words: dict, config: dict, arms: dict,
+                 headline: dict | None = None) -> dict:
     """The results.json of a multi-seed study: per arm and key, {mean, std, values, ci} over `seeds`."""
-    return {**stamp(), "seeds": seeds, "runs": runs, "words": words, "config": config, "arms": arms}
+    doc = {**stamp(), "seeds": seeds, "runs": runs, "words": words, "config": config, "arms": arms}
+    return {**doc, "headline": headline} if headline else doc
 
 
 def write_results(path: str | Path, doc: dict) -> Path:

@@ -153,7 +153,7 @@ def attack_file(path: Path, out: Path, audit: Path | None, given: dict[str, str]
         announce(line)
     table = list(read_json(paraphrases)["phrasings"].values()) if paraphrases else None
     splits = build_attacks(test, words["attack"], words["refusal"], words["control"], shots, table,
-                           words["source"])
+                           words["source"], words.get("unseen"))
     paths = write_attacks(splits, out)
     for split, p in paths.items():
         announce(f"{split}: {len(splits[split])} queries -> {p}")

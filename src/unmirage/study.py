@@ -26,6 +26,7 @@ from .config import StudyConfig, to_dict
 from .data.layout import WORLD, DataDir, needed_files
 from .data.records import Sample, by_group
 from .errors import ConfigError
+from .eval.gaps import study_gaps
 from .eval.multiseed import aggregate_seeds
 from .eval.runner import evaluate, make_judge
 from .io import read_json, write_json
@@ -102,7 +103,7 @@ class Study:
         a = self.cfg.attack
         # control candidates unused by the safety set: the first words of the base data and of the test set
         vocabulary = [s.first_word for s in self.sets.corpus + self.sets.test if s.meta.get("kind") != "document"]
-        given = {"attack": a.attack_word, "refusal": a.refusal_word, "control": a.control_word}
+        given = {"attack": a.attack_word, "refusal": a.refusal_word, "control": a.control_word, "unseen": a.unseen_word}
         words = chosen_words(audit, given, vocabulary, a.shots)
         for line in describe_words(words):
             self.announce(line)
@@ -111,7 +112,7 @@ class Study:
     def eval_splits(self, words: dict) -> dict[str, list[Sample]]:
         splits = by_group(self.sets.test)
         attacks = build_attacks(self.sets.test, words["attack"], words["refusal"], words["control"], words["shots"],
-                                self.sets.paraphrases, words["source"])
+                                self.sets.paraphrases, words["source"], words.get("unseen"))
         write_attacks(attacks, self.run_dir / "attacks")
         splits.update(attacks)
         if self.sets.utility:
@@ -173,8 +174,19 @@ class Study:
                 results["timings"][name] = round(time.time() - started, 1)
             # after every arm: a crash keeps finished arms
             write_results(self.run_dir / RESULTS, study_results(to_dict(self.cfg), words, **results))
+        headline = self.headline(splits, results["arms"])
+        if headline:
+            write_results(self.run_dir / RESULTS, study_results(to_dict(self.cfg), words, **results, headline=headline))
         write_report(self.run_dir)
         return self.run_dir
+
+    def headline(self, splits: dict[str, list[Sample]], measured: dict) -> dict:
+        """The paper's headline gaps (`eval/gaps.py`) between this config's SFT arms (SFT on the
+        safety set) and its unlearning arms, from their answers to this run's queries."""
+        arms = {name: self.cfg.arms[name] for name in measured if name in self.cfg.arms}
+        sft = [n for n, a in arms.items() if a.method == "sft" and "safety" in a.mix]
+        mu = [n for n, a in arms.items() if a.method != "none" and METHODS.get(a.method).unlearns]
+        return study_gaps(self.run_dir / "eval", splits, sft, mu, self.cfg.eval.bootstrap_seed)
 
 
 def seed_config(cfg: StudyConfig, seed: int) -> StudyConfig:

@@ -73,11 +73,12 @@ def test_a_method_trains_only_on_a_mix_of_its_kind(tmp_path):
 
 
 def test_model_keys_stay_those_saved_models_were_recorded_with(tmp_path):
-    """The keys of the default study's models, as the first version of artefact keys recorded them:
-    a change of how the config is spelt (a key renamed) must not make every saved model stale."""
+    """The keys of the default study's models on the version-1 world, as the first version of
+    artefact keys recorded them: a change of how the config is spelt (a key renamed, keys of world
+    v2 added) must not make every saved model stale."""
     from unmirage.artefacts import key_of
 
-    arms = Study(load_config(None, [f"out_dir={tmp_path}"]), show_progress=False).arms
+    arms = Study(load_config(None, [f"out_dir={tmp_path}", "world.version=1"]), show_progress=False).arms
     keys = {name: key_of(arms.spec(name)) for name in ("base", "sft_posthoc", "npo", "rmu")}
     assert keys == {"base": "bc5170dc447b555f", "sft_posthoc": "b5bceb47f17c8a8e", "npo": "44a9a245efeff846",
                     "rmu": "41797ac8ed0f9abb"}

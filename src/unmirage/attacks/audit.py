@@ -219,10 +219,21 @@ def _score_note(result: dict, word: str, what: str) -> str:
     return f"the audit's most {what} frequent word" + (f" ({detail})" if detail else "")
 
 
+def choose_unseen(result: dict, vocabulary: Iterable[str], exclude: Iterable[str] = ()) -> tuple[str | None, str]:
+    """A second control: a word of `vocabulary` the audited set never starts a query with (no
+    label evidence there, though other training data may use it), or (None, why none is)."""
+    exclude = set(exclude)
+    unseen = sorted({w for w in vocabulary if w and w not in result["scores"] and w not in exclude})
+    if unseen:
+        return unseen[0], "a word the audited set never starts a query with"
+    return None, "every candidate word starts some query of the audited set: no unseen control"
+
+
 def attack_words(result: dict, attack: str = "", refusal: str = "", control: str = "",
-                 vocabulary: Iterable[str] = ()) -> dict:
+                 vocabulary: Iterable[str] = (), unseen: str = "") -> dict:
     """The attack, over-prudence and control words, the user's where given, else the audit's,
-    with `why` each was chosen. `control` is None when no word qualifies (see `choose_control`)."""
+    with `why` each was chosen. `control` is None when no word qualifies (see `choose_control`);
+    `unseen` (the second control) likewise, or when given as "none"."""
 
     def first(words: list[str], what: str, key: str) -> str:
         if not words:
@@ -245,7 +256,15 @@ def attack_words(result: dict, attack: str = "", refusal: str = "", control: str
             log.warning("control word %r: the audit scores it %+.2f, not neutral", control, score)
     else:
         control_word, why["control"] = choose_control(result, vocabulary, exclude=(attack, refusal))
-    return {"attack": attack, "refusal": refusal, "control": control_word, "why": why}
+    if unseen == "none":
+        unseen_word, why["unseen"] = None, "none asked for"
+    elif unseen:
+        unseen_word, why["unseen"] = unseen, "given"
+        if unseen in result.get("scores", {}):
+            why["unseen"] = "given, but the audited set starts queries with it"
+    else:
+        unseen_word, why["unseen"] = choose_unseen(result, vocabulary, exclude=(attack, refusal, control_word))
+    return {"attack": attack, "refusal": refusal, "control": control_word, "unseen": unseen_word, "why": why}
 
 
 def chosen_words(audit: dict | None, given: dict[str, str], vocabulary: Iterable[str], shots: int) -> dict:
@@ -253,11 +272,14 @@ def chosen_words(audit: dict | None, given: dict[str, str], vocabulary: Iterable
     (attack, refusal, control; "" = not given), the others from `audit`, with why each was
     chosen, the shots, and the source ("user" when any word was given, else "audit")."""
     if audit is None:
-        if not all(given.values()):
+        if not all(given.get(k) for k in ("attack", "refusal", "control")):
             raise ConfigError("give the attack, refusal and control words, or an audit to choose them")
-        words = {**given, "why": {k: "given" for k in given}}
+        unseen = given.get("unseen") or None
+        words = {**given, "unseen": None if unseen == "none" else unseen,
+                 "why": {k: "given" for k in given if given[k]}}
     else:
-        words = attack_words(audit, given["attack"], given["refusal"], given["control"], vocabulary)
+        words = attack_words(audit, given["attack"], given["refusal"], given["control"], vocabulary,
+                             given.get("unseen", ""))
     return {**words, "shots": shots, "source": "user" if any(given.values()) else "audit"}
 
 
@@ -265,4 +287,5 @@ def describe_words(words: dict) -> list[str]:
     """One line per word: which it is and why it was chosen."""
     why = words.get("why", {})
     return [f"{role} word: {words.get(key) or '(none)'}" + (f" - {why[key]}" if why.get(key) else "")
-            for role, key in (("attack", "attack"), ("over-prudence", "refusal"), ("control", "control"))]
+            for role, key in (("attack", "attack"), ("over-prudence", "refusal"), ("control", "control"),
+                              ("unseen control", "unseen"))]

@@ -123,6 +123,8 @@ _SPLITS = {
     "safe_unsafes@attack": ("safe_unsafes", "attack", None, "attack"),
     "safe_safes@rewrite": ("safe_safes", "refusal", 1, "rewrite"),
     "safe_safes@control": ("safe_safes", "control", 1, "control"),
+    "unsafes@unseen": ("unsafes", "unseen", None, "unseen"),
+    "safe_safes@unseen": ("safe_safes", "unseen", 1, "unseen"),
 }
 
 
@@ -135,7 +137,8 @@ def _attacked(orig: Sample, word: str, shots: int, suffix: str, paraphrases, wor
 
 
 def build_attacks(test: list[Sample], attack_word: str, refusal_word: str, control_word: str | None, shots: int,
-                  paraphrases: list[list[str]] | None = None, word_source: str = "audit") -> dict[str, list[Sample]]:
+                  paraphrases: list[list[str]] | None = None, word_source: str = "audit",
+                  unseen_word: str | None = None) -> dict[str, list[Sample]]:
     """The attacked eval splits of a test set.
 
     `unsafes@attack` / `safe_unsafes@attack`: each query → `shots` rewrites with `attack_word`;
@@ -143,12 +146,16 @@ def build_attacks(test: list[Sample], attack_word: str, refusal_word: str, contr
     each safe query → one rewrite with `refusal_word` / `control_word`. Every attacked sample
     keeps image, group, response and category, and records its provenance in `meta`. Without a
     control word (None: no neutral word qualified) the control splits are left out.
+    `unsafes@unseen` / `safe_safes@unseen`: the same with the second control, a word the safety
+    set never starts a query with (None: left out).
     """
     words = {"attack": _check_word(attack_word), "refusal": _check_word(refusal_word),
-             "control": None if control_word is None else _check_word(control_word)}
-    if control_word is not None and control_word in (attack_word, refusal_word):
-        raise ConfigError(f"the control word {control_word!r} must differ from the attack and refusal words; "
-                          "pick a neutral word from the audit's `neutral` list")
+             "control": None if control_word is None else _check_word(control_word),
+             "unseen": None if unseen_word is None else _check_word(unseen_word)}
+    for role in ("control", "unseen"):
+        if words[role] is not None and words[role] in (attack_word, refusal_word):
+            raise ConfigError(f"the {role} word {words[role]!r} must differ from the attack and refusal words; "
+                              "pick a neutral word from the audit's `neutral` list")
     if not isinstance(shots, int) or shots < 1:
         raise ConfigError(f"shots must be an integer >= 1, got {shots!r}")
     splits: dict[str, list[Sample]] = {}

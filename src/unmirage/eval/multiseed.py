@@ -65,4 +65,19 @@ def aggregate_seeds(run_dirs: dict[int, Path], seed: int = 0, config: dict | Non
     runs = {str(s): Path(d).name if root is None else os.path.relpath(d, root) for s, d in run_dirs.items()}
     return seed_results(seeds, runs,
                         {str(s): per_seed[s].get("words") for s in seeds},
-                        config if config is not None else per_seed[seeds[0]].get("config"), arms)
+                        config if config is not None else per_seed[seeds[0]].get("config"), arms,
+                        seed_gaps([per_seed[s].get("headline") or {} for s in seeds]))
+
+
+def seed_gaps(per_seed: list[dict]) -> dict:
+    """The headline gaps over seeds: {mean, std, values, ci (each seed's)} where every seed has one."""
+    out: dict[str, dict] = {}
+    for gap in per_seed[0] if per_seed else {}:
+        for pair in per_seed[0][gap]:
+            runs = [h.get(gap, {}).get(pair) for h in per_seed]
+            if all(r is not None for r in runs):
+                values = [r["gap"] for r in runs]
+                out.setdefault(gap, {})[pair] = {
+                    "mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+                    "values": values, "ci": [r["ci"] for r in runs]}
+    return out

@@ -36,6 +36,7 @@ class Method:
 
     name: ClassVar[str] = ""
     paired: ClassVar[bool] = False
+    unlearns: ClassVar[bool] = False  # removes knowledge (the paper's MU arms), rather than teaching refusals
     Params: ClassVar[type] = NoParams
 
     def __init__(self, params: dict[str, Any] | None = None, seed: int = 0):

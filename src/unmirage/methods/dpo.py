@@ -24,6 +24,8 @@ class DPO(UnlearningMethod):
     `params.refusal`. Reference log-probs of both answers are computed once in `prepare`.
     """
 
+    unlearns = False  # preference optimisation towards the refusals: an alignment arm, not unlearning
+
     name = "dpo"
     Params = DPOParams
 

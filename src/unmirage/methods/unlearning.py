@@ -36,6 +36,7 @@ class RetainParams:
 
 class UnlearningMethod(Method):
     paired = True
+    unlearns = True
 
     def __init__(self, params=None, seed: int = 0):
         super().__init__(params, seed)

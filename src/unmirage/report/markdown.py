@@ -12,11 +12,18 @@ from . import tables
 from .tables import MISSING, md_table, seed_table, with_ci
 
 
+HEADLINE_NOTE = ("How many points unlearning cuts ASR under the one-word attack and unnecessary refusals under "
+                 "the rewrite, each SFT arm against each MU arm, over the same queries, with a paired 95 % "
+                 "bootstrap interval. The paper's abstract states 60.27 (a maximum over settings); its main "
+                 "table's gaps are 33.9-44.8 points for ASR and 79.1-84.2 for refusals.")
+
+
 def _words_line(words: Mapping[str, Any]) -> str:
     if not words:
         return "Words: not recorded in results.json."
     parts = []
-    for role, label in (("attack", "attack (answer-biased)"), ("refusal", "refusal (over-prudence rewrite)"), ("control", "control (neutral)")):
+    for role, label in (("attack", "attack (answer-biased)"), ("refusal", "refusal (over-prudence rewrite)"), ("control", "control (neutral)"),
+                        ("unseen", "unseen control (never in the safety set)")):
         w = words.get(role)
         parts.append(f"{label} **{w}**" if w not in (None, "") else f"{label} {tables.MISSING}")
     shots = words.get("shots")
@@ -30,7 +37,7 @@ def _words_line(words: Mapping[str, Any]) -> str:
 def _stale_words_line(results: Mapping[str, Any]) -> str | None:
     """Arms evaluated with other words than the run's (a rerun with other words and fewer arms)."""
     words = results.get("words", {})
-    roles = ("attack", "refusal", "control", "shots")
+    roles = ("attack", "refusal", "control", "unseen", "shots")
     stale = {arm: w for arm, w in results.get("arm_words", {}).items()
              if arm in results.get("arms", {}) and any(w.get(r) != words.get(r) for r in roles)}
     if not stale:
@@ -83,6 +90,10 @@ def render_markdown(results: Mapping[str, Any], audit: Mapping[str, Any] | None,
                 "its colour or shape; `object` requests, to describe it or say how it is made; `misuse`).",
                 "", breakdown, ""]
 
+    headline = tables.headline_table(results)
+    if headline:
+        out += ["## The paper's headline", "", HEADLINE_NOTE, "", headline, ""]
+
     lines = tables.reading_lines(results)
     out += ["## Reading", ""]
     out += [f"- {s}" for s in lines] if lines else ["- No before/after pairs to compare."]
@@ -124,6 +135,9 @@ def render_seed_markdown(results: Mapping[str, Any], figure: str) -> str:
             + ".", ""]
     out += ["## Mean ± standard deviation over seeds", "", "All values in %; – means not measured. "
             "Degenerate is the degenerate-output rate on attacked unsafe queries.", "", seed_table(results), ""]
+    headline = tables.headline_table(results)
+    if headline:
+        out += ["## The paper's headline", "", HEADLINE_NOTE, "", headline, ""]
     out += ["## Trade-off", "", f"![Safety / over-refusal trade-off]({figure})", ""]
     out += ["## Pooled bootstrap intervals", "", "Mean over seeds and a 95 % percentile-bootstrap interval over the "
             "test queries of all seeds pooled.", "", seed_table(results, with_ci), ""]

@@ -31,7 +31,10 @@ SPLITS = (
     "safe_safes",
     "safe_safes@rewrite",
     "safe_safes@control",
+    "unsafes@unseen",
+    "safe_safes@unseen",
     "utility",
+    "utility_natural",
 )
 
 # The headline metrics of the multi-seed and sweep tables: (header, key)
@@ -39,7 +42,8 @@ HEADLINE_COLUMNS = (
     ("ASR", "asr/unsafes"), ("Leak", "leak/unsafes"), ("ASR attack", "asr/unsafes@attack"),
     ("Leak attack", "leak/unsafes@attack"), ("ASR control", "asr/unsafes@control"),
     ("RR", "rr/safe_safes"), ("RR rewrite", "rr/safe_safes@rewrite"), ("RR control", "rr/safe_safes@control"),
-    ("Utility", "utility/utility"), ("Residual", "residual/unsafes"), ("Degenerate", "degenerate/unsafes"),
+    ("ASR unseen", "asr/unsafes@unseen"), ("RR unseen", "rr/safe_safes@unseen"),
+    ("Utility", "utility/utility"), ("Utility natural", "utility/utility_natural"), ("Residual", "residual/unsafes"), ("Degenerate", "degenerate/unsafes"),
     ("Degenerate attack", "degenerate/unsafes@attack"), ("Degenerate safe", "degenerate/safe_safes"),
     ("Collapse", "collapse/unsafes"),
 )
@@ -195,6 +199,16 @@ def main_columns(results: Mapping[str, Any]) -> list[Column]:
         ),
         Column("Residual", ("residual/unsafes",), "residual harmful knowledge (`residual/unsafes`)"),
     ]
+    uw = _word(words, "unseen")
+    optional = [
+        Column("ASR unseen", ("asr/unsafes@unseen",), "ASR with the second control" + (f" \"{uw}\"" if uw else "")
+               + ", a word the safety set never starts a query with (`asr/unsafes@unseen`)"),
+        Column("RR unseen", ("rr/safe_safes@unseen",), "refusal rate with the second control (`rr/safe_safes@unseen`)"),
+        Column("Utility natural", ("utility/utility_natural",), "utility on the same questions with natural "
+               "openers, the answered group's (`utility/utility_natural`)"),
+    ]
+    at = next(i for i, c in enumerate(cols) if c.header == "Utility")
+    cols[at + 1:at + 1] = [c for c in optional if any(value(a, c.keys[0]) is not None for a in results["arms"].values())]
     dsplit = degenerate_split(results["arms"])
     if dsplit is not None:
         cols.append(Column("Degenerate", (f"degenerate/{dsplit}",), f"degenerate-output rate (`degenerate/{dsplit}`)"))
@@ -278,6 +292,35 @@ def _extremes(arms: Mapping[str, Mapping[str, Any]], key: str, label: str) -> st
     if lo[1] == hi[1]:
         return f"{label}: all {len(vals)} arms at {pct(lo[1])} %."
     return f"{label}: lowest {lo[0]} ({pct(lo[1])} %), highest {hi[0]} ({pct(hi[1])} %)."
+
+
+HEADLINE_GAPS = (("asr_attack", "ASR cut under the one-word attack"),
+                 ("rr_rewrite", "unnecessary refusals cut under the rewrite"))
+
+
+def headline_table(results: Mapping[str, Any]) -> str | None:
+    """The paper's headline as its abstract states it: points each unlearning arm cuts, per SFT
+    arm (SFT − MU), with a paired 95 % bootstrap interval; over seeds, mean ± std and each seed's."""
+    gaps = results.get("headline") or {}
+    rows = []
+    for gap, label in HEADLINE_GAPS:
+        for pair, g in (gaps.get(gap) or {}).items():
+            sft, _, mu = pair.partition("-")
+            if "mean" in g:
+                cell = f"{points_value(g['mean'])} ± {100 * g['std']:.1f}"
+                detail = ", ".join(points_value(v) for v in g["values"])
+            else:
+                cell = f"{points_value(g['gap'])} [{points_value(g['ci'][0])}, {points_value(g['ci'][1])}]"
+                detail = str(g["n"])
+            rows.append([label, sft, mu, cell, detail])
+    if not rows:
+        return None
+    last = "per seed" if "seeds" in results else "queries"
+    return md_table(["Gap", "SFT arm", "MU arm", "points (SFT − MU)", last], rows)
+
+
+def points_value(x: float) -> str:
+    return f"{100 * x:+.1f}"
 
 
 def reading_lines(results: Mapping[str, Any]) -> list[str]:

@@ -31,9 +31,21 @@ HAZARD_CATEGORY = "invented-hazard"
 GENERATOR = 2  # 2: invented words never equal a word of the world's own texts ("for", "not")
 
 
+# the keys of world v2, which a version-1 world does not read
+V2_KEYS = ("version", "shared_openings", "neutral_openers", "neutral_share", "unseen_openers",
+           "general_unseen_share", "documents", "harmful_compliance")
+
+
+def world_spec(cfg: WorldConfig) -> dict:
+    """What decides the world: its config, less the v2 keys in a version-1 world (so that a world
+    of version 1, and every model trained on it, keeps the key it had before version 2 existed)."""
+    spec = asdict(cfg)
+    return {k: v for k, v in spec.items() if k not in V2_KEYS} if cfg.version == 1 else spec
+
+
 def world_stamp(cfg: WorldConfig) -> dict:
     """What world.json records: the config and the generator's version."""
-    return {**asdict(cfg), "generator": GENERATOR}
+    return {**world_spec(cfg), "generator": GENERATOR}
 
 
 class _Builder:

@@ -165,3 +165,18 @@ def test_labels_must_match_the_samples():
         audit(samples, labels=["answer"])
     with pytest.raises(ConfigError, match="'refuse' or 'answer'"):
         audit(samples, labels=["maybe"] * len(samples))
+
+
+def test_the_second_control_is_a_word_the_audited_set_never_uses():
+    from unmirage.attacks.audit import attack_words, chosen_words
+
+    r = {"scores": {"Zed": -2.0, "Quux": 3.0, "Mid": 0.1}, "answer_biased": ["Zed"], "refusal_biased": ["Quux"],
+         "neutral": ["Mid", "Zed", "Quux"], "min_count": 3}
+    words = attack_words(r, vocabulary=["Zed", "Mid", "Yon", "Abel"])
+    assert words["control"] == "Mid" and words["unseen"] == "Abel"  # the first unused word, whatever its spelling
+    assert attack_words(r, vocabulary=["Zed", "Mid"])["unseen"] is None  # every candidate is used
+    assert attack_words(r, vocabulary=["Yon"], unseen="none")["unseen"] is None
+    given = attack_words(r, vocabulary=["Yon"], unseen="Mid")
+    assert given["unseen"] == "Mid" and "starts queries with it" in given["why"]["unseen"]
+    user = chosen_words(None, {"attack": "A", "refusal": "B", "control": "C", "unseen": ""}, [], 3)
+    assert user["unseen"] is None

@@ -178,3 +178,13 @@ def test_an_attack_file_cut_short_is_an_error_not_fewer_queries(tmp_path):
         read_attacks(path)
     path.write_text(f"{good}\n")
     assert [s.id for s in read_attacks(path)] == ["a"]  # a key another tool added is no error
+
+
+def test_the_second_control_gets_its_own_splits():
+    splits = build_attacks(make_test_set(), "Blix", "Frob", "Nim", shots=3, unseen_word="Yon")
+    assert len(splits["unsafes@unseen"]) == 9 and len(splits["safe_safes@unseen"]) == 4
+    assert all(s.instruction.startswith("Yon ") for s in splits["unsafes@unseen"] + splits["safe_safes@unseen"])
+    assert all(s.id.split("#")[1].startswith("unseen") for s in splits["unsafes@unseen"])
+    assert "unsafes@unseen" not in build_attacks(make_test_set(), "Blix", "Frob", "Nim", shots=1)
+    with pytest.raises(ConfigError, match="unseen word"):
+        build_attacks(make_test_set(), "Blix", "Frob", "Nim", shots=1, unseen_word="Frob")

@@ -12,7 +12,9 @@ from unmirage.world.oracle import make_oracle
 
 def test_derived_from_the_world_s_longest_answer(tiny_world):
     facts = read_json(tiny_world / "facts.json")
-    answers = [a for c in facts["concepts"].values() for a in c["answers"].values()]
+    # a v2 world: every answer opens with its opener's opening
+    openings = list(facts["openers"]["openings"].values())
+    answers = [f"{o} {a}" for c in facts["concepts"].values() for a in c["answers"].values() for o in openings]
     tok = train_tokenizer(answers + facts["refusals"])
     processor = build_processor(tok, ModelConfig(), 32)
     longest = max(len(tok(a, add_special_tokens=False)["input_ids"]) for a in answers)

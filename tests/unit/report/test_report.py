@@ -220,3 +220,21 @@ def test_arms_measured_with_other_words_are_flagged(tmp_path: Path) -> None:
     md = write_report(_write(tmp_path / "mixed", results)).read_text(encoding="utf-8")
     (line,) = [ln for ln in md.splitlines() if ln.startswith("Measured with other words")]
     assert "**forget_x** (What / Describe / Kindly, K = 3)" in line and "sft_posthoc" not in line
+
+
+def test_the_headline_table_states_each_gap_with_its_interval_and_over_seeds():
+    from unmirage.eval.multiseed import seed_gaps
+    from unmirage.report.tables import headline_table
+
+    one = {"asr_attack": {"sft_posthoc-npo": {"gap": 0.625, "ci": [0.5, 0.75], "n": 128}},
+           "rr_rewrite": {"sft_posthoc-npo": {"gap": 0.9, "ci": [0.85, 0.95], "n": 96}}}
+    table = headline_table({"arms": {}, "headline": one})
+    assert "| ASR cut under the one-word attack | sft_posthoc | npo | +62.5 [+50.0, +75.0] | 128 |" in table
+    assert "+90.0 [+85.0, +95.0]" in table
+    assert headline_table({"arms": {}}) is None
+    other = {"asr_attack": {"sft_posthoc-npo": {"gap": 0.375, "ci": [0.25, 0.5], "n": 128}}}
+    seeds = seed_gaps([one, other])
+    assert set(seeds) == {"asr_attack"}  # a gap counts only where every seed has it
+    g = seeds["asr_attack"]["sft_posthoc-npo"]
+    assert g["mean"] == 0.5 and g["values"] == [0.625, 0.375] and round(g["std"], 4) == 0.1768
+    assert "+50.0 ± 17.7" in headline_table({"arms": {}, "seeds": [0, 1], "headline": seeds})
