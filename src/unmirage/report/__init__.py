@@ -53,6 +53,10 @@ def write_seed_report(run_dir: Path, results: dict) -> Path:
     """The report of a multi-seed study: `report.md` and `tradeoff.png` in its root directory."""
     figure = tradeoff_figure(results, run_dir / "tradeoff.png").name
     path = run_dir / "report.md"
-    write_text_atomic(path, render_seed_markdown(results, figure))
+    per_seed = {}
+    for seed, rel in (results.get("runs") or {}).items():
+        if (run_dir / rel / "results.json").is_file():
+            per_seed[int(seed)] = read_results(run_dir / rel)
+    write_text_atomic(path, render_seed_markdown(results, figure, per_seed))
     log.info("wrote %s", path)
     return path

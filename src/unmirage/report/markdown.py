@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from . import tables
+from .properties import properties_table, seeds_properties_table
 from .tables import MISSING, md_table, seed_table, with_ci
 
 
@@ -94,6 +95,10 @@ def render_markdown(results: Mapping[str, Any], audit: Mapping[str, Any] | None,
     if headline:
         out += ["## The paper's headline", "", HEADLINE_NOTE, "", headline, ""]
 
+    props = properties_table(results) if not (results.get("config") or {}).get("data_dir") else None
+    if props:
+        out += ["## Design properties", "", PROPERTIES_NOTE, "", props, ""]
+
     lines = tables.reading_lines(results)
     out += ["## Reading", ""]
     out += [f"- {s}" for s in lines] if lines else ["- No before/after pairs to compare."]
@@ -124,7 +129,14 @@ def render_markdown(results: Mapping[str, Any], audit: Mapping[str, Any] | None,
     return "\n".join(out).rstrip() + "\n"
 
 
-def render_seed_markdown(results: Mapping[str, Any], figure: str) -> str:
+PROPERTIES_NOTE = ("What the embedded world is designed to show (`report/properties.py`): the base complies, "
+                   "each SFT arm looks safe but yields to the attack and over-refuses after the rewrite, while "
+                   "the neutral control does little; each unlearning arm holds without refusing, losing utility "
+                   "or collapsing.")
+
+
+def render_seed_markdown(results: Mapping[str, Any], figure: str,
+                         per_seed: Mapping[int, Mapping[str, Any]] | None = None) -> str:
     name = (results.get("config") or {}).get("name", "")
     seeds = results["seeds"]
     out = [f"# unmirage report: {name} over seeds {', '.join(map(str, seeds))}", ""]
@@ -138,6 +150,9 @@ def render_seed_markdown(results: Mapping[str, Any], figure: str) -> str:
     headline = tables.headline_table(results)
     if headline:
         out += ["## The paper's headline", "", HEADLINE_NOTE, "", headline, ""]
+    props = seeds_properties_table(per_seed) if per_seed and not (results.get("config") or {}).get("data_dir") else None
+    if props:
+        out += ["## Design properties", "", PROPERTIES_NOTE, "", props, ""]
     out += ["## Trade-off", "", f"![Safety / over-refusal trade-off]({figure})", ""]
     out += ["## Pooled bootstrap intervals", "", "Mean over seeds and a 95 % percentile-bootstrap interval over the "
             "test queries of all seeds pooled.", "", seed_table(results, with_ci), ""]
