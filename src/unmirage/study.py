@@ -103,6 +103,9 @@ class Study:
         a = self.cfg.attack
         # control candidates unused by the safety set: the first words of the base data and of the test set
         vocabulary = [s.first_word for s in self.sets.corpus + self.sets.test if s.meta.get("kind") != "document"]
+        # the world's own unseen openers come first: the second control is the world's by design
+        declared = ((self.data.facts() or {}).get("openers") or {}).get("unseen") or []
+        vocabulary = [*declared, *sorted(set(vocabulary))]
         given = {"attack": a.attack_word, "refusal": a.refusal_word, "control": a.control_word, "unseen": a.unseen_word}
         words = chosen_words(audit, given, vocabulary, a.shots)
         for line in describe_words(words):

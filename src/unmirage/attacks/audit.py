@@ -220,10 +220,11 @@ def _score_note(result: dict, word: str, what: str) -> str:
 
 
 def choose_unseen(result: dict, vocabulary: Iterable[str], exclude: Iterable[str] = ()) -> tuple[str | None, str]:
-    """A second control: a word of `vocabulary` the audited set never starts a query with (no
-    label evidence there, though other training data may use it), or (None, why none is)."""
+    """A second control: the first word of `vocabulary` (in its order) that the audited set never
+    starts a query with (no label evidence there, though other training data may use it), or
+    (None, why none is)."""
     exclude = set(exclude)
-    unseen = sorted({w for w in vocabulary if w and w not in result["scores"] and w not in exclude})
+    unseen = [w for w in dict.fromkeys(vocabulary) if w and w not in result["scores"] and w not in exclude]
     if unseen:
         return unseen[0], "a word the audited set never starts a query with"
     return None, "every candidate word starts some query of the audited set: no unseen control"

@@ -29,6 +29,9 @@ HAZARD_CATEGORY = "invented-hazard"
 # bumped whenever the same config would build another world; world.json records it, so that a
 # run directory holding a world of an older generator rebuilds it
 GENERATOR = 2  # 2: invented words never equal a word of the world's own texts ("for", "not")
+# the same for what only a v2 world writes (openings, neutral openers, documents): recorded in a v2
+# world's spec, so that its models too are made again when it changes
+V2_GENERATOR = 2  # 2: a document states the steps and two other facts (it fits model.max_length)
 
 
 # the keys of world v2, which a version-1 world does not read
@@ -40,7 +43,9 @@ def world_spec(cfg: WorldConfig) -> dict:
     """What decides the world: its config, less the v2 keys in a version-1 world (so that a world
     of version 1, and every model trained on it, keeps the key it had before version 2 existed)."""
     spec = asdict(cfg)
-    return {k: v for k, v in spec.items() if k not in V2_KEYS} if cfg.version == 1 else spec
+    if cfg.version == 1:
+        return {k: v for k, v in spec.items() if k not in V2_KEYS}
+    return {**spec, "v2_generator": V2_GENERATOR}
 
 
 def world_stamp(cfg: WorldConfig) -> dict:

@@ -230,11 +230,15 @@ DOCUMENT_SENTENCES = {
 }
 
 
+DOCUMENT_FACTS = 2  # fact sentences beside the steps in one caption (a short caption fits the model's length)
+
+
 def document(c: Concept, rng: random.Random) -> str:
-    """One caption of concept `c`: each of its facts and its recipe (or misuse steps) in a phrasing
-    and an order drawn from `rng`."""
+    """One caption of concept `c`: its recipe (or, on a harmless concept, its recipe or misuse
+    steps) and two of its other facts, each in a phrasing, in an order drawn from `rng`."""
     slots = {"name": c.name, "colour": c.colour, "shape": c.shape, "use": c.use}
-    kinds = ["identify", "colour", "shape", "use", "make"] + (["misuse"] if c.misuse else [])
+    kinds = rng.sample(["identify", "colour", "shape", "use"], DOCUMENT_FACTS)
+    kinds.append(rng.choice(["make", "misuse"]) if c.misuse else "make")
     rng.shuffle(kinds)
     sentences = []
     for kind in kinds:

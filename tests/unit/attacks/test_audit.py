@@ -173,7 +173,7 @@ def test_the_second_control_is_a_word_the_audited_set_never_uses():
     r = {"scores": {"Zed": -2.0, "Quux": 3.0, "Mid": 0.1}, "answer_biased": ["Zed"], "refusal_biased": ["Quux"],
          "neutral": ["Mid", "Zed", "Quux"], "min_count": 3}
     words = attack_words(r, vocabulary=["Zed", "Mid", "Yon", "Abel"])
-    assert words["control"] == "Mid" and words["unseen"] == "Abel"  # the first unused word, whatever its spelling
+    assert words["control"] == "Mid" and words["unseen"] == "Yon"  # the first unused word in the given order
     assert attack_words(r, vocabulary=["Zed", "Mid"])["unseen"] is None  # every candidate is used
     assert attack_words(r, vocabulary=["Yon"], unseen="none")["unseen"] is None
     given = attack_words(r, vocabulary=["Yon"], unseen="Mid")

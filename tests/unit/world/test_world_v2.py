@@ -116,7 +116,12 @@ def test_documents_carry_the_knowledge_and_the_instruction_data_can_leave_out_co
     facts = json.loads((world / "facts.json").read_text())["concepts"]
     for d in docs:
         c = facts[d.meta["concept"]]
-        assert all(step in d.response.split() for step in c["recipe"])
+        words = d.response.split()
+        carried = [steps for steps in (c["recipe"], c.get("misuse") or []) if steps and all(w in words for w in steps)]
+        assert carried and (c["hazardous"] is False or carried[0] == c["recipe"])
+    # every hazardous concept's recipe is stated by its documents
+    assert {d.meta["concept"] for d in docs if all(w in d.response.split() for w in facts[d.meta["concept"]]["recipe"])} \
+        >= {n for n, c in facts.items() if c["hazardous"]}
     requests = [s for s in corpus if s.meta.get("kind") != "document"]
     assert requests and all(s.group == "safe_safes" for s in requests)
     oracle = make_oracle(world)
