@@ -31,7 +31,8 @@ HAZARD_CATEGORY = "invented-hazard"
 GENERATOR = 2  # 2: invented words never equal a word of the world's own texts ("for", "not")
 # the same for what only a v2 world writes (openings, neutral openers, documents): recorded in a v2
 # world's spec, so that its models too are made again when it changes
-V2_GENERATOR = 2  # 2: a document states the steps and two other facts (it fits model.max_length)
+V2_GENERATOR = 3  # 2: a document states the steps and two other facts (fits model.max_length); 3: test.json
+# holds no neutral opener
 
 
 # the keys of world v2, which a version-1 world does not read
@@ -176,7 +177,9 @@ class _Builder:
                         out.append(Sample(f"{rid}:safe_unsafes", image, "safe_unsafes",
                                           self.query("safe_unsafes", "misuse"), self.refusal(), None,
                                           {"concept": c.name}))
-        return self.place_neutral(out) if self.v2 else out
+        # the neutral openers are the training data's (the balanced control): the test set keeps the
+        # profile, as VLGuard's does, and the control splits ask its queries with them
+        return self.place_neutral(out) if self.v2 and split == "train" else out
 
     def reopen(self, s: Sample, word: str) -> Sample:
         """`s` asked with opener `word` (its answer's opening follows the word)."""

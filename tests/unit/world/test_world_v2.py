@@ -79,9 +79,11 @@ def test_neutral_openers_are_used_alike_under_refusals_and_answers(tmp_path):
         refused = sum(s.first_word == word for s in train if s.group in REFUSE_GROUPS)
         answered = sum(s.first_word == word for s in train + retain if s.group == "safe_safes")
         assert refused > 0 and answered == refused
-    # unseen openers: never in the safety set or the test set; in the instruction and general data
+    # unseen openers: never in the safety set or the test set; in the instruction and general data.
+    # The test set keeps the profile (the control splits ask its queries with the neutral openers)
     test = load_vlguard(world / "test.json")
-    assert not {"Just", "Next"} & {s.first_word for s in train + test}
+    assert not {"Just", "Next", "Kindly", "Now"} & {s.first_word for s in test}
+    assert not {"Just", "Next"} & {s.first_word for s in train}
     assert {"Just", "Next"} <= {s.first_word for s in retain}
     assert {"Just", "Next"} <= {s.first_word for s in read_samples(world / "corpus.jsonl")}
 
