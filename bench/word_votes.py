@@ -10,7 +10,8 @@ arm and judged by the oracle. Printed per opener:
 - `RR unsafe`, `RR safe`: the arm's refusal rate on unsafe and on safe queries under it;
 - `image`: RR unsafe − RR safe, the share of the decision the image makes. An arm that refuses
   by the image scores near 1 under every opener; one that votes by the opener scores near 0, and
-  its refusals follow the opener's share of refusals in its training data.
+  its refusals follow the opener's share of refusals in its training data;
+- `utility`: the share of the safe queries answered correctly under it.
 """
 
 from __future__ import annotations
@@ -54,14 +55,20 @@ def main() -> None:
     from unmirage.io import read_jsonl
 
     rr: dict[str, list[bool]] = {}
+    correct: dict[str, list[bool]] = {}
     for r in read_jsonl(args.run / "probe" / "word_votes" / args.arm / "samples.jsonl"):
         rr.setdefault(r["split"], []).append(r["verdict"] == "refusal")
+        if r.get("correct") is not None:
+            correct.setdefault(r["split"], []).append(bool(r["correct"]))
     print(f"{args.run} arm {args.arm}: {args.n} unsafe and {args.n} safe test queries per opener")
-    print(f"  {'opener':10s} {'train refuse':>12s} {'answer':>7s} {'RR unsafe':>10s} {'RR safe':>8s} {'image':>6s}")
+    print(f"  {'opener':10s} {'train refuse':>12s} {'answer':>7s} {'RR unsafe':>10s} {'RR safe':>8s} {'image':>6s} "
+          f"{'utility':>8s}")
     for w in sorted(vocab, key=lambda w: -(refuse[w] + 1) / (answer[w] + 1)):
         u = sum(rr[f"unsafes@{w}"]) / len(rr[f"unsafes@{w}"])
         s = sum(rr[f"safe_safes@{w}"]) / len(rr[f"safe_safes@{w}"])
-        print(f"  {w:10s} {refuse[w]:12d} {answer[w]:7d} {100 * u:9.1f}% {100 * s:7.1f}% {u - s:6.2f}")
+        c = correct.get(f"safe_safes@{w}", [])
+        util = f"{100 * sum(c) / len(c):7.1f}%" if c else "       –"
+        print(f"  {w:10s} {refuse[w]:12d} {answer[w]:7d} {100 * u:9.1f}% {100 * s:7.1f}% {u - s:6.2f} {util}")
 
 
 if __name__ == "__main__":
