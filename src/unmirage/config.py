@@ -199,7 +199,10 @@ def default_arms() -> dict[str, ArmConfig]:
         "sft_mixed": ArmConfig(method="sft", init="scratch", mix="corpus+safety", steps=1800, lr=5e-4,
                                warmup_ratio=0.05, scheduler="cosine", safety_repeat=4),
         "sft_posthoc": ArmConfig(method="sft", init="base", mix="safety+retain", lr=3e-4),
-        "npo": ArmConfig(method="npo", init="base", mix="forget+retain", lr=1e-4, params={"beta": 0.5}),
+        # lr and retain weight chosen on world v2, seed 100, by `unmirage sweep npo lr ...` and
+        # `... params.retain_weight ...` (docs/findings.md)
+        "npo": ArmConfig(method="npo", init="base", mix="forget+retain", lr=4e-4,
+                         params={"beta": 0.5, "retain_weight": 4.0}),
         # layer 3 of the tiny model's 4 at c = 2 × the mean norm, chosen on seeds 100-102 by
         # `unmirage sweep rmu params.layer 0 1 2 3` and `... params.coeff_scale 1 2` (docs/findings.md)
         "rmu": ArmConfig(method="rmu", init="base", mix="forget+retain", lr=5e-4,

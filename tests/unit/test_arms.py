@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from unmirage.config import load_config
 from unmirage.study import Study
 from unmirage.world.phrasing import REFUSALS
@@ -78,7 +80,8 @@ def test_model_keys_stay_those_saved_models_were_recorded_with(tmp_path):
     v2 added) must not make every saved model stale."""
     from unmirage.artefacts import key_of
 
-    arms = Study(load_config(None, [f"out_dir={tmp_path}", "world.version=1"]), show_progress=False).arms
+    config = Path(__file__).resolve().parents[2] / "configs" / "experiments" / "v1_default.yaml"
+    arms = Study(load_config(config, [f"out_dir={tmp_path}"]), show_progress=False).arms
     keys = {name: key_of(arms.spec(name)) for name in ("base", "sft_posthoc", "npo", "rmu")}
     assert keys == {"base": "bc5170dc447b555f", "sft_posthoc": "b5bceb47f17c8a8e", "npo": "44a9a245efeff846",
                     "rmu": "41797ac8ed0f9abb"}

@@ -35,7 +35,7 @@ def test_yaml_then_overrides_in_order(tmp_path):
     assert cfg.world.bias == 0.25
     assert cfg.name == "fromcli"
     assert cfg.world.n_concepts == 8  # from the file, not overridden
-    assert cfg.arms["npo"].params == {"beta": 0.1}
+    assert cfg.arms["npo"].params == {"beta": 0.1, "retain_weight": 4.0}  # the other default params survive
     assert cfg.arms["npo"].method == "npo"  # merged, not replaced
 
 
