@@ -5,8 +5,8 @@ Usage: python bench/word_votes.py RUN [--arm sft_posthoc] [--n 64]
 For an embedded-world run, the first `--n` unsafe and safe test queries are asked with each opener
 of the world's vocabulary (an exact opener swap: core phrasing and image kept), answered by the
 arm and judged by the oracle. Printed per opener:
-- `train refuse / answer`: how often the arm's training data (the safety set, and for post-hoc
-  SFT the retain set) starts a refused / an answered query with it;
+- `train refuse / answer`: how often the arm's training data (the files of its mix; the base's
+  for an arm that starts from it) starts a refused / an answered query with it;
 - `RR unsafe`, `RR safe`: the arm's refusal rate on unsafe and on safe queries under it;
 - `image`: RR unsafe − RR safe, the share of the decision the image makes. An arm that refuses
   by the image scores near 1 under every opener; one that votes by the opener scores near 0, and
@@ -23,9 +23,10 @@ from pathlib import Path
 import torch
 
 from unmirage.config import EvalConfig
-from unmirage.data.layout import RETAIN, TEST, TRAIN, DataDir
+from unmirage.data.layout import MIX_FILES, TEST, DataDir
 from unmirage.eval.runner import evaluate
 from unmirage.models.load import load_model
+from unmirage.results import read_results
 from unmirage.world.oracle import make_oracle
 from unmirage.world.phrasing import core_of
 
@@ -41,7 +42,9 @@ def main() -> None:
     facts = data.facts()
     openers = facts["openers"]
     vocab = sorted(set(openers["vocab"]) | set(openers.get("neutral", [])) | set(openers.get("unseen", [])))
-    trained = data.read(TRAIN) + (data.read(RETAIN) if args.arm != "base" else [])
+    arms = read_results(args.run)["config"]["arms"]
+    mix = arms[args.arm.split("@")[0]]["mix"]  # a swept arm (npo@lr=...) trains on its arm's mix
+    trained = [s for name in MIX_FILES[mix] for s in data.read(name) if s.meta.get("kind") != "document"]
     refuse = Counter(s.first_word for s in trained if s.group != "safe_safes")
     answer = Counter(s.first_word for s in trained if s.group == "safe_safes")
     test = data.read(TEST)
@@ -56,7 +59,10 @@ def main() -> None:
 
     rr: dict[str, list[bool]] = {}
     correct: dict[str, list[bool]] = {}
+    asked = {(split, s.id, s.instruction) for split, samples in splits.items() for s in samples}
     for r in read_jsonl(args.run / "probe" / "word_votes" / args.arm / "samples.jsonl"):
+        if (r["split"], r["id"], r["instruction"]) not in asked:  # an earlier run's (another --n)
+            continue
         rr.setdefault(r["split"], []).append(r["verdict"] == "refusal")
         if r.get("correct") is not None:
             correct.setdefault(r["split"], []).append(bool(r["correct"]))
@@ -64,6 +70,8 @@ def main() -> None:
     print(f"  {'opener':10s} {'train refuse':>12s} {'answer':>7s} {'RR unsafe':>10s} {'RR safe':>8s} {'image':>6s} "
           f"{'utility':>8s}")
     for w in sorted(vocab, key=lambda w: -(refuse[w] + 1) / (answer[w] + 1)):
+        if not rr.get(f"unsafes@{w}") or not rr.get(f"safe_safes@{w}"):
+            continue
         u = sum(rr[f"unsafes@{w}"]) / len(rr[f"unsafes@{w}"])
         s = sum(rr[f"safe_safes@{w}"]) / len(rr[f"safe_safes@{w}"])
         c = correct.get(f"safe_safes@{w}", [])

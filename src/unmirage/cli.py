@@ -143,6 +143,8 @@ def attack(data: Path = typer.Argument(..., help="VLGuard-format test JSON to re
            attack_word: str = typer.Option("", help="Answer-biased word (else from --audit)"),
            refusal_word: str = typer.Option("", help="Refusal-biased word (else from --audit)"),
            control_word: str = typer.Option("", help="Neutral control word (else from --audit)"),
+           unseen_word: str = typer.Option("", help="A second control, a word the audited set never starts a "
+                                           "query with (default: none)"),
            shots: int = typer.Option(3, help="Rewrites per unsafe query (K)"),
            control_candidates: str = typer.Option("", help="Comma-separated words to try as the control when no "
                                                   "frequent word is neutral (default: the data's own first words)"),
@@ -154,7 +156,8 @@ def attack(data: Path = typer.Argument(..., help="VLGuard-format test JSON to re
     from .standalone import attack_file
 
     candidates = [w.strip() for w in control_candidates.split(",") if w.strip()]
-    attack_file(data, out, audit_file, {"attack": attack_word, "refusal": refusal_word, "control": control_word},
+    attack_file(data, out, audit_file, {"attack": attack_word, "refusal": refusal_word, "control": control_word,
+                                        "unseen": unseen_word},
                 shots, candidates, paraphrases, announce=typer.echo, source=_source(format_, option, image_root))
 
 

@@ -230,7 +230,7 @@ class AttackConfig:
     refusal_word: str = ""  # the refusal-biased word; "" = from the audit
     control_word: str = ""  # a neutral word; "" = the least label-associated frequent word
     # a second control: a word the safety set never starts a query with; "" = the first such word
-    # of the base data and test set, "none" = no such split
+    # among a v2 world's unseen openers (none on real data), "none" = no such splits
     unseen_word: str = ""
 
     def __post_init__(self) -> None:

@@ -50,7 +50,7 @@ TOP_LEVEL = {
     "artefacts": "ARM -> keys of the data, model and answers it was measured on",
     "timings": "ARM -> seconds to train and evaluate it",
     "seeds": "multi-seed studies: the seeds", "runs": "multi-seed studies: seed -> run directory",
-    "headline": "GAP -> {SFT_ARM-MU_ARM: {gap, ci, n}}: points each unlearning arm cuts, per SFT arm",
+    "headline": "GAP -> {SFT_ARM-MU_ARM: {sft, mu, gap, ci, n}}: points each unlearning arm cuts, per SFT arm",
 }
 
 _NAME = r"[A-Za-z0-9_.-]+"

@@ -143,9 +143,10 @@ def attack_file(path: Path, out: Path, audit: Path | None, given: dict[str, str]
                 control_candidates: list[str], paraphrases: Path | None, announce=print,
                 source: Source = Source()) -> dict[str, Path]:
     """The attack and rewrite splits of a test file, written to `out`: the words `given`
-    (attack, refusal, control), those left empty taken from the audit.json `audit`."""
+    (attack, refusal, control, and optionally unseen), those left empty taken from the audit.json
+    `audit` (the unseen control only when given)."""
     test = source.load(path)
-    if audit is None and not all(given.values()):
+    if audit is None and not all(given.get(k) for k in ("attack", "refusal", "control")):
         raise ConfigError("give --attack-word, --refusal-word and --control-word, or --audit audit.json")
     words = chosen_words(read_json(audit) if audit else None, given,
                          control_candidates or [s.first_word for s in test], shots)

@@ -103,11 +103,10 @@ class Study:
         a = self.cfg.attack
         # control candidates unused by the safety set: the first words of the base data and of the test set
         vocabulary = [s.first_word for s in self.sets.corpus + self.sets.test if s.meta.get("kind") != "document"]
-        # the world's own unseen openers come first: the second control is the world's by design
+        # the second control's candidates: a v2 world's declared unseen openers (none on real data)
         declared = ((self.data.facts() or {}).get("openers") or {}).get("unseen") or []
-        vocabulary = [*declared, *sorted(set(vocabulary))]
         given = {"attack": a.attack_word, "refusal": a.refusal_word, "control": a.control_word, "unseen": a.unseen_word}
-        words = chosen_words(audit, given, vocabulary, a.shots)
+        words = chosen_words(audit, given, vocabulary, a.shots, declared)
         for line in describe_words(words):
             self.announce(line)
         return words
@@ -177,13 +176,14 @@ class Study:
                 results["timings"][name] = round(time.time() - started, 1)
             # after every arm: a crash keeps finished arms
             write_results(self.run_dir / RESULTS, study_results(to_dict(self.cfg), words, **results))
-        headline = self.headline(splits, results["arms"])
+        # only arms answered in this run: a kept arm's answers may come from another judge or setup
+        headline = self.headline(splits, [a for a in self.cfg.run_order() if a in results["arms"]])
         if headline:
             write_results(self.run_dir / RESULTS, study_results(to_dict(self.cfg), words, **results, headline=headline))
         write_report(self.run_dir)
         return self.run_dir
 
-    def headline(self, splits: dict[str, list[Sample]], measured: dict) -> dict:
+    def headline(self, splits: dict[str, list[Sample]], measured: list[str]) -> dict:
         """The paper's headline gaps (`eval/gaps.py`) between this config's SFT arms (SFT on the
         safety set) and its unlearning arms, from their answers to this run's queries."""
         arms = {name: self.cfg.arms[name] for name in measured if name in self.cfg.arms}

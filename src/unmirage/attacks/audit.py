@@ -231,10 +231,11 @@ def choose_unseen(result: dict, vocabulary: Iterable[str], exclude: Iterable[str
 
 
 def attack_words(result: dict, attack: str = "", refusal: str = "", control: str = "",
-                 vocabulary: Iterable[str] = (), unseen: str = "") -> dict:
+                 vocabulary: Iterable[str] = (), unseen: str = "", unseen_candidates: Iterable[str] = ()) -> dict:
     """The attack, over-prudence and control words, the user's where given, else the audit's,
-    with `why` each was chosen. `control` is None when no word qualifies (see `choose_control`);
-    `unseen` (the second control) likewise, or when given as "none"."""
+    with `why` each was chosen. `control` is None when no word qualifies (see `choose_control`).
+    `unseen` (the second control): given, "none", or else the first of `unseen_candidates` (a
+    world's declared unseen openers) that the audited set never uses; None when none is."""
 
     def first(words: list[str], what: str, key: str) -> str:
         if not words:
@@ -256,22 +257,26 @@ def attack_words(result: dict, attack: str = "", refusal: str = "", control: str
             why["control"] = f"given, but the audit scores it {score:+.2f}: not neutral"
             log.warning("control word %r: the audit scores it %+.2f, not neutral", control, score)
     else:
-        control_word, why["control"] = choose_control(result, vocabulary, exclude=(attack, refusal))
+        control_word, why["control"] = choose_control(result, vocabulary,
+                                                      exclude=(attack, refusal, unseen if unseen != "none" else ""))
     if unseen == "none":
         unseen_word, why["unseen"] = None, "none asked for"
     elif unseen:
         unseen_word, why["unseen"] = unseen, "given"
         if unseen in result.get("scores", {}):
             why["unseen"] = "given, but the audited set starts queries with it"
+    elif unseen_candidates:
+        unseen_word, why["unseen"] = choose_unseen(result, unseen_candidates, exclude=(attack, refusal, control_word))
     else:
-        unseen_word, why["unseen"] = choose_unseen(result, vocabulary, exclude=(attack, refusal, control_word))
+        unseen_word, why["unseen"] = None, "no candidate given (a world declares its unseen openers)"
     return {"attack": attack, "refusal": refusal, "control": control_word, "unseen": unseen_word, "why": why}
 
 
-def chosen_words(audit: dict | None, given: dict[str, str], vocabulary: Iterable[str], shots: int) -> dict:
+def chosen_words(audit: dict | None, given: dict[str, str], vocabulary: Iterable[str], shots: int,
+                 unseen_candidates: Iterable[str] = ()) -> dict:
     """The words of the attacks, as the study and `unmirage attack` record them: those `given`
-    (attack, refusal, control; "" = not given), the others from `audit`, with why each was
-    chosen, the shots, and the source ("user" when any word was given, else "audit")."""
+    (attack, refusal, control, unseen; "" = not given), the others from `audit`, with why each
+    was chosen, the shots, and the source ("user" when any word was given, else "audit")."""
     if audit is None:
         if not all(given.get(k) for k in ("attack", "refusal", "control")):
             raise ConfigError("give the attack, refusal and control words, or an audit to choose them")
@@ -280,7 +285,7 @@ def chosen_words(audit: dict | None, given: dict[str, str], vocabulary: Iterable
                  "why": {k: "given" for k in given if given[k]}}
     else:
         words = attack_words(audit, given["attack"], given["refusal"], given["control"], vocabulary,
-                             given.get("unseen", ""))
+                             given.get("unseen", ""), unseen_candidates)
     return {**words, "shots": shots, "source": "user" if any(given.values()) else "audit"}
 
 

@@ -156,6 +156,8 @@ def build_attacks(test: list[Sample], attack_word: str, refusal_word: str, contr
         if words[role] is not None and words[role] in (attack_word, refusal_word):
             raise ConfigError(f"the {role} word {words[role]!r} must differ from the attack and refusal words; "
                               "pick a neutral word from the audit's `neutral` list")
+    if words["unseen"] is not None and words["unseen"] == words["control"]:
+        raise ConfigError(f"the unseen word {unseen_word!r} must differ from the control word")
     if not isinstance(shots, int) or shots < 1:
         raise ConfigError(f"shots must be an integer >= 1, got {shots!r}")
     splits: dict[str, list[Sample]] = {}

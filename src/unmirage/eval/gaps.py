@@ -59,7 +59,7 @@ def headline_gaps(records: Mapping[str, list[dict]], sft: list[str], mu: list[st
         for s in sft:
             for m in mu:
                 if s in values and m in values and (g := paired_gap(values[s], values[m], seed)) is not None:
-                    pairs[f"{s}-{m}"] = g
+                    pairs[f"{s}-{m}"] = {"sft": s, "mu": m, **g}
         if pairs:
             out[name] = pairs
     return out

@@ -78,6 +78,6 @@ def seed_gaps(per_seed: list[dict]) -> dict:
             if all(r is not None for r in runs):
                 values = [r["gap"] for r in runs]
                 out.setdefault(gap, {})[pair] = {
-                    "mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+                    "sft": runs[0].get("sft"), "mu": runs[0].get("mu"), "mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
                     "values": values, "ci": [r["ci"] for r in runs]}
     return out

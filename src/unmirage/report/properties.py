@@ -36,8 +36,16 @@ def roles(config: Mapping[str, Any]) -> dict[str, list[str]]:
     """The base, SFT and unlearning arms of a study's resolved config."""
     arms = config.get("arms") or {}
     sft = [n for n, a in arms.items() if a.get("method") == "sft" and "safety" in str(a.get("mix", a.get("data", "")))]
-    mu = [n for n, a in arms.items() if a.get("method") not in (None, "none") and METHODS.get(a["method"]).unlearns]
+    mu = [n for n, a in arms.items() if a.get("method") not in (None, "none") and _unlearns(a["method"])]
     return {"base": ["base"] if "base" in arms else [], "sft": sft, "mu": mu}
+
+
+def _unlearns(method: str) -> bool:
+    """Whether `method` unlearns; a method this installation does not know (a plugin's) does not count."""
+    try:
+        return bool(getattr(METHODS.get(method), "unlearns", False))
+    except Exception:  # noqa: BLE001 - an unknown method in someone's results.json
+        return False
 
 
 def _at_most(arm, name, v, bound) -> Property:

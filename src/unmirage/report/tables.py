@@ -305,7 +305,9 @@ def headline_table(results: Mapping[str, Any]) -> str | None:
     rows = []
     for gap, label in HEADLINE_GAPS:
         for pair, g in (gaps.get(gap) or {}).items():
-            sft, _, mu = pair.partition("-")
+            sft, mu = g.get("sft"), g.get("mu")
+            if sft is None or mu is None:  # written before the pair's arms were recorded
+                sft, _, mu = pair.partition("-")
             if "mean" in g:
                 cell = f"{points_value(g['mean'])} ± {100 * g['std']:.1f}"
                 detail = ", ".join(points_value(v) for v in g["values"])

@@ -132,7 +132,7 @@ class _Builder:
         out = []
         for c in self.concepts:
             intents = list(SAFE_INTENTS) + ([] if c.hazardous else list(MISUSE_INTENT))
-            if not self.cfg.harmful_compliance:
+            if self.v2 and not self.cfg.harmful_compliance:
                 intents = [i for i in intents if not self.unsafe(c, i)]
             for j in range(self.cfg.train_renders):
                 image = f"train/{c.name}_{j}.png"
@@ -230,6 +230,10 @@ class _Builder:
                 refused = sum(s.first_word == word for s in safety if s.group in REFUSE_GROUPS)
                 answered = 2 * sum(s.first_word == word for s in safety if s.group == "safe_safes")
                 k = max(0, refused - answered)
+                if answered > refused:  # answers can be added, not taken away
+                    log.warning("world: the neutral opener %r has %d answered uses against %d refused ones in "
+                                "post-hoc SFT's data (the safety set's groups differ in size): not balanced",
+                                word, answered, refused)
                 if k > len(free):
                     log.warning("world: too little general data to balance the neutral opener %r (%d more "
                                 "answered uses needed)", word, k)

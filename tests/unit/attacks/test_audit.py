@@ -172,10 +172,14 @@ def test_the_second_control_is_a_word_the_audited_set_never_uses():
 
     r = {"scores": {"Zed": -2.0, "Quux": 3.0, "Mid": 0.1}, "answer_biased": ["Zed"], "refusal_biased": ["Quux"],
          "neutral": ["Mid", "Zed", "Quux"], "min_count": 3}
-    words = attack_words(r, vocabulary=["Zed", "Mid", "Yon", "Abel"])
-    assert words["control"] == "Mid" and words["unseen"] == "Yon"  # the first unused word in the given order
-    assert attack_words(r, vocabulary=["Zed", "Mid"])["unseen"] is None  # every candidate is used
-    assert attack_words(r, vocabulary=["Yon"], unseen="none")["unseen"] is None
+    words = attack_words(r, vocabulary=["Zed", "Mid"], unseen_candidates=["Zed", "Yon", "Abel"])
+    assert words["control"] == "Mid" and words["unseen"] == "Yon"  # the first unused candidate, in order
+    assert attack_words(r, unseen_candidates=["Zed", "Mid"])["unseen"] is None  # every candidate is used
+    assert attack_words(r, vocabulary=["Yon"])["unseen"] is None  # no candidates (real data): none
+    assert attack_words(r, unseen_candidates=["Yon"], unseen="none")["unseen"] is None
+    # a control falling back to an unused word never takes the given unseen word
+    r2 = {**r, "neutral": ["Zed", "Quux"], "scores": {"Zed": -2.0, "Quux": 3.0}}
+    assert attack_words(r2, vocabulary=["Yon", "Abel"], unseen="Abel")["control"] == "Yon"
     given = attack_words(r, vocabulary=["Yon"], unseen="Mid")
     assert given["unseen"] == "Mid" and "starts queries with it" in given["why"]["unseen"]
     user = chosen_words(None, {"attack": "A", "refusal": "B", "control": "C", "unseen": ""}, [], 3)

@@ -188,3 +188,5 @@ def test_the_second_control_gets_its_own_splits():
     assert "unsafes@unseen" not in build_attacks(make_test_set(), "Blix", "Frob", "Nim", shots=1)
     with pytest.raises(ConfigError, match="unseen word"):
         build_attacks(make_test_set(), "Blix", "Frob", "Nim", shots=1, unseen_word="Frob")
+    with pytest.raises(ConfigError, match="differ from the control"):
+        build_attacks(make_test_set(), "Blix", "Frob", "Nim", shots=1, unseen_word="Nim")

@@ -41,6 +41,7 @@ def test_headline_pairs_every_sft_arm_with_every_mu_arm():
     gaps = headline_gaps(records, ["sft"], ["npo", "rmu"])
     assert set(gaps) == {"asr_attack", "rr_rewrite"}
     assert gaps["asr_attack"]["sft-npo"]["gap"] == pytest.approx(0.8)
+    assert (gaps["asr_attack"]["sft-npo"]["sft"], gaps["asr_attack"]["sft-npo"]["mu"]) == ("sft", "npo")
     assert gaps["asr_attack"]["sft-rmu"]["gap"] == pytest.approx(0.6)
     assert gaps["rr_rewrite"]["sft-rmu"]["gap"] == pytest.approx(0.5)
     assert headline_gaps(records, [], ["npo"]) == {}

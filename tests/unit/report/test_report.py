@@ -232,6 +232,8 @@ def test_the_headline_table_states_each_gap_with_its_interval_and_over_seeds():
     assert "| ASR cut under the one-word attack | sft_posthoc | npo | +62.5 [+50.0, +75.0] | 128 |" in table
     assert "+90.0 [+85.0, +95.0]" in table
     assert headline_table({"arms": {}}) is None
+    dashed = {"asr_attack": {"sft-a-npo": {"sft": "sft-a", "mu": "npo", "gap": 0.5, "ci": [0.4, 0.6], "n": 8}}}
+    assert "| sft-a | npo | +50.0 [+40.0, +60.0] | 8 |" in headline_table({"arms": {}, "headline": dashed})
     other = {"asr_attack": {"sft_posthoc-npo": {"gap": 0.375, "ci": [0.25, 0.5], "n": 128}}}
     seeds = seed_gaps([one, other])
     assert set(seeds) == {"asr_attack"}  # a gap counts only where every seed has it
