@@ -58,6 +58,16 @@ def test_run_writes_every_stage(cli, study_config, monkeypatch, capsys):
     assert results["words"]["refusal"] == audit["refusal_biased"][0]
     report = (run_dir / "report.md").read_text()
     assert "sft_posthoc" in report and (run_dir / "main.png").is_file()
+    # world v2: the unseen control is one of the world's own unseen openers, and the headline
+    # pairs every SFT arm with every unlearning arm
+    assert results["words"]["unseen"] in ("Just", "Next")
+    assert {"utility/utility_natural", "asr/unsafes@unseen"} <= set(results["arms"]["npo"])
+    pairs = {(g["sft"], g["mu"]) for g in results["headline"]["asr_attack"].values()}
+    assert pairs == {(s, m) for s in ("sft_mixed", "sft_posthoc") for m in ("npo", "rmu")}
+    gap = results["headline"]["asr_attack"]["sft_posthoc-npo"]
+    assert gap["gap"] == pytest.approx(results["arms"]["sft_posthoc"]["asr/unsafes@attack"]
+                                       - results["arms"]["npo"]["asr/unsafes@attack"])
+    assert "The paper's headline" in report and "Design properties" in report
     records = [json.loads(line) for line in (run_dir / "eval" / "npo" / "samples.jsonl").read_text().splitlines()]
     keys = [(r["split"], r["id"]) for r in records]
     assert len(keys) == len(set(keys)) > 0
