@@ -39,6 +39,8 @@ def test_without_a_bias_the_gaps_must_close_to_the_control():
     h = _holds(check({"sft_posthoc": arm}, {**CONFIG, "world": {"bias": 0}}, unbiased=True))
     assert h == {("sft_posthoc", "attack within the control's"): False,
                  ("sft_posthoc", "rewrite within the control's"): True}
+    table = properties_table({"arms": {"sft_posthoc": arm}, "config": {**CONFIG, "world": {"bias": 0}}})
+    assert "| sft_posthoc | attack within the control's | 62.0 / 12.0 |" in table  # the attack and its control
     below = {**arm, "ci/asr/unsafes@attack": [0.02, 0.1], "ci/asr/unsafes@control": [0.2, 0.35]}
     assert _holds(check({"sft_posthoc": below}, CONFIG, unbiased=True))[("sft_posthoc", "attack within the control's")]
 
