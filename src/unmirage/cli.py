@@ -66,7 +66,7 @@ def sweep(arm: str = typer.Argument(..., help="The arm to sweep, e.g. rmu"),
     """Train and evaluate one arm per value of one of its keys; report the table (e.g. RMU's layer).
 
     `unmirage sweep rmu params.layer 0 1 2 3` reuses the study's base model and writes
-    runs/<name>/sweep_rmu.md.
+    runs/<name>/sweep_rmu_layer.md.
     """
     import yaml
 

@@ -17,8 +17,10 @@ from .study import Study
 
 def sweep(cfg: StudyConfig, arm: str, key: str, values: list, show_progress: bool = True) -> Path:
     """Train and evaluate `arm` once per value of its config `key` (e.g. `params.layer` for RMU's
-    layer), in the study's run directory (so the base model is shared), and write `sweep_<arm>.md`
-    and `.json`: one row per value with the headline metrics (and RMU's calibrated coefficient)."""
+    layer), in the study's run directory (so the base model is shared), and write
+    `sweep_<arm>_<key>.md` and `.json` (`<key>` its last part, so that sweeps of one arm over other
+    keys keep their tables): one row per value with the headline metrics (and RMU's calibrated
+    coefficient)."""
     if arm not in cfg.arms:
         raise ConfigError(f"no arm {arm!r} to sweep." + did_you_mean(arm, list(cfg.arms)))
     if not values:
@@ -37,7 +39,8 @@ def sweep(cfg: StudyConfig, arm: str, key: str, values: list, show_progress: boo
         log_path = run_dir / "models" / name / "train_log.json"
         calibration = read_json(log_path).get("calibration", {}) if log_path.is_file() else {}
         rows.append(sweep_row(v, name, results[name], calibration.get("coeff")))
-    write_json(run_dir / f"sweep_{arm}.json", {"arm": arm, "key": key, "rows": rows})
-    path = run_dir / f"sweep_{arm}.md"
+    stem = f"sweep_{arm}_{key.split('.')[-1]}"
+    write_json(run_dir / f"{stem}.json", {"arm": arm, "key": key, "rows": rows})
+    path = run_dir / f"{stem}.md"
     write_text_atomic(path, sweep_markdown(arm, key, rows))
     return path

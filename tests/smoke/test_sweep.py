@@ -25,7 +25,7 @@ def small_config(tmp_path):
 def test_rmu_layer_sweep(cli, small_config, tmp_path, monkeypatch, capsys):
     assert cli("sweep", "rmu", "params.layer", "0", "3", "--config", str(small_config), "--quiet") == 0
     run = tmp_path / "runs" / "sweep"
-    rows = json.loads((run / "sweep_rmu.json").read_text())["rows"]
+    rows = json.loads((run / "sweep_rmu_layer.json").read_text())["rows"]  # one file per arm and key
     assert [r["value"] for r in rows] == [0, 3]
     for r in rows:
         log = json.loads((run / "models" / r["arm"] / "train_log.json").read_text())

@@ -8,7 +8,7 @@ from .tables import HEADLINE_COLUMNS, MISSING, md_table, pct
 
 
 def sweep_row(value: Any, arm: str, metrics: Mapping[str, Any], coeff: float | None) -> dict:
-    """One row of `sweep_<arm>.json`: the value, the arm trained with it, its headline metrics and
+    """One row of `sweep_<arm>_<key>.json`: the value, the arm trained with it, its headline metrics and
     RMU's calibrated coefficient (None for other methods)."""
     return {"value": value, "arm": arm, "coeff": coeff, **{k: metrics.get(k) for _, k in HEADLINE_COLUMNS}}
 
