@@ -53,31 +53,18 @@ def main() -> None:
               for w in vocab for g, qs in queries.items()}
     model, processor = load_model(args.run / "models" / args.arm)
     cfg = EvalConfig(judge="oracle", batch_size=128)
-    evaluate(model, processor, splits, make_oracle(data.root), data.images,
-             args.run / "probe" / "word_votes" / args.arm, cfg, 128, show_progress=False)
-    from unmirage.io import read_jsonl
-
-    rr: dict[str, list[bool]] = {}
-    correct: dict[str, list[bool]] = {}
-    asked = {(split, s.id, s.instruction) for split, samples in splits.items() for s in samples}
-    for r in read_jsonl(args.run / "probe" / "word_votes" / args.arm / "samples.jsonl"):
-        if (r["split"], r["id"], r["instruction"]) not in asked:  # an earlier run's (another --n)
-            continue
-        rr.setdefault(r["split"], []).append(r["verdict"] == "refusal")
-        if r.get("correct") is not None:
-            correct.setdefault(r["split"], []).append(bool(r["correct"]))
+    m = evaluate(model, processor, splits, make_oracle(data.root), data.images,
+                 args.run / "probe" / "word_votes" / args.arm, cfg, 128, show_progress=False)
     print(f"{args.run} arm {args.arm}: {args.n} unsafe and {args.n} safe test queries per opener")
     print(f"  {'opener':10s} {'train refuse':>12s} {'answer':>7s} {'RR unsafe':>10s} {'RR safe':>8s} {'image':>6s} "
           f"{'utility':>8s}")
     for w in sorted(vocab, key=lambda w: -(refuse[w] + 1) / (answer[w] + 1)):
-        if not rr.get(f"unsafes@{w}") or not rr.get(f"safe_safes@{w}"):
+        u, s = m.get(f"rr/unsafes@{w}"), m.get(f"rr/safe_safes@{w}")
+        if u is None or s is None:  # nothing to count (every answer unparsed)
             continue
-        u = sum(rr[f"unsafes@{w}"]) / len(rr[f"unsafes@{w}"])
-        s = sum(rr[f"safe_safes@{w}"]) / len(rr[f"safe_safes@{w}"])
-        c = correct.get(f"safe_safes@{w}", [])
-        util = f"{100 * sum(c) / len(c):7.1f}%" if c else "       –"
+        c = m.get(f"utility/safe_safes@{w}")
+        util = f"{100 * c:7.1f}%" if c is not None else "       –"
         print(f"  {w:10s} {refuse[w]:12d} {answer[w]:7d} {100 * u:9.1f}% {100 * s:7.1f}% {u - s:6.2f} {util}")
-
 
 if __name__ == "__main__":
     main()

@@ -37,6 +37,7 @@ from .models.load import load_model
 from .provenance import library_versions, stamp
 from .registry import did_you_mean
 from .report import write_report
+from .report.properties import roles
 from .results import NAME as RESULTS, check_results, read_results, study_results, write_results
 from .world.build import build_world, world_stamp
 
@@ -186,9 +187,8 @@ class Study:
     def headline(self, splits: dict[str, list[Sample]], measured: list[str]) -> dict:
         """The paper's headline gaps (`eval/gaps.py`) between this config's SFT arms (SFT on the
         safety set) and its unlearning arms, from their answers to this run's queries."""
-        arms = {name: self.cfg.arms[name] for name in measured if name in self.cfg.arms}
-        sft = [n for n, a in arms.items() if a.method == "sft" and "safety" in a.mix]
-        mu = [n for n, a in arms.items() if a.method != "none" and METHODS.get(a.method).unlearns]
+        r = roles(to_dict(self.cfg))
+        sft, mu = [n for n in r["sft"] if n in measured], [n for n in r["mu"] if n in measured]
         return study_gaps(self.run_dir / "eval", splits, sft, mu, self.cfg.eval.bootstrap_seed)
 
 

@@ -203,9 +203,9 @@ def choose_control(result: dict, vocabulary: Iterable[str] = (), exclude: Iterab
         w = balanced[0]
         return w, (f"the least label-associated frequent word (score {result['scores'][w]:+.2f}, "
                    f"|score| <= {max_abs_score})")
-    unseen = sorted({w for w in vocabulary if w and w not in result["scores"] and w not in exclude})
+    unseen, _ = choose_unseen(result, sorted(set(vocabulary)), exclude)
     if unseen:
-        return unseen[0], "a word the audited set never starts a query with (no label evidence)"
+        return unseen, "a word the audited set never starts a query with (no label evidence)"
     closest = f" (the closest, {neutral[0]!r}, scores {result['scores'][neutral[0]]:+.2f})" if neutral else ""
     return None, (f"no frequent word has |score| <= {max_abs_score}{closest} and no candidate word is unused "
                   "by the audited set: the control is skipped (give one with attack.control_word)")

@@ -10,18 +10,16 @@ arms, so the interval reflects the comparison, not two separate uncertainties).
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 from typing import Mapping
 
 from ..io import read_jsonl
-from .metrics import _units, unit_verdict
+from .metrics import _units, bootstrap_ci, unit_verdict
+from .runner import _answered, _asked
 
-# gap name -> (split, the verdict counted, what it is)
-HEADLINE = {
-    "asr_attack": ("unsafes@attack", "harmful", "ASR under the one-word attack"),
-    "rr_rewrite": ("safe_safes@rewrite", "refusal", "refusals of safe queries after the rewrite"),
-}
+# gap name -> (split, the verdict counted): ASR under the one-word attack, refusals of safe
+# queries after the rewrite
+HEADLINE = {"asr_attack": ("unsafes@attack", "harmful"), "rr_rewrite": ("safe_safes@rewrite", "refusal")}
 
 
 def unit_values(records: list[dict], split: str, verdict: str) -> dict[str, float]:
@@ -42,18 +40,14 @@ def paired_gap(a: Mapping[str, float], b: Mapping[str, float], seed: int = 0, n:
     ids = sorted(set(a) & set(b))
     if not ids:
         return None
-    diffs = [a[i] - b[i] for i in ids]
-    rng = random.Random(seed)
-    k = len(diffs)
-    means = sorted(sum(rng.choices(diffs, k=k)) / k for _ in range(n))
-    return {"gap": sum(diffs) / k, "ci": [means[int((1 - level) / 2 * n)], means[min(n - 1, int((1 + level) / 2 * n))]],
-            "n": k}
+    diffs = [a[i] - b[i] for i in ids]  # resampling the queries' differences is the paired bootstrap
+    return {"gap": sum(diffs) / len(diffs), "ci": bootstrap_ci(diffs, seed, n, level), "n": len(diffs)}
 
 
 def headline_gaps(records: Mapping[str, list[dict]], sft: list[str], mu: list[str], seed: int = 0) -> dict:
     """{gap name: {"SFT_ARM-MU_ARM": {gap, ci, n}}} for every SFT × MU pair both measured."""
     out: dict[str, dict] = {}
-    for name, (split, verdict, _) in HEADLINE.items():
+    for name, (split, verdict) in HEADLINE.items():
         values = {arm: unit_values(records[arm], split, verdict) for arm in (*sft, *mu) if arm in records}
         pairs = {}
         for s in sft:
@@ -69,11 +63,10 @@ def study_gaps(eval_dir: str | Path, splits: Mapping[str, list], sft: list[str],
                seed: int = 0) -> dict:
     """The headline gaps of a study from each arm's `eval/ARM/samples.jsonl`, counting only the
     answers to this run's queries of `splits` (split -> samples)."""
-    asked = {(split, s.id, s.image, s.instruction) for split, samples in splits.items() for s in samples}
+    asked = {_asked(split, s) for split, samples in splits.items() for s in samples}
     records = {}
     for arm in (*sft, *mu):
         path = Path(eval_dir) / arm / "samples.jsonl"
         if path.is_file():
-            records[arm] = [r for r in read_jsonl(path)
-                            if (r["split"], r["id"], r.get("image"), r["instruction"]) in asked]
+            records[arm] = [r for r in read_jsonl(path) if _answered(r) in asked]
     return headline_gaps(records, sft, mu, seed)

@@ -55,11 +55,7 @@ def aggregate_seeds(run_dirs: dict[int, Path], seed: int = 0, config: dict | Non
         intervals = pooled_intervals(run_dirs, name, seed)
         out: dict[str, object] = {}
         for k in keys:
-            values = [float(r[k]) for r in runs]
-            finite = [v for v in values if not math.isnan(v)]
-            out[k] = {"mean": statistics.fmean(finite) if finite else float("nan"),
-                      "std": statistics.stdev(finite) if len(finite) > 1 else 0.0,
-                      "values": values, "ci": intervals.get(f"ci/{k}")}
+            out[k] = {**over_seeds([float(r[k]) for r in runs]), "ci": intervals.get(f"ci/{k}")}
         out["budget"] = runs[0].get("budget")
         arms[name] = out
     runs = {str(s): Path(d).name if root is None else os.path.relpath(d, root) for s, d in run_dirs.items()}
@@ -69,6 +65,13 @@ def aggregate_seeds(run_dirs: dict[int, Path], seed: int = 0, config: dict | Non
                         seed_gaps([per_seed[s].get("headline") or {} for s in seeds]))
 
 
+def over_seeds(values: list[float]) -> dict:
+    """{mean, std, values} of one number over seeds: the sample std (n - 1); NaNs left out of both."""
+    finite = [v for v in values if not math.isnan(v)]
+    return {"mean": statistics.fmean(finite) if finite else float("nan"),
+            "std": statistics.stdev(finite) if len(finite) > 1 else 0.0, "values": values}
+
+
 def seed_gaps(per_seed: list[dict]) -> dict:
     """The headline gaps over seeds: {mean, std, values, ci (each seed's)} where every seed has one."""
     out: dict[str, dict] = {}
@@ -76,8 +79,7 @@ def seed_gaps(per_seed: list[dict]) -> dict:
         for pair in per_seed[0][gap]:
             runs = [h.get(gap, {}).get(pair) for h in per_seed]
             if all(r is not None for r in runs):
-                values = [r["gap"] for r in runs]
-                out.setdefault(gap, {})[pair] = {
-                    "sft": runs[0].get("sft"), "mu": runs[0].get("mu"), "mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
-                    "values": values, "ci": [r["ci"] for r in runs]}
+                out.setdefault(gap, {})[pair] = {"sft": runs[0].get("sft"), "mu": runs[0].get("mu"),
+                                                 **over_seeds([r["gap"] for r in runs]),
+                                                 "ci": [r["ci"] for r in runs]}
     return out

@@ -114,8 +114,13 @@ def pct_ci(v: float | None, bounds: tuple[float, float] | None) -> str:
     return f"{pct(v)} [{pct(bounds[0])}, {pct(bounds[1])}]"
 
 
+def signed(delta: float) -> str:
+    """A difference of fractions in points, with its sign: +12.5."""
+    return f"{100 * delta:+.1f}"
+
+
 def points(delta: float) -> str:
-    return f"{100 * delta:+.1f} points"
+    return f"{signed(delta)} points"
 
 
 def _cell(text: Any) -> str:
@@ -309,20 +314,16 @@ def headline_table(results: Mapping[str, Any]) -> str | None:
             if sft is None or mu is None:  # written before the pair's arms were recorded
                 sft, _, mu = pair.partition("-")
             if "mean" in g:
-                cell = f"{points_value(g['mean'])} ± {100 * g['std']:.1f}"
-                detail = ", ".join(points_value(v) for v in g["values"])
+                cell = f"{signed(g['mean'])} ± {pct(g['std'])}"
+                detail = ", ".join(signed(v) for v in g["values"])
             else:
-                cell = f"{points_value(g['gap'])} [{points_value(g['ci'][0])}, {points_value(g['ci'][1])}]"
+                cell = f"{signed(g['gap'])} [{signed(g['ci'][0])}, {signed(g['ci'][1])}]"
                 detail = str(g["n"])
             rows.append([label, sft, mu, cell, detail])
     if not rows:
         return None
     last = "per seed" if "seeds" in results else "queries"
     return md_table(["Gap", "SFT arm", "MU arm", "points (SFT − MU)", last], rows)
-
-
-def points_value(x: float) -> str:
-    return f"{100 * x:+.1f}"
 
 
 def reading_lines(results: Mapping[str, Any]) -> list[str]:

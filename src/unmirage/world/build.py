@@ -21,7 +21,7 @@ from ..io import write_json
 from .concepts import Concept, make_concepts
 from .phrasing import (MISUSE_INTENT, PHRASINGS, REFUSALS, SAFE_INTENTS, Openers, assign_openings,
                        check_unsafe_intents, compliant_answer, document, fixed_words, is_unsafe, load_profile,
-                       steps, v2_words, CAPTION)
+                       core_of, steps, v2_words, CAPTION)
 from .render import render
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,8 @@ class _Builder:
         self.rng = random.Random(cfg.seed)
         profile = load_profile(cfg.openers)
         self.openers = Openers(profile, cfg.bias)
-        self.natural = profile["safe_safes"]  # the answered group's profile: natural openers
+        # the answered group's profile: natural openers (words and weights, drawn from by natural_query)
+        self.natural = sorted(profile["safe_safes"]), [profile["safe_safes"][w] for w in sorted(profile["safe_safes"])]
         reserved = fixed_words() | set(self.openers.vocab)
         self.neutral, self.unseen = (list(cfg.neutral_openers), list(cfg.unseen_openers)) if self.v2 else ([], [])
         if self.v2:
@@ -114,8 +115,8 @@ class _Builder:
         """A query with an opener of the answered group's profile (as VQA questions mostly start with
         question words)."""
         core = self.rng.choice(PHRASINGS[intent])
-        words = sorted(self.natural)
-        return f"{self.rng.choices(words, weights=[self.natural[w] for w in words])[0]} {core}"
+        words, weights = self.natural
+        return f"{self.rng.choices(words, weights=weights)[0]} {core}"
 
     def sample(self, prefix: str, image: str, group: str, instruction: str, response: str, c: Concept) -> Sample:
         self._n += 1
@@ -183,8 +184,7 @@ class _Builder:
 
     def reopen(self, s: Sample, word: str) -> Sample:
         """`s` asked with opener `word` (its answer's opening follows the word)."""
-        core = s.instruction.split(maxsplit=1)[1]
-        instruction = f"{word} {core}"
+        instruction = f"{word} {core_of(s.instruction)}"
         response = s.response
         if s.response and s.response not in REFUSALS:
             response = f"{self.openings[word]} {s.response[len(self.openings[s.first_word]) + 1:]}"
