@@ -21,6 +21,7 @@ from .mmsafety import load_mmsafety
 from .records import Sample
 from .spavl import load_spavl
 from .vlguard import load_vlguard
+from .vqa import load_vqa
 
 Loader = Callable[..., list[Sample]]
 
@@ -34,7 +35,8 @@ def load_vlguard_checked(path: str | Path, image_root: str | Path | None = None,
 
 DATASETS: Registry[Loader] = Registry("dataset")
 for _name, _loader in {"vlguard": load_vlguard_checked, "mirage": load_mirage, "spavl": load_spavl,
-                       "mmsafety": load_mmsafety, "figstep": load_figstep, "generic": load_generic}.items():
+                       "mmsafety": load_mmsafety, "figstep": load_figstep, "generic": load_generic,
+                       "vqa": load_vqa}.items():
     DATASETS.register(_name)(_loader)
 
 

@@ -9,7 +9,7 @@ from unmirage.errors import ConfigError, DataError
 
 
 def test_names_and_docs():
-    assert DATASETS.names() == ["figstep", "generic", "mirage", "mmsafety", "spavl", "vlguard"]
+    assert DATASETS.names() == ["figstep", "generic", "mirage", "mmsafety", "spavl", "vlguard", "vqa"]
     assert all(DATASETS.doc(n) for n in DATASETS.names())
 
 
@@ -19,6 +19,7 @@ def test_names_and_docs():
     ("mmsafety", "mmsafety", ".", {"image_type": "TYPO"}, 3),
     ("figstep", "figstep", "question/safebench.csv", {}, 3),
     ("generic", "generic", "data.jsonl", {}, 3),
+    ("vqa", "vqa", "vqa.json", {}, 3),
 ])
 def test_every_benchmark_by_name(bench, name, fixture, rel, options, n):
     root = bench(fixture)
