@@ -41,6 +41,8 @@ def _quiet(quiet: bool) -> None:
 def run(args: Optional[List[str]] = typer.Argument(None, metavar="[CONFIG] [KEY=VALUE]...",
                                                    help="Experiment YAML (default: the built-in study) and overrides"),
         set_: List[str] = typer.Option([], "--set", help=SET_HELP),
+        format_: Optional[str] = typer.Option(None, "--format", help="Shorthand for --set data.format=NAME: the "
+                                              "registered dataset that reads data_dir's safety and test sets"),
         quiet: bool = typer.Option(False, help="No progress bars")) -> None:
     """Run the whole study (world, audit, attacks, every arm, eval, report).
 
@@ -49,7 +51,7 @@ def run(args: Optional[List[str]] = typer.Argument(None, metavar="[CONFIG] [KEY=
     from .report import summary
     from .study import run_study
 
-    cfg = _study_config(args, set_)
+    cfg = _study_config(args, list(set_) + _shorthands(**{"data.format": format_}))
     _quiet(quiet)
     run_dir = run_study(cfg, show_progress=not quiet, announce=typer.echo)
     typer.echo(summary(run_dir))
@@ -197,13 +199,17 @@ def train(method: str = typer.Option(..., help="Registered method (see `unmirage
                                          "--set mix=corpus; model.* keys set the model config, e.g. "
                                          "--set model.finetune=lora"),
           seed: Optional[int] = typer.Option(None, help="Shorthand for --set seed=N (default 0)"),
-          max_length: Optional[int] = typer.Option(None, help="Shorthand for --set model.max_length=N")) -> None:
+          max_length: Optional[int] = typer.Option(None, help="Shorthand for --set model.max_length=N"),
+          format_: Optional[str] = typer.Option(None, "--format", help="Shorthand for --set data.format=NAME: the "
+                                                f"registered dataset that reads the data directory's {TRAIN}; "
+                                                "data.* keys say how it is read (docs/config.md)")) -> None:
     """Align a model with one method, on any data mix of a data directory (as a study's arm would)."""
     from accelerate import PartialState
 
     from .standalone import train_one
 
-    record = train_one(method, model, data, out, list(set_) + _shorthands(seed=seed, **{"model.max_length": max_length}))
+    record = train_one(method, model, data, out, list(set_) + _shorthands(
+        seed=seed, **{"model.max_length": max_length, "data.format": format_}))
     state = PartialState()  # set up by the Trainer; several ranks under accelerate/torchrun
     if state.is_main_process:
         typer.echo(f"saved {out} ({record['seconds']} s, budget {record['budget']})")

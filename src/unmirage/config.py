@@ -274,6 +274,23 @@ JUDGE_STYLES = ("verdict", "guard")
 
 
 @dataclass
+class DataConfig:
+    """How a real study reads its data directory (`data_dir`): the format of its safety and test
+    sets, their paths in it, and where images lie. The embedded world has its own layout."""
+
+    format: str = ""  # a registered dataset (`unmirage ls`); "" = VLGuard JSON or samples JSONL, by suffix
+    train: str = "train.json"  # the safety set: a file (or the folder its loader reads), relative to data_dir
+    test: str = "test.json"  # the test set, likewise
+    test_format: str = ""  # the test set's format when it differs (e.g. mmsafety); "" = format
+    image_root: str = "images"  # the folder every image path starts from, relative to data_dir
+    options: dict[str, Any] = field(default_factory=dict)  # format -> its loader's options, e.g. {mmsafety: {image_type: SD}}
+
+    def formats(self) -> dict[str, str]:
+        """Which format reads the safety set and the test set."""
+        return {"train": self.format, "test": self.test_format or self.format}
+
+
+@dataclass
 class StudyConfig:
     """A whole study: world, model, arms, attacks, evaluation."""
 
@@ -281,6 +298,7 @@ class StudyConfig:
     out_dir: str = "runs"
     seed: int = 0  # the training seed of every arm that sets none (initialisation, data order)
     data_dir: str = ""  # "" = build the embedded world; else a data directory (data/layout.py)
+    data: DataConfig = field(default_factory=DataConfig)  # how data_dir is read
     world: WorldConfig = field(default_factory=WorldConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     arms: dict[str, ArmConfig] = field(default_factory=default_arms)
@@ -315,6 +333,9 @@ class StudyConfig:
                                   "over at least one value (seeds: [...] gives the seeds)")
         if len(set(self.seeds)) != len(self.seeds):
             raise ConfigError(f"seeds must be distinct, got {self.seeds}")
+        if not self.data_dir and self.data != DataConfig():
+            raise ConfigError("data.* says how a data directory is read: set data_dir too "
+                              "(the embedded world has its own layout)")
         if self.stale not in ("stop", "retrain"):
             raise ConfigError(f"stale must be 'stop' or 'retrain', got {self.stale!r}."
                               + did_you_mean(self.stale, ["stop", "retrain"]))
@@ -395,7 +416,9 @@ def _check_type(value: Any, tp: Any, where: str) -> Any:
 
 
 # keys of earlier versions: (dataclass, old key) -> its name now
-RENAMED = {("ArmConfig", "data"): "mix", ("StudyConfig", "data"): "data_dir"}
+RENAMED = {("ArmConfig", "data"): "mix"}
+# keys of earlier versions whose name is now a section: (dataclass, key) -> where a plain value goes now
+SECTIONED = {("StudyConfig", "data"): "data_dir"}
 
 
 def from_dict(cls: type, data: Any, where: str = "config") -> Any:
@@ -410,6 +433,9 @@ def from_dict(cls: type, data: Any, where: str = "config") -> Any:
     for key, value in data.items():
         if key not in names and (cls.__name__, key) in RENAMED:
             raise ConfigError(f"{where}: key {key!r} is now called {RENAMED[cls.__name__, key]!r}")
+        if (cls.__name__, key) in SECTIONED and not isinstance(value, dict):
+            raise ConfigError(f"{where}: key {key!r} is now called {SECTIONED[cls.__name__, key]!r} "
+                              f"({key!r} is now the section of how it is read: {key}.format, {key}.train, ...)")
         if key not in names:
             raise ConfigError(f"{where}: unknown key {key!r}." + did_you_mean(str(key), names) + f" Known keys: {', '.join(names)}")
         kwargs[key] = _check_type(value, hints[key], f"{where}.{key}")

@@ -48,4 +48,9 @@ def training_mix(name: str, sets: DataSets, seed: int, safety_repeat: int = 1
         main, retain = sets.forget, sets.retain
     if not main:
         raise DataError(f"data mix {name} has no samples; check the data directory's files for it")
+    for part, samples in (("main", main), ("retain", retain or [])):
+        if missing := [s.id for s in samples if not s.response.strip()]:
+            raise DataError(f"data mix {name}: {len(missing)} of its {len(samples)} {part} samples have no response "
+                            f"to train on (first: {missing[0]!r}); a format without answers (e.g. an eval-only "
+                            "benchmark) can be a study's test set (data.test_format), not its training data")
     return main, retain

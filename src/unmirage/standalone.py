@@ -15,7 +15,7 @@ from accelerate import PartialState
 from .attacks.audit import chosen_words, describe_words, write_audit
 from .attacks.one_word import build_attacks, read_attacks, split_of_file, write_attacks
 from .artefacts import key_of
-from .config import (ArmConfig, BudgetConfig, ModelConfig, StudyConfig, TrainConfig, apply_overrides, from_dict,
+from .config import (ArmConfig, BudgetConfig, DataConfig, ModelConfig, StudyConfig, TrainConfig, apply_overrides, from_dict,
                      load_config, to_dict)
 from .data.layout import IMAGES, MIX_FILES, TEST, DataDir
 from .data.datasets import load_dataset
@@ -36,13 +36,14 @@ from .models.load import load_model
 from .results import NAME as RESULTS, check_split, study_results, write_results
 
 
-def arm_config(method: str, overrides: list[str]) -> tuple[ArmConfig, ModelConfig, TrainConfig]:
-    """The arm, model and training config of `unmirage train`: `model.*` overrides set the model
-    config, `train.*` the training config, the others the arm (its mix defaults to the method's
-    kind: forget+retain for paired methods)."""
+def arm_config(method: str, overrides: list[str]) -> tuple[ArmConfig, ModelConfig, TrainConfig, DataConfig]:
+    """The arm, model, training and data config of `unmirage train`: `model.*` overrides set the
+    model config, `train.*` the training config, `data.*` how the data directory is read, the
+    others the arm (its mix defaults to the method's kind: forget+retain for paired methods)."""
     model_sets = [s[len("model."):] for s in overrides if s.startswith("model.")]
     train_sets = [s[len("train."):] for s in overrides if s.startswith("train.")]
-    arm_sets = [s for s in overrides if not s.startswith(("model.", "train."))]
+    data_sets = [s[len("data."):] for s in overrides if s.startswith("data.")]
+    arm_sets = [s for s in overrides if not s.startswith(("model.", "train.", "data."))]
     base = {"method": method, "mix": PAIRED_MIX if METHODS.get(method).paired else "safety+retain", "seed": 0}
     arm = from_dict(ArmConfig, apply_overrides(base, arm_sets), "arm")
     if arm.seed is None:
@@ -50,14 +51,15 @@ def arm_config(method: str, overrides: list[str]) -> tuple[ArmConfig, ModelConfi
     BudgetConfig().fill(arm)
     check_mix(arm.method, arm.mix, "unmirage train")
     return (arm, from_dict(ModelConfig, apply_overrides({}, model_sets), "model"),
-            from_dict(TrainConfig, apply_overrides({}, train_sets), "train"))
+            from_dict(TrainConfig, apply_overrides({}, train_sets), "train"),
+            from_dict(DataConfig, apply_overrides({}, data_sets), "data"))
 
 
 def train_one(method: str, model_dir: Path, data_dir: Path, out: Path, overrides: list[str],
               show_progress: bool = True) -> dict:
     """Align the model in `model_dir` with `method` on the mix `arm.mix` of `data_dir`; save it to `out`."""
-    arm, model_cfg, train_cfg = arm_config(method, overrides)
-    data = DataDir(data_dir)
+    arm, model_cfg, train_cfg, data_cfg = arm_config(method, overrides)
+    data = DataDir(data_dir, spec=data_cfg)
     data.check([arm.mix], test=False)
     files = MIX_FILES[arm.mix]  # only the mix's own files are read
     main, retain = training_mix(arm.mix, data.load(names=files, required=files), arm.seed, arm.safety_repeat)

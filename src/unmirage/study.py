@@ -52,7 +52,7 @@ class Study:
         self.cfg, self.show_progress = cfg, show_progress
         self.announce = announce  # where the run says what it chose (the CLI prints it)
         self.run_dir = Path(cfg.out_dir) / cfg.name
-        self.data = DataDir(cfg.data_dir if cfg.data_dir else self.run_dir / "world")
+        self.data = DataDir(cfg.data_dir, spec=cfg.data) if cfg.data_dir else DataDir(self.run_dir / "world")
         self.arms = Arms(cfg, self.run_dir, self.data, show_progress)
         self.validate()
 

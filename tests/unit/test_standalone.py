@@ -184,3 +184,36 @@ def test_fit_judge_from_the_command_line_then_judge_with_it(tiny_world, tmp_path
     metrics = standalone.judge_answers(answers, None, tmp_path / "out",
                                        ["eval.judge=fitted", f"eval.judge_model={tmp_path / 'judge'}"])
     assert metrics["asr/unsafes"] == 0.5 and metrics["rr/unsafes"] == 0.5  # the refusal refuses, the recipe does not
+
+
+def test_train_and_the_study_read_a_safety_set_of_another_format(tiny_world, tmp_path, captured):
+    import shutil
+
+    from unmirage.data.datasets import load_dataset
+    from unmirage.data.samples_io import read_samples
+    from tests.unit.data.test_layout import make_images, spavl_dir
+
+    data = spavl_dir(tmp_path)
+    shutil.copy(tiny_world / "retain.jsonl", data / "retain.jsonl")
+    cli.app(["train", "--method", "sft", "--model", str(tmp_path / "m"), "--data", str(data), "--format", "spavl",
+             "--set", "data.train=spavl.jsonl", "--out", str(tmp_path / "out")], standalone_mode=False)
+    spavl = load_dataset("spavl", data / "spavl.jsonl", image_root=data / "images")
+    assert captured[0]["main"] == spavl + read_samples(data / "retain.jsonl")  # safety+retain, the safety set as SPA-VL
+    study = Study(load_config(None, [f"out_dir={tmp_path}", f"data_dir={data}", "data.format=spavl",
+                                     "data.train=spavl.jsonl", "run_arms=[sft_posthoc]"]), show_progress=False)
+    assert study.data.read("train.json") == spavl
+
+    shutil.copytree(FIXTURES / "mmsafety", data / "mmsafety")  # an eval-only benchmark: no answers to train on
+    make_images(load_dataset("mmsafety", data / "mmsafety", image_type="TYPO", check_images=False), data / "mmsafety")
+    with pytest.raises(DataError, match="have no response to train on"):
+        standalone.train_one("sft", tmp_path / "m", data, tmp_path / "out2",
+                             ["data.format=mmsafety", "data.train=mmsafety", "data.image_root=mmsafety",
+                              "data.options={mmsafety: {image_type: TYPO}}"])
+
+
+def test_run_format_is_a_shorthand_of_data_format(capsys):
+    import click
+
+    with pytest.raises(Exception) as e:  # no data_dir: refused before anything runs
+        cli.app(["run", "--format", "spavl"], standalone_mode=False)
+    assert "set data_dir too" in str(e.value) and not isinstance(e.value, click.UsageError)

@@ -18,14 +18,21 @@ their samples).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..io import file_digest, read_json
 from .records import Sample
+from .datasets import DATASETS, load_dataset
 from .samples_io import read_samples
 from .vlguard import load_vlguard
+
+if TYPE_CHECKING:
+    from ..config import DataConfig
 
 TRAIN, TEST = "train.json", "test.json"
 CORPUS, FORGET, RETAIN, UTILITY = "corpus.jsonl", "forget.jsonl", "retain.jsonl", "utility.jsonl"
@@ -78,15 +85,35 @@ class DataSets:
 class DataDir:
     """A data directory: where its files are, whether a study can train on it, and its sets."""
 
-    def __init__(self, root: str | Path, images: str | Path | None = None):
+    def __init__(self, root: str | Path, images: str | Path | None = None, spec: "DataConfig | None" = None):
+        from ..config import DataConfig  # config imports this module's mix names
+
         self.root = Path(root)
-        self.images = Path(images) if images is not None else self.root / IMAGES  # where every image lies
+        self.spec = spec if spec is not None else DataConfig()
+        # where every image lies
+        self.images = Path(images) if images is not None else self.root / (self.spec.image_root or IMAGES)
+        self.custom = self.spec != DataConfig()  # read otherwise than the default layout
+        if self.custom:
+            for fmt in [f for f in self.spec.formats().values() if f] + list(self.spec.options):
+                DATASETS.get(fmt)  # an unknown format fails here, with the known ones
+            for fmt, opts in self.spec.options.items():
+                if not isinstance(opts, dict):
+                    raise ConfigError(f"data.options.{fmt} must map the loader's options to values, got {opts!r}")
 
     def __truediv__(self, name: str) -> Path:
-        return self.root / name
+        return self.path(name)
+
+    def path(self, name: str) -> Path:
+        """Where file `name` of the layout is: the safety and test sets where `data.train` / `data.test` say."""
+        return self.root / {TRAIN: self.spec.train, TEST: self.spec.test}.get(name, name)
+
+    def format(self, name: str) -> str:
+        """The registered format that reads file `name` ("": VLGuard JSON or samples JSONL, by suffix)."""
+        return self.spec.formats()[{TRAIN: "train", TEST: "test"}[name]] if name in (TRAIN, TEST) else ""
 
     def has(self, name: str) -> bool:
-        return (self.root / name).is_file()
+        path = self.path(name)
+        return path.is_file() or bool(self.format(name)) and path.is_dir()  # a format may read a folder
 
     def check(self, mixes: set[str] | list[str], test: bool = True) -> None:
         """A `DataError` naming the first file that arms training on `mixes` need (and, with `test`,
@@ -109,13 +136,19 @@ class DataDir:
 
     def digests(self) -> dict[str, str]:
         """What the data is: the sha256 of each of its `FILES` that it holds."""
-        return {name: file_digest(self.root / name) for name in FILES if self.has(name)}
+        out = {name: _digest(self.path(name)) for name in FILES if self.has(name)}
+        if self.custom:  # how the files are read decides their samples too
+            out["data"] = hashlib.sha256(json.dumps(asdict(self.spec), sort_keys=True).encode()).hexdigest()
+        return out
 
     def read(self, name: str, required: bool = True) -> list[Sample]:
         """The samples of file `name` (VLGuard JSON or samples JSONL); a missing file, or with
         `required` an empty one, is a `DataError`."""
-        path = self.root / name
-        samples = load_vlguard(path) if path.suffix == ".json" else read_samples(path)
+        path = self.path(name)
+        if fmt := self.format(name):  # a registered loader: its images are checked at load
+            samples = load_dataset(fmt, path, image_root=self.images, **self.spec.options.get(fmt, {}))
+        else:
+            samples = load_vlguard(path) if path.suffix == ".json" else read_samples(path)
         if required and not samples:
             raise DataError(f"{path}: holds no samples, and the study needs some; fill it or remove what needs it")
         return samples
@@ -127,3 +160,13 @@ class DataDir:
     def paraphrases(self) -> list[list[str]] | None:
         facts = self.facts()
         return list(facts["phrasings"].values()) if facts else None
+
+
+def _digest(path: Path) -> str:
+    """sha256 of a file, or of a folder's files (their relative paths and digests) for a format that reads one."""
+    if path.is_file():
+        return file_digest(path)
+    h = hashlib.sha256()
+    for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        h.update(f"{f.relative_to(path).as_posix()}\0{file_digest(f)}\n".encode())
+    return h.hexdigest()
