@@ -17,7 +17,7 @@ from .attacks.one_word import build_attacks, read_attacks, split_of_file, write_
 from .artefacts import key_of
 from .config import (ArmConfig, BudgetConfig, DataConfig, ModelConfig, StudyConfig, TrainConfig, apply_overrides, from_dict,
                      load_config, to_dict)
-from .data.layout import IMAGES, MIX_FILES, TEST, DataDir
+from .data.layout import IMAGES, MIX_FILES, TEST, VQA, DataDir
 from .data.datasets import load_dataset
 from .data.forget_retain import build_forget_retain, judge_score
 from .data.records import GROUPS, Sample, by_group
@@ -81,7 +81,8 @@ def eval_config(overrides: list[str]) -> StudyConfig:
 def eval_one(model_dir: Path, data_dir: Path, out: Path, attacks: Path | None, overrides: list[str],
              show_progress: bool = True, source: "Source | None" = None) -> dict:
     """Every split of `data_dir`'s test set (and the attack files in `attacks`), answered by the model in
-    `model_dir` and judged; answers go to `out/samples.jsonl`. Returns the metrics.
+    `model_dir` and judged; answers go to `out/samples.jsonl`. Returns the metrics. A data
+    directory's `vqa.json` is the split `utility_vqa`, scored by the VQA accuracy.
 
     With a `source` of another format, `data_dir` is a file of that format (or the folder its
     loader reads), whose images lie in `source.image_root`."""
@@ -95,6 +96,8 @@ def eval_one(model_dir: Path, data_dir: Path, out: Path, attacks: Path | None, o
     else:
         data = DataDir(data_dir)
         splits = by_group(data.read(TEST))
+        if data.has(VQA):  # VQAv2-style questions, scored by the VQA accuracy
+            splits["utility_vqa"] = data.load(names=(VQA,)).vqa
     if attacks:
         for f in sorted(Path(attacks).glob("*.jsonl")):
             split = split_of_file(f)

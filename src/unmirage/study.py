@@ -122,6 +122,8 @@ class Study:
             splits["utility"] = self.sets.utility
         if self.sets.utility_natural:
             splits["utility_natural"] = self.sets.utility_natural
+        if self.sets.vqa:  # VQAv2-style questions, scored by the VQA accuracy
+            splits["utility_vqa"] = self.sets.vqa
         return splits
 
     def previous_results(self) -> dict[str, dict]:

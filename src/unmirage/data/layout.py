@@ -8,6 +8,8 @@ A data directory is what `unmirage world` writes and what a real study points `d
 - `forget.jsonl`, `retain.jsonl`: the unlearning sets (and the retain data of post-hoc SFT);
 - `utility.jsonl`: safe questions with exact answers (optional), with uniform openers;
 - `utility_natural.jsonl`: the same questions with natural openers (the answered group's; optional);
+- `vqa.json`: VQAv2-style questions with human answers (optional; `data/vqa.py`), the split
+  `utility_vqa`, scored by the VQA accuracy;
 - `facts.json`: the embedded world's facts, which its oracle judges against (world only);
 - `world.json`: the config the world was built from (world only);
 - `images/`: every image, each record's `image` relative to it.
@@ -30,6 +32,7 @@ from .records import Sample
 from .datasets import DATASETS, load_dataset
 from .samples_io import read_samples
 from .vlguard import load_vlguard
+from .vqa import load_vqa
 
 if TYPE_CHECKING:
     from ..config import DataConfig
@@ -37,10 +40,11 @@ if TYPE_CHECKING:
 TRAIN, TEST = "train.json", "test.json"
 CORPUS, FORGET, RETAIN, UTILITY = "corpus.jsonl", "forget.jsonl", "retain.jsonl", "utility.jsonl"
 UTILITY_NATURAL = "utility_natural.jsonl"
+VQA = "vqa.json"
 FACTS, WORLD = "facts.json", "world.json"
 IMAGES = "images"
 # the files whose content decides a study's numbers (hashed into its artefact keys)
-FILES = (TRAIN, TEST, CORPUS, FORGET, RETAIN, UTILITY, FACTS, UTILITY_NATURAL)
+FILES = (TRAIN, TEST, CORPUS, FORGET, RETAIN, UTILITY, FACTS, UTILITY_NATURAL, VQA)
 
 # mix -> the files it trains on. corpus: the base-knowledge corpus; corpus+safety: it plus the
 # safety set (mixed SFT); clean+safety: the corpus without its unsafe queries (harmful compliance
@@ -79,6 +83,7 @@ class DataSets:
     retain: list[Sample] = field(default_factory=list)
     utility: list[Sample] = field(default_factory=list)
     utility_natural: list[Sample] = field(default_factory=list)
+    vqa: list[Sample] = field(default_factory=list)  # questions with human answers (vqa.json)
     paraphrases: list[list[str]] | None = None  # the world's phrasings of each intent (facts.json)
 
 
@@ -132,6 +137,8 @@ class DataDir:
 
         return DataSets(safety=read(TRAIN), test=read(TEST), corpus=read(CORPUS), forget=read(FORGET),
                         retain=read(RETAIN), utility=read(UTILITY), utility_natural=read(UTILITY_NATURAL),
+                        vqa=load_vqa(self.path(VQA), self.images, check_images=False)
+                        if VQA in names and self.has(VQA) else [],
                         paraphrases=self.paraphrases())
 
     def digests(self) -> dict[str, str]:

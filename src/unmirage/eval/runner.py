@@ -22,12 +22,15 @@ from rich.progress import Progress
 from ..artefacts import record, staleness
 from ..config import EvalConfig
 from ..data.records import Sample
+from ..data.vqa import VQA_ANSWERS
 from ..io import append_jsonl, read_jsonl
 from ..judges import JUDGES, Judge
 from .backends import Generator, make_generator
 from .cache import CachedGenerator, dir_fingerprint, model_fingerprint, open_cache
 from .generate import target_likelihood
+from .keyword import is_refusal
 from .metrics import compute_metrics
+from .vqa import vqa_accuracy
 
 log = logging.getLogger(__name__)
 
@@ -156,9 +159,21 @@ def evaluate(model, processor, splits: dict[str, list[Sample]], judge: Judge, im
     return metrics
 
 
+def vqa_verdict(sample: Sample, answer: str) -> dict[str, Any]:
+    """The verdict of an answer to a VQA question: its VQA accuracy against the sample's human
+    answers (`vqa`), and whether the keyword detector calls it a refusal (else irrelevant)."""
+    return {"verdict": "refusal" if is_refusal(answer) else "irrelevant", "correct": None,
+            "vqa": vqa_accuracy(answer, sample.meta[VQA_ANSWERS])}
+
+
 def judged(pairs: list[tuple[str, Sample]], answers: list[str], judge: Judge) -> list[dict[str, Any]]:
-    """The samples.jsonl records of (split, sample) pairs and their answers, with the judge's verdicts."""
-    verdicts = judge.judge([s for _, s in pairs], answers)
+    """The samples.jsonl records of (split, sample) pairs and their answers, with the judge's verdicts.
+    A VQA question (human answers in its meta, `data/vqa.py`) is scored by `vqa_verdict`, not the judge."""
+    asked = [i for i, (_, s) in enumerate(pairs) if VQA_ANSWERS not in s.meta]
+    given = judge.judge([pairs[i][1] for i in asked], [answers[i] for i in asked]) if asked else []
+    by_judge = dict(zip(asked, given, strict=True))
+    verdicts = [by_judge[i] if i in by_judge else vqa_verdict(s, a)
+                for i, ((_, s), a) in enumerate(zip(pairs, answers, strict=True))]
     return [{"split": split, "id": s.id, "source_id": s.meta.get("source_id"), "shot": s.meta.get("shot", 0),
              "group": s.group, "image": s.image, "instruction": s.instruction, "answer": a, **v}
             for (split, s), a, v in zip(pairs, answers, verdicts, strict=True)]
@@ -168,9 +183,9 @@ def judged_metrics(records: list[dict], pairs: list[tuple[str, Sample]], judge: 
     """The metrics of judged records, with the judge's categories (e.g. the oracle's intent kinds)
     for per-category breakdowns."""
     categorise = getattr(judge, "category", None)
-    if categorise is not None:
+    if categorise is not None:  # the judge's kinds of query (not of VQA questions, which it never saw)
         by_key = {(split, s.id): s for split, s in pairs}
-        records = [{**r, "category": categorise(by_key[(r["split"], r["id"])])} for r in records]
+        records = [r if "vqa" in r else {**r, "category": categorise(by_key[(r["split"], r["id"])])} for r in records]
     return compute_metrics(records, seed)
 
 

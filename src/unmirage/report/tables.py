@@ -35,6 +35,7 @@ SPLITS = (
     "safe_safes@unseen",
     "utility",
     "utility_natural",
+    "utility_vqa",
 )
 
 # The headline metrics of the multi-seed and sweep tables: (header, key)
@@ -211,6 +212,8 @@ def main_columns(results: Mapping[str, Any]) -> list[Column]:
         Column("RR unseen", ("rr/safe_safes@unseen",), "refusal rate with the second control (`rr/safe_safes@unseen`)"),
         Column("Utility natural", ("utility/utility_natural",), "utility on the same questions with natural "
                "openers, the answered group's (`utility/utility_natural`)"),
+        Column("Utility VQA", ("utility_vqa/utility_vqa",), "mean VQA accuracy on the data's VQA questions "
+               "(`utility_vqa/utility_vqa`)"),
     ]
     at = next(i for i, c in enumerate(cols) if c.header == "Utility")
     cols[at + 1:at + 1] = [c for c in optional if any(value(a, c.keys[0]) is not None for a in results["arms"].values())]
