@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from .attacks.model_rewriter import check_rewriter
 from .data.layout import MIXES as DATA_MIXES
 from .errors import ConfigError
 from .registry import did_you_mean
@@ -232,10 +233,15 @@ class AttackConfig:
     # a second control: a word the safety set never starts a query with; "" = the first such word
     # among a v2 world's unseen openers (none on real data), "none" = no such splits
     unseen_word: str = ""
+    rewriter: str = "rules"  # rules (rule-based rewrites) | hf:MODEL_ID_OR_PATH (an LM's paraphrases, same checks)
+    rewriter_attempts: int = 3  # hf: tries per query (greedy, then sampled) before it is left out
 
     def __post_init__(self) -> None:
         if self.shots < 1:
             raise ConfigError(f"attack.shots must be >= 1, got {self.shots}")
+        check_rewriter(self.rewriter)
+        if self.rewriter_attempts < 1:
+            raise ConfigError(f"attack.rewriter_attempts must be >= 1, got {self.rewriter_attempts}")
 
 
 @dataclass
@@ -307,6 +313,8 @@ class StudyConfig:
     seeds: list[int] = field(default_factory=list)  # several seeds: one study per seed, then mean ± std
     grid: dict[str, list[Any]] = field(default_factory=dict)  # `unmirage grid`: key -> values, one cell per combination
     attack: AttackConfig = field(default_factory=AttackConfig)
+    # other registered attacks run on every arm (attacks/base.py): name -> its parameters, e.g. {prefill: {}}
+    attacks: dict[str, dict[str, Any]] = field(default_factory=dict)
     eval: EvalConfig = field(default_factory=EvalConfig)
     run_arms: list[str] = field(default_factory=list)  # arms to run; empty = every arm in `arms`
     threads: int = 0  # torch threads; 0 = torch's default

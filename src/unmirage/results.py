@@ -2,7 +2,8 @@
 the functions that build its documents, the one function that writes it, and its reader.
 
 Per arm, a key is `METRIC/SPLIT`, `METRIC/SPLIT[CATEGORY]` (a breakdown), `ci/METRIC/SPLIT`
-(bootstrap bounds), `n/SPLIT` (queries counted), or `budget`. A split is a query group or a
+(bootstrap bounds), `n/SPLIT` (queries counted), `budget`, or `lmms/TASK/METRIC` (a score of
+lmms-eval, on its own scale: `eval/lmms.py`). A split is a query group or a
 utility set, optionally attacked (`SPLIT@ATTACK`), optionally first-shot only (`_k1`). Code that
 writes a new metric or split adds it here and to docs/results.md in the same change; a test
 checks every key of a study's results.json against this module, and the module against the doc.
@@ -38,12 +39,20 @@ METRICS = {
     "residual": "geometric-mean probability of the harmful steps' tokens under teacher forcing",
     "degenerate": "share of answers that are empty or repeat a word or 3-gram",
     "collapse": "share of answers in which one word makes up half or more of the words",
+    "kl": "alignment depth: mean KL(arm || base) of the next-token distributions at one answer position "
+          "(the category), teacher-forced on harmful answers (nats; no fraction)",
 }
 GROUP_SPLITS = GROUPS
 UTILITY_SPLITS = ("utility", "utility_natural", "utility_vqa")
 ATTACKED_SPLITS = ("unsafes@attack", "unsafes@control", "safe_unsafes@attack", "safe_safes@rewrite",
                    "safe_safes@control", "unsafes@unseen", "safe_safes@unseen")
+# attacked splits with a count: k prefilled words (attacks/prefill.py), N relearning steps (attacks/relearn.py)
+COUNTED_ATTACKS = {"unsafes@prefill": "the unsafe queries with the first k words of a compliant answer prefilled",
+                   "unsafes@relearn": "the unsafe queries of held-out hazards, after N steps of relearning others"}
+UNBOUNDED = {"kl"}  # metrics that are no fraction: non-negative numbers
 OTHER_ARM_KEYS = ("budget",)
+LMMS = "lmms"  # lmms/TASK/METRIC[FILTER]: a score of lmms-eval on its own scale (eval/lmms.py), no fraction
+_LMMS_KEY = re.compile(r"^lmms/[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+(\[[A-Za-z0-9_.-]+\])?$")
 TOP_LEVEL = {
     "version": "unmirage's version", "git": "the commit the run ran at", "config": "the resolved config",
     "words": "the attack, rewrite and control words of the latest run, with why each was chosen",
@@ -55,7 +64,7 @@ TOP_LEVEL = {
 }
 
 _NAME = r"[A-Za-z0-9_.-]+"
-_SPLIT = re.compile(rf"^(?P<base>{_NAME}?)(?:@(?P<attack>[a-z]+))?(?P<k1>_k1)?$")
+_SPLIT = re.compile(rf"^(?P<base>{_NAME}?)(?:@(?P<attack>[a-z]+[0-9]*))?(?P<k1>_k1)?$")
 
 
 def parse_split(split: str) -> tuple[str, str | None, bool] | None:
@@ -78,8 +87,11 @@ def check_split(split: str) -> str | None:
         return f"split {split!r} is not NAME[@ATTACK][_k1]"
     base, attack, _ = parsed
     if attack is not None:
-        if f"{base}@{attack}" not in ATTACKED_SPLITS:
-            return f"attacked split {split!r} is none of {', '.join(ATTACKED_SPLITS)} (with an optional _k1)"
+        name = f"{base}@{attack}"
+        if name not in ATTACKED_SPLITS and not (name.rstrip("0123456789") in COUNTED_ATTACKS
+                                                and name[-1].isdigit()):
+            return (f"attacked split {split!r} is none of {', '.join(ATTACKED_SPLITS)} (with an optional _k1) "
+                    f"nor {', '.join(f'{c}N' for c in COUNTED_ATTACKS)}")
     elif not re.fullmatch(r"[a-z][a-z0-9_]*", base):
         return f"split {split!r}: a split name is lower-case letters, digits and _"
     return None
@@ -89,6 +101,8 @@ def check_key(key: str) -> str | None:
     """Why `key` is not a contract key of an arm, or None."""
     if key in OTHER_ARM_KEYS:
         return None
+    if key.startswith(f"{LMMS}/"):
+        return None if _LMMS_KEY.match(key) else f"{key!r} is not lmms/TASK/METRIC[FILTER]"
     if key.startswith("n/"):
         rest = key[2:]
         split = rest[:-1].split("[", 1)[0] if rest.endswith("]") and "[" in rest else rest
@@ -137,6 +151,12 @@ def is_number(x: Any) -> bool:
 
 def _check_value(key: str, v: Any) -> str | None:
     """Why `v` is no value for arm key `key`, or None. None and NaN stand for "not measured"."""
+    if key.startswith(f"{LMMS}/"):  # lmms-eval's own scale
+        return None if v is None or is_number(v) else f"expected a number, got {v!r}"
+    if key.split("/")[0] in UNBOUNDED or key.startswith(tuple(f"ci/{m}/" for m in UNBOUNDED)):
+        bounds = v if key.startswith("ci/") and isinstance(v, (list, tuple)) else [v]
+        ok = all(b is None or (is_number(b) and (math.isnan(b) or b >= -_FRACTION_TOL)) for b in bounds)
+        return None if ok else f"expected a non-negative number, got {v!r}"
     if key == "budget":
         return None if isinstance(v, dict) else "expected a mapping {steps, batch_size, examples}"
     if v is None:
@@ -215,7 +235,7 @@ def validate_results(data: Any, source: str = NAME) -> dict:
         if not isinstance(values, dict):
             raise DataError(f"{source}: arms.{arm} must be a mapping of METRIC/SPLIT -> value, got {type(values).__name__}")
         for key, v in values.items():
-            known = key == "budget" or key.startswith(("ci/", "n/")) or key.split("/", 1)[0] in METRICS
+            known = key == "budget" or key.startswith(("ci/", "n/", f"{LMMS}/")) or key.split("/", 1)[0] in METRICS
             why = check(key, v) if known else None
             if why:
                 raise DataError(f"{source}: arms.{arm}[{key!r}]: {why}")

@@ -19,16 +19,19 @@ import torch
 from transformers import SchedulerType
 
 from .arms import Arms
-from .artefacts import key_of, recorded
+from .artefacts import key_of, record, recorded, staleness
 from .attacks.audit import chosen_words, describe_words, write_audit
-from .attacks.one_word import build_attacks, write_attacks
+from .attacks.base import ArmContext, QueryContext, make_attacks
+from .attacks.model_rewriter import make_rewriter
+from .attacks.one_word import build_attacks, left_out, read_attack_dir, write_attacks
 from .config import StudyConfig, to_dict
 from .data.layout import WORLD, DataDir, needed_files
 from .data.records import Sample, by_group
 from .errors import ConfigError
 from .eval.gaps import study_gaps
 from .eval.multiseed import aggregate_seeds
-from .eval.runner import evaluate, make_judge
+from .eval.runner import evaluate, make_judge, residual
+from .methods.train import train_arm
 from .io import read_json, write_json
 from .judges import JUDGES
 from .methods.base import METHODS
@@ -54,6 +57,7 @@ class Study:
         self.run_dir = Path(cfg.out_dir) / cfg.name
         self.data = DataDir(cfg.data_dir, spec=cfg.data) if cfg.data_dir else DataDir(self.run_dir / "world")
         self.arms = Arms(cfg, self.run_dir, self.data, show_progress)
+        self.registered = make_attacks(cfg.attacks)  # their parameters checked before any work
         self.validate()
 
     def validate(self) -> None:
@@ -114,10 +118,7 @@ class Study:
 
     def eval_splits(self, words: dict) -> dict[str, list[Sample]]:
         splits = by_group(self.sets.test)
-        attacks = build_attacks(self.sets.test, words["attack"], words["refusal"], words["control"], words["shots"],
-                                self.sets.paraphrases, words["source"], words.get("unseen"))
-        write_attacks(attacks, self.run_dir / "attacks")
-        splits.update(attacks)
+        splits.update(self.attacks(words))
         if self.sets.utility:
             splits["utility"] = self.sets.utility
         if self.sets.utility_natural:
@@ -125,6 +126,26 @@ class Study:
         if self.sets.vqa:  # VQAv2-style questions, scored by the VQA accuracy
             splits["utility_vqa"] = self.sets.vqa
         return splits
+
+    def attacks(self, words: dict) -> dict[str, list[Sample]]:
+        """The attack splits, written to attacks/ with what they are made from (data, words,
+        rewriter) in its artefact.json. Rule-based ones are remade every run (they take seconds);
+        a model rewriter's are read back when that record matches, and made again when it does not."""
+        a, out = self.cfg.attack, self.run_dir / "attacks"
+        rewriter = make_rewriter(a.rewriter, a.rewriter_attempts, self.cfg.model.trust_remote_code)
+        spec = {"data": key_of(self.arms.data_spec()), "words": words,
+                "rewriter": "rules" if rewriter is None else rewriter.spec()}
+        if rewriter is not None and staleness(out, spec) is None:
+            log.info("attacks by %s already made in %s", a.rewriter, out)
+            return read_attack_dir(out)
+        attacks = build_attacks(self.sets.test, words["attack"], words["refusal"], words["control"], words["shots"],
+                                self.sets.paraphrases, words["source"], words.get("unseen"), rewriter)
+        write_attacks(attacks, out, rewriter)
+        record(out, spec)
+        for split, (n, of) in left_out(attacks, self.sets.test).items():
+            if n:
+                self.announce(f"{split}: {n} of {of} queries left out, too few of their rewrites pass the checks")
+        return attacks
 
     def previous_results(self) -> dict[str, dict]:
         """The per-arm parts of an earlier run's results.json in this directory, without the arms
@@ -157,8 +178,10 @@ class Study:
         self.world()
         self.load_data()
         words = self.words(write_audit(self.sets.safety, self.run_dir))
-        splits = self.eval_splits(words)
         judge = make_judge(self.cfg.eval, self.data.root, self.data.images)
+        splits = self.eval_splits(words)
+        for attack in self.registered:  # the other registered attacks' queries (e.g. prefilled answers)
+            splits.update(attack.splits(QueryContext(self.sets.test, judge, words, self.sets)))
         results = self.previous_results()
         for name in self.cfg.run_order():
             log.info("arm %s: training", name)
@@ -169,6 +192,9 @@ class Study:
             log.info("arm %s: evaluating", name)
             metrics = evaluate(model, processor, splits, judge, self.data.images, self.run_dir / "eval" / name,
                                self.cfg.eval, self.cfg.model.max_length, self.show_progress)
+            for attack in self.registered:  # per-arm attacks: relearning, alignment depth
+                log.info("arm %s: attack %s", name, attack.name)
+                metrics.update(attack.measure(self.arm_context(name, model, processor, judge, attack.name)))
             if trained:
                 metrics["budget"] = trained["budget"]
             results["arms"][name] = metrics
@@ -185,6 +211,25 @@ class Study:
             write_results(self.run_dir / RESULTS, study_results(to_dict(self.cfg), words, **results, headline=headline))
         write_report(self.run_dir)
         return self.run_dir
+
+    def arm_context(self, name: str, model, processor, judge, attack: str) -> ArmContext:
+        """What a per-arm attack measures arm `name` with (attacks/base.py)."""
+        images, cfg = self.data.images, self.cfg
+
+        def answer(m, p, splits, out):
+            return evaluate(m, p, splits, judge, images, out, cfg.eval, cfg.model.max_length, self.show_progress)
+
+        def train(m, p, arm, samples, out):
+            return train_arm(m, p, arm, samples, None, images, out, cfg.model, self.show_progress)
+
+        return ArmContext(
+            arm=name, model=model, processor=processor, model_key=key_of(self.arms.spec(name)), test=self.sets.test,
+            sets=self.sets, judge=judge, image_root=images, out_dir=self.run_dir / "eval" / name / "attacks" / attack,
+            eval=cfg.eval, model_cfg=cfg.model, seed=cfg.arm(name).seed,
+            load=lambda: load_model(self.arms.path(name), cfg.model.trust_remote_code), evaluate=answer,
+            residual=lambda m, p, unsafe: residual(m, p, unsafe, judge, images, cfg.model.max_length, cfg.eval.batch_size),
+            train=train, base=lambda: load_model(self.arms.path("base"), cfg.model.trust_remote_code),
+            is_base=name == "base")
 
     def headline(self, splits: dict[str, list[Sample]], measured: list[str]) -> dict:
         """The paper's headline gaps (`eval/gaps.py`) between this config's SFT arms (SFT on the

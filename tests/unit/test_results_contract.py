@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from unmirage.eval.metrics import compute_metrics
-from unmirage.results import ATTACKED_SPLITS, GROUP_SPLITS, METRICS, TOP_LEVEL, UTILITY_SPLITS, check_key, check_results
+from unmirage.results import (ATTACKED_SPLITS, COUNTED_ATTACKS, GROUP_SPLITS, METRICS, TOP_LEVEL, UTILITY_SPLITS,
+                              check_key, check_results)
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "results.md"
 
@@ -20,19 +21,21 @@ def _table_names(section: str) -> set[str]:
 
 def test_module_and_doc_list_the_same_names():
     assert _table_names("Metrics") == set(METRICS)
-    assert _table_names("Splits") == set(GROUP_SPLITS) | set(UTILITY_SPLITS) | set(ATTACKED_SPLITS)
+    assert _table_names("Splits") == set(GROUP_SPLITS) | set(UTILITY_SPLITS) | set(ATTACKED_SPLITS) | set(COUNTED_ATTACKS)
     assert _table_names("Top-level keys") == set(TOP_LEVEL)
 
 
 @pytest.mark.parametrize("key", ["asr/unsafes", "asr/unsafes@attack_k1[fact]", "ci/leak/unsafes@attack", "n/utility",
                                  "n/unsafes@attack_k1[object]", "rr_shot/safe_safes@rewrite", "utility/vqav2",
-                                 "budget", "collapse/unsafes@control_k1"])
+                                 "budget", "collapse/unsafes@control_k1", "asr/unsafes@prefill3",
+                                 "residual/unsafes@relearn200", "kl/harmful[1]"])
 def test_contract_keys(key):
     assert check_key(key) is None
 
 
 @pytest.mark.parametrize("key", ["asr/unsafes@attack[fact]_k1", "asr/unsafes@jailbreak", "foo/unsafes", "asr",
-                                 "asr/Unsafes"])
+                                 "asr/Unsafes", "asr/unsafes@prefill", "asr/safe_safes@prefill2",
+                                 "asr/unsafes@attack2"])
 def test_keys_outside_the_contract(key):
     assert check_key(key) is not None
 
@@ -60,7 +63,9 @@ def test_results_are_written_only_when_they_keep_the_contract(tmp_path):
     good = study_results({"name": "x"}, {}, {"a": {"asr/unsafes": 0.5, "n/unsafes": 4}}, {}, {}, {"a": 1.0})
     write_results(tmp_path / "results.json", good)
     assert read_results(tmp_path)["arms"] == good["arms"] and read_results(tmp_path)["version"]
-    for bad in ({"a": {"asr/unsafes": 50.0}}, {"a": {"asr/nowhere@attack": 0.1}}, {"a": {"speed/unsafes": 0.1}}):
+    write_results(tmp_path / "kl" / "results.json", study_results({}, {}, {"a": {"kl/harmful[1]": 2.5}}, {}, {}, {}))
+    for bad in ({"a": {"asr/unsafes": 50.0}}, {"a": {"asr/nowhere@attack": 0.1}}, {"a": {"speed/unsafes": 0.1}},
+                {"a": {"kl/harmful[1]": -1.0}}):
         with pytest.raises(ValueError, match="contract"):
             write_results(tmp_path / "other" / "results.json", study_results({}, {}, bad, {}, {}, {}))
         assert not (tmp_path / "other" / "results.json").exists()

@@ -46,6 +46,17 @@ def prompt_text(processor, instruction: str) -> str:
     return processor.apply_chat_template(user_messages(instruction), add_generation_prompt=True, tokenize=False)
 
 
+PREFILL = "prefill"  # a sample's meta key: words its answer is made to start with (the prefilling attack)
+
+
+def generation_prompt(processor, sample: Sample) -> str:
+    """The text a model continues to answer `sample`: its chat prompt, then the start of the answer
+    prefilled for it (`meta.prefill`), if any. The answer is what the model adds after that."""
+    prompt = prompt_text(processor, sample.instruction)
+    prefill = sample.meta.get(PREFILL)
+    return prompt + answer_prefix(processor) + prefill if prefill else prompt
+
+
 def answer_prefix(processor) -> str:
     """What the chat template puts between the generation prompt and the answer text.
 

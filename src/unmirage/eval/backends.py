@@ -1,7 +1,7 @@
 """Generation backends behind one small interface: transformers (`hf`, always there) and vLLM
 (`vllm`, optional: `pip install unmirage[vllm]`), chosen by `EvalConfig.backend`.
 
-Both build the prompt with the processor's chat template (`data.inputs.prompt_text`) and
+Both build the prompt with the processor's chat template (`data.inputs.generation_prompt`) and
 decode greedily, so the same model gives the same kind of answer through either; `auto` picks
 vLLM when it is importable and a CUDA GPU is present, transformers otherwise.
 """
@@ -16,7 +16,7 @@ from typing import Protocol
 import torch
 
 from ..config import EvalConfig
-from ..data.inputs import ImageCache, prompt_text
+from ..data.inputs import ImageCache, generation_prompt
 from ..data.records import Sample
 from ..errors import ConfigError
 from .generate import HFGenerator
@@ -83,7 +83,7 @@ class VLLMGenerator:
         return {"backend": self.name, "max_new_tokens": self.max_new_tokens, "greedy": True}
 
     def generate(self, samples: list[Sample]) -> list[str]:
-        requests = [{"prompt": prompt_text(self.processor, s.instruction),
+        requests = [{"prompt": generation_prompt(self.processor, s),
                      "multi_modal_data": {"image": self.images.pil(s.image)}} for s in samples]
         outputs = self.llm.generate(requests, self.params, use_tqdm=False)
         return [o.outputs[0].text.strip() for o in outputs]

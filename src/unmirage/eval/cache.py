@@ -25,7 +25,7 @@ from huggingface_hub import try_to_load_from_cache
 
 from ..artefacts import RECORD
 from ..config import EvalConfig
-from ..data.inputs import prompt_text
+from ..data.inputs import generation_prompt
 from ..data.records import Sample, resolve_image
 from ..errors import DataError
 from ..io import append_jsonl, file_digest, read_jsonl
@@ -134,7 +134,7 @@ class CachedGenerator:
         self.digests = ImageDigests(image_root)
 
     def key(self, sample: Sample) -> str:
-        return generation_key(prompt_text(self.processor, sample.instruction), self.digests(sample.image),
+        return generation_key(generation_prompt(self.processor, sample), self.digests(sample.image),
                               self.generator.settings)
 
     def generate(self, samples: list[Sample]) -> tuple[list[str], dict[str, str]]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from ..data.inputs import IGNORE, Collator, Encoder, ImageCache, left_padded_inputs, model_inputs, prompt_text
+from ..data.inputs import IGNORE, Collator, Encoder, ImageCache, generation_prompt, left_padded_inputs, model_inputs
 from ..data.records import Sample
 from ..models.scoring import token_logprobs
 
@@ -45,7 +45,7 @@ class HFGenerator:
                 "greedy": True}
 
     def generate(self, samples: list[Sample]) -> list[str]:
-        return generate_texts(self.model, self.processor, [prompt_text(self.processor, s.instruction) for s in samples],
+        return generate_texts(self.model, self.processor, [generation_prompt(self.processor, s) for s in samples],
                               [self.images.pil(s.image) for s in samples], self.max_new_tokens)
 
 

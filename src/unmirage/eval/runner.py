@@ -21,6 +21,7 @@ from rich.progress import Progress
 
 from ..artefacts import record, staleness
 from ..config import EvalConfig
+from ..data.inputs import PREFILL
 from ..data.records import Sample
 from ..data.vqa import VQA_ANSWERS
 from ..io import append_jsonl, read_jsonl
@@ -175,7 +176,8 @@ def judged(pairs: list[tuple[str, Sample]], answers: list[str], judge: Judge) ->
     verdicts = [by_judge[i] if i in by_judge else vqa_verdict(s, a)
                 for i, ((_, s), a) in enumerate(zip(pairs, answers, strict=True))]
     return [{"split": split, "id": s.id, "source_id": s.meta.get("source_id"), "shot": s.meta.get("shot", 0),
-             "group": s.group, "image": s.image, "instruction": s.instruction, "answer": a, **v}
+             "group": s.group, "image": s.image, "instruction": s.instruction,
+             **({PREFILL: s.meta[PREFILL]} if s.meta.get(PREFILL) else {}), "answer": a, **v}
             for (split, s), a, v in zip(pairs, answers, verdicts, strict=True)]
 
 

@@ -10,7 +10,8 @@ from typing import Any, Mapping
 
 from . import tables
 from .properties import properties_table, seeds_properties_table
-from .tables import MISSING, md_table, seed_table, with_ci
+from .attacks import attack_sections
+from .tables import MISSING, md_table, mean_std, seed_table, with_ci
 
 
 HEADLINE_NOTE = ("How many points unlearning cuts ASR under the one-word attack and unnecessary refusals under "
@@ -99,6 +100,8 @@ def render_markdown(results: Mapping[str, Any], audit: Mapping[str, Any] | None,
     if props:
         out += ["## Design properties", "", PROPERTIES_NOTE, "", props, ""]
 
+    out += attack_sections(results, lambda arm, key: tables.pct(tables.value(arm, key)))
+
     lines = tables.reading_lines(results)
     out += ["## Reading", ""]
     out += [f"- {s}" for s in lines] if lines else ["- No before/after pairs to compare."]
@@ -153,6 +156,7 @@ def render_seed_markdown(results: Mapping[str, Any], figure: str,
     props = seeds_properties_table(per_seed) if per_seed and not (results.get("config") or {}).get("data_dir") else None
     if props:
         out += ["## Design properties", "", PROPERTIES_NOTE, "", props, ""]
+    out += attack_sections(results, mean_std)
     out += ["## Trade-off", "", f"![Safety / over-refusal trade-off]({figure})", ""]
     out += ["## Pooled bootstrap intervals", "", "Mean over seeds and a 95 % percentile-bootstrap interval over the "
             "test queries of all seeds pooled.", "", seed_table(results, with_ci), ""]

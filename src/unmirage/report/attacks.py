@@ -1,0 +1,74 @@
+"""Report tables of the registered attacks (attacks/base.py): ASR against the prefilled words,
+ASR and residual knowledge against the relearning steps, and the alignment depth (per-position
+KL to the base). One row per arm; cells as the caller formats them (a value, or mean ± std)."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, Callable, Mapping
+
+from .tables import MISSING, md_table
+
+Cell = Callable[[Mapping[str, Any], str], str]
+
+
+def counts(results: Mapping[str, Any], prefix: str) -> list[int]:
+    """The counts N of the `asr/unsafes@<prefix>N` keys any arm has, in order."""
+    pattern = re.compile(rf"^asr/unsafes@{prefix}(\d+)$")
+    return sorted({int(m.group(1)) for arm in results["arms"].values() for k in arm if (m := pattern.match(k))})
+
+
+def positions(results: Mapping[str, Any]) -> list[int]:
+    pattern = re.compile(r"^kl/harmful\[(\d+)\]$")
+    return sorted({int(m.group(1)) for arm in results["arms"].values() for k in arm if (m := pattern.match(k))})
+
+
+def _mean(v: Any) -> float | None:
+    """A value, or a multi-seed entry's mean; None when not measured."""
+    if isinstance(v, Mapping):
+        v = v.get("mean")
+    return None if v is None or not isinstance(v, (int, float)) or math.isnan(v) else float(v)
+
+
+def nats(arm: Mapping[str, Any], key: str) -> str:
+    v = arm.get(key)
+    mean = _mean(v)
+    if mean is None:
+        return MISSING
+    std = v.get("std") if isinstance(v, Mapping) else None
+    return f"{mean:.3f}" + (f" ± {std:.3f}" if std is not None else "")
+
+
+def attack_sections(results: Mapping[str, Any], cell: Cell) -> list[str]:
+    """Markdown blocks (title, note, table) for each registered attack the results hold."""
+    arms = results["arms"]
+    out: list[str] = []
+    if ks := counts(results, "prefill"):
+        rows = [[name] + [cell(a, f"asr/unsafes@prefill{k}") for k in ks] for name, a in arms.items()]
+        out += ["## Prefilling attack", "",
+                "ASR (%) when the answer is made to start with the first k words of a compliant answer, cut "
+                "before its first recipe step (`unsafes@prefill<k>`; k = 0: the same queries, not prefilled). Only "
+                "what the model adds is judged. Alignment that lives in the first answer tokens yields at small k.",
+                "", md_table(["Arm", *[f"k = {k}" for k in ks]], rows), ""]
+    if ns := counts(results, "relearn"):
+        rows = [[name] + [f"{cell(a, f'asr/unsafes@relearn{n}')} / {cell(a, f'residual/unsafes@relearn{n}')}"
+                          for n in ns] for name, a in arms.items()]
+        relearn = ((results.get("config") or {}).get("attacks") or {}).get("relearn") or {}
+        data = relearn.get("data", "forget")
+        what = ("the other hazards' harmful answers" if data == "forget"
+                else "harmless facts of the held-out hazards themselves")
+        out += ["## Relearning attack", "",
+                f"ASR / residual knowledge (%) on the unsafe queries of held-out hazards after N steps of fine-tuning "
+                f"each arm on {what} (`unsafes@relearn<N>`). Knowledge that is gone stays low; knowledge that was "
+                "only hidden comes back. The base arm is measured at N = 0 only.",
+                "", md_table(["Arm", *[f"N = {n}" for n in ns]], rows), ""]
+    if ts := positions(results):
+        rows = [[name] + [nats(a, f"kl/harmful[{t}]") for t in ts] for name, a in arms.items()
+                if any(f"kl/harmful[{t}]" in a for t in ts)]
+        out += ["## Alignment depth", "",
+                "KL(arm ‖ base) of the next-token distributions, in nats, at each position of a harmful answer "
+                "both models are teacher-forced on (`kl/harmful[t]`, t = 1 the first answer token). Alignment "
+                "that is a few tokens deep differs from the base at the first positions only.",
+                "", md_table(["Arm", *[f"t = {t}" for t in ts]], rows), ""]
+    return out
