@@ -18,7 +18,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="See through the safety mirage: audit, attack, align and evaluate VLMs.")
 
 SET_HELP = "Config override key.sub=value (repeatable), e.g. --set world.bias=0.5"
-FORMAT_HELP = ("The files' format: a registered dataset (vlguard, spavl, mmsafety, figstep, mirage, generic; "
+FORMAT_HELP = ("The files' format: a registered dataset (vlguard, spavl, mmsafety, figstep, mirage, generic, vqa; "
                "see `unmirage ls`); default: VLGuard JSON, or samples JSONL by suffix")
 
 
@@ -301,6 +301,25 @@ def judge(answers: Path = typer.Argument(..., help="JSONL of answers: instructio
                             queries, _source(format_, option, image_root))
     typer.echo(json.dumps({k: v for k, v in metrics.items() if not k.startswith("ci/")}, indent=1))
     typer.echo(f"written: {out / 'samples.jsonl'}, {out / 'results.json'}")
+
+
+@app.command("lmms-eval")
+def lmms_eval(model: str = typer.Argument(..., help="Model directory or hub id"),
+              tasks: str = typer.Option(..., help="lmms-eval task names, comma-separated, e.g. vqav2_val,pope"),
+              out: Path = typer.Option(..., help="Directory for lmms-eval's files (lmms_eval/) and results.json"),
+              model_type: str = typer.Option("llava_hf", help="lmms-eval's model class, e.g. llava_hf, qwen2_vl, "
+                                             "llava_onevision"),
+              batch_size: int = typer.Option(1, help="lmms-eval's batch size"),
+              limit: Optional[int] = typer.Option(None, help="At most this many examples per task (a quick check)")
+              ) -> None:
+    """Run lmms-eval's own benchmarks on a model (optional: needs `pip install lmms-eval`).
+
+    Its scores go to OUT/results.json as lmms/TASK/METRIC, on lmms-eval's own scale."""
+    from .eval.lmms import run_lmms_eval
+
+    metrics = run_lmms_eval(model, tasks, out, model_type, batch_size, limit)
+    typer.echo(json.dumps(metrics, indent=1))
+    typer.echo(f"written: {out / 'results.json'}")
 
 
 @app.command("fit-judge")

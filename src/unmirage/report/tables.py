@@ -442,7 +442,8 @@ def other_metrics_table(results: Mapping[str, Any]) -> str | None:
             v = value(arm, key)
             if v is None and arm.get(key) is not None:
                 continue
-            rows.append([name, key, pct_ci(v, ci(arm, key))])
+            own_scale = key.startswith("lmms/")  # lmms-eval's scores keep its scale (MME's runs to 2000)
+            rows.append([name, key, f"{v:g} (lmms-eval)" if own_scale and v is not None else pct_ci(v, ci(arm, key))])
     return md_table(["Arm", "key", "%"], rows, align="llr") if rows else None
 
 
