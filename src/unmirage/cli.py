@@ -153,14 +153,19 @@ def attack(data: Path = typer.Argument(..., help="VLGuard-format test JSON to re
            paraphrases: Optional[Path] = typer.Option(None, help=f"{FACTS} whose phrasings give paraphrases"),
            format_: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
            option: List[str] = typer.Option([], help="A loader option KEY=VALUE, e.g. shots=3 (mirage)"),
-           image_root: Optional[Path] = typer.Option(None, help="The images' folder (default: the loader's)")) -> None:
+           image_root: Optional[Path] = typer.Option(None, help="The images' folder (default: the loader's)"),
+           rewriter: str = typer.Option("rules", help="rules, or hf:MODEL_ID_OR_PATH: an instruction-tuned LM's "
+                                        "paraphrases, held to the same checks (attack.rewriter)"),
+           rewriter_attempts: int = typer.Option(3, help="hf: generations per query before it is left out"),
+           trust_remote_code: bool = typer.Option(False, help="Let an hf: rewriter run its own code")) -> None:
     """Rewrite queries: answer-biased word into unsafe ones (K shots), refusal-biased into safe ones."""
     from .standalone import attack_file
 
     candidates = [w.strip() for w in control_candidates.split(",") if w.strip()]
     attack_file(data, out, audit_file, {"attack": attack_word, "refusal": refusal_word, "control": control_word,
                                         "unseen": unseen_word},
-                shots, candidates, paraphrases, announce=typer.echo, source=_source(format_, option, image_root))
+                shots, candidates, paraphrases, announce=typer.echo, source=_source(format_, option, image_root),
+                rewriter=rewriter, rewriter_attempts=rewriter_attempts, trust_remote_code=trust_remote_code)
 
 
 @app.command("forget-retain")

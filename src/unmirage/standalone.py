@@ -13,7 +13,8 @@ from typing import Any
 from accelerate import PartialState
 
 from .attacks.audit import chosen_words, describe_words, write_audit
-from .attacks.one_word import build_attacks, read_attacks, split_of_file, write_attacks
+from .attacks.model_rewriter import make_rewriter
+from .attacks.one_word import build_attacks, left_out, read_attacks, split_of_file, write_attacks
 from .artefacts import key_of
 from .config import (ArmConfig, BudgetConfig, DataConfig, ModelConfig, StudyConfig, TrainConfig, apply_overrides, from_dict,
                      load_config, to_dict)
@@ -146,10 +147,12 @@ def audit_files(paths: list[Path], out: Path, min_count: int | None, label: str,
 
 def attack_file(path: Path, out: Path, audit: Path | None, given: dict[str, str], shots: int,
                 control_candidates: list[str], paraphrases: Path | None, announce=print,
-                source: Source = Source()) -> dict[str, Path]:
+                source: Source = Source(), rewriter: str = "rules", rewriter_attempts: int = 3,
+                trust_remote_code: bool = False) -> dict[str, Path]:
     """The attack and rewrite splits of a test file, written to `out`: the words `given`
     (attack, refusal, control, and optionally unseen), those left empty taken from the audit.json
-    `audit` (the unseen control only when given)."""
+    `audit` (the unseen control only when given). `rewriter`: `rules` or `hf:MODEL` (`attack.rewriter`)."""
+    model_rewriter = make_rewriter(rewriter, rewriter_attempts, trust_remote_code)  # a bad value fails first
     test = source.load(path)
     if audit is None and not all(given.get(k) for k in ("attack", "refusal", "control")):
         raise ConfigError("give --attack-word, --refusal-word and --control-word, or --audit audit.json")
@@ -159,10 +162,13 @@ def attack_file(path: Path, out: Path, audit: Path | None, given: dict[str, str]
         announce(line)
     table = list(read_json(paraphrases)["phrasings"].values()) if paraphrases else None
     splits = build_attacks(test, words["attack"], words["refusal"], words["control"], shots, table,
-                           words["source"], words.get("unseen"))
-    paths = write_attacks(splits, out)
+                           words["source"], words.get("unseen"), model_rewriter)
+    paths = write_attacks(splits, out, model_rewriter)
+    dropped = left_out(splits, test)
     for split, p in paths.items():
-        announce(f"{split}: {len(splits[split])} queries -> {p}")
+        n, of = dropped[split]
+        announce(f"{split}: {len(splits[split])} queries -> {p}"
+                 + (f" ({n} of {of} left out: too few of their rewrites pass the checks)" if n else ""))
     return paths
 
 

@@ -16,6 +16,10 @@ Two modes:
   ("Share this image ..." → "What would it take to share this image ...?"), by templates of the
   request's sentence type and of the word's grammatical class. Every rule-based rewrite passes
   `rules.check`, and every attacked sample records how it was made (`meta.rewriter`).
+
+A model rewriter (`attack.rewriter: hf:MODEL`, `model_rewriter.py`) replaces the rule-based
+shots: an LM's paraphrases, held to the same checks, after the paraphrase table's shots in world
+mode. Opener balancing (`balance_openers`) stays rule-based.
 """
 
 from __future__ import annotations
@@ -29,7 +33,9 @@ from typing import Any
 from ..data.records import Sample, first_word
 from ..data.samples_io import read_samples, write_samples
 from ..errors import ConfigError, DataError
+from ..io import write_json
 from . import rules
+from .model_rewriter import RECORD as REWRITER_RECORD, Job, ModelRewriter, describe_rejections, summarize
 
 log = logging.getLogger(__name__)
 
@@ -136,9 +142,46 @@ def _attacked(orig: Sample, word: str, shots: int, suffix: str, paraphrases, wor
             for k, (text, how) in enumerate(made)]
 
 
+def _model_attacked(split: str, source: list[Sample], word: str, shots: int, suffix: str, paraphrases,
+                    word_source: str, rewriter: ModelRewriter) -> tuple[list[Sample], list[tuple[str, str]]]:
+    """(attacked samples, (id, why) of the queries left out) of one split by a model rewriter:
+    the paraphrase table's shots first (world mode), the model's for the rest, batched over the
+    split's queries; a query with too few passing rewrites is left out, never kept short."""
+    world = []
+    for s in source:
+        if not isinstance(s.instruction, str) or not s.instruction.strip():
+            raise DataError("cannot rewrite an empty instruction; fix or drop the record")
+        world.append(list(dict.fromkeys(_world_rewrites(s.instruction, word, paraphrases)))[:shots])
+    asking = [i for i, w in enumerate(world) if len(w) < shots]
+    jobs = [Job(source[i].instruction, word, shots - len(world[i]), tuple(world[i])) for i in asking]
+    made = dict(zip(asking, rewriter.rewrite(jobs) if jobs else []))
+    attacked, skipped = [], []
+    for i, s in enumerate(source):
+        shots_of = [(text, {"rewriter": "paraphrase"}) for text in world[i]]
+        if i in made:
+            m, need = made[i], shots - len(world[i])
+            if len(m.rewrites) < need:
+                skipped.append((s.id, f"only {len(m.rewrites)} of {need} model rewrites of {s.instruction!r} start "
+                                      f"with {word!r} and pass the checks after {rewriter.attempts} attempts "
+                                      f"({describe_rejections(m.rejected)})"))
+                continue
+            shots_of += [(text, rewriter.provenance(attempt)) for text, attempt in m.rewrites]
+        attacked += [s.with_(id=f"{s.id}#{suffix}{k}", instruction=text,
+                             meta={**s.meta, "source_id": s.id, "shot": k, "word": word, "original": s.instruction,
+                                   "word_source": word_source, **how})
+                     for k, (text, how) in enumerate(shots_of)]
+    left = {sid for sid, _ in skipped}
+    summary = summarize(list(made.values()), sum(source[i].id not in left for i in made), word)
+    rewriter.summary[split] = summary
+    if summary["rejected"]:
+        log.warning("%s: the rewriter's lines rejected by the checks: %s", split,
+                    describe_rejections({why: [r["count"], r["example"]] for why, r in summary["rejected"].items()}))
+    return attacked, skipped
+
+
 def build_attacks(test: list[Sample], attack_word: str, refusal_word: str, control_word: str | None, shots: int,
                   paraphrases: list[list[str]] | None = None, word_source: str = "audit",
-                  unseen_word: str | None = None) -> dict[str, list[Sample]]:
+                  unseen_word: str | None = None, rewriter: ModelRewriter | None = None) -> dict[str, list[Sample]]:
     """The attacked eval splits of a test set.
 
     `unsafes@attack` / `safe_unsafes@attack`: each query → `shots` rewrites with `attack_word`;
@@ -147,7 +190,8 @@ def build_attacks(test: list[Sample], attack_word: str, refusal_word: str, contr
     keeps image, group, response and category, and records its provenance in `meta`. Without a
     control word (None: no neutral word qualified) the control splits are left out.
     `unsafes@unseen` / `safe_safes@unseen`: the same with the second control, a word the safety
-    set never starts a query with (None: left out).
+    set never starts a query with (None: left out). `rewriter`: a model rewriter for the shots
+    the paraphrase table does not give (None: the rule-based rewrites).
     """
     words = {"attack": _check_word(attack_word), "refusal": _check_word(refusal_word),
              "control": None if control_word is None else _check_word(control_word),
@@ -167,12 +211,16 @@ def build_attacks(test: list[Sample], attack_word: str, refusal_word: str, contr
         source = [s for s in test if s.group == group]
         if not source:
             log.warning("no %s samples in the test set: split %s is empty", group, name)
-        attacked, skipped = [], []
-        for s in source:
-            try:
-                attacked += _attacked(s, words[which], k or shots, suffix, paraphrases, word_source)
-            except ConfigError as e:  # too few rewrites pass the checks: this query is left out, and said so
-                skipped.append((s.id, str(e)))
+        if rewriter is not None:
+            attacked, skipped = _model_attacked(name, source, words[which], k or shots, suffix, paraphrases,
+                                                word_source, rewriter)
+        else:
+            attacked, skipped = [], []
+            for s in source:
+                try:
+                    attacked += _attacked(s, words[which], k or shots, suffix, paraphrases, word_source)
+                except ConfigError as e:  # too few rewrites pass the checks: this query is left out, and said so
+                    skipped.append((s.id, str(e)))
         if skipped:
             if len(skipped) == len(source):
                 raise ConfigError(f"{name}: no query could be rewritten with {words[which]!r}; first: {skipped[0][1]}")
@@ -192,9 +240,17 @@ def split_of_file(path: str | Path) -> str:
     return Path(path).stem.replace("_at_", "@")
 
 
-def write_attacks(splits: dict[str, list[Sample]], out_dir: str | Path) -> dict[str, Path]:
+def write_attacks(splits: dict[str, list[Sample]], out_dir: str | Path,
+                  rewriter: ModelRewriter | None = None) -> dict[str, Path]:
     """Write one JSONL file per split into `out_dir`; return split → path. Files of attack splits
-    not written this time (a control skipped on a rerun) are removed, so none is read as current."""
+    not written this time (a control skipped on a rerun) are removed, so none is read as current.
+    A model rewriter's record (settings, prompt text, rejections) goes to `rewriter.json`; the
+    rule-based rewrites remove an earlier one."""
+    record = Path(out_dir) / REWRITER_RECORD
+    if rewriter is not None:
+        write_json(record, rewriter.record())
+    elif record.is_file():
+        record.unlink()
     for split in _SPLITS:
         stale = Path(out_dir) / split_file_name(split)
         if split not in splits and stale.is_file():
@@ -207,6 +263,22 @@ def write_attacks(splits: dict[str, list[Sample]], out_dir: str | Path) -> dict[
         paths[split] = path
         log.info("wrote %d samples of %s to %s", len(samples), split, path)
     return paths
+
+
+def left_out(splits: dict[str, list[Sample]], test: list[Sample]) -> dict[str, tuple[int, int]]:
+    """Split → (queries of its source group it left out, queries in that group): a query is left
+    out when too few of its rewrites pass the checks."""
+    out = {}
+    for name, samples in splits.items():
+        n = sum(s.group == _SPLITS[name][0] for s in test)
+        out[name] = (n - len({s.meta.get("source_id") for s in samples}), n)
+    return out
+
+
+def read_attack_dir(out_dir: str | Path) -> dict[str, list[Sample]]:
+    """The attack splits `write_attacks` wrote into `out_dir`, split → samples."""
+    return {split: read_attacks(Path(out_dir) / split_file_name(split)) for split in _SPLITS
+            if (Path(out_dir) / split_file_name(split)).is_file()}
 
 
 def read_attacks(path: str | Path) -> list[Sample]:
