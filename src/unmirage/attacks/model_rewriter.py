@@ -63,7 +63,7 @@ def prompt_text(request: str, word: str, k: int) -> str:
     return PROMPT.format(k=k, word=word, old=old, request=request.strip())
 
 
-_BULLET = re.compile(r"^\s*(?:[-*•·]+|\(?\d{1,2}\s*[.):]\)?|\(?[a-z][.)])\s+", re.I)
+_BULLET = re.compile(r"^\s*(?:[-*•·]+|\(?\d{1,2}\s*[.):]\)?|\(?[a-z][.)])\s+", re.IGNORECASE)
 _QUOTES = "\"'“”‘’`"
 
 
@@ -159,7 +159,8 @@ class ModelRewriter:
                  generate: Generate | None = None):
         if not isinstance(attempts, int) or attempts < 1:
             raise ConfigError(f"attack.rewriter_attempts must be an integer >= 1, got {attempts!r}")
-        self.name, self.attempts, self.trust_remote_code, self.batch_size = name, attempts, trust_remote_code, batch_size
+        self.name, self.attempts, self.trust_remote_code = name, attempts, trust_remote_code
+        self.batch_size = batch_size
         self._generate = generate
         self._loaded: tuple | None = None
         self.summary: dict[str, dict] = {}  # split -> {kept, left_out, rejected}: what rewriter.json reports
@@ -209,7 +210,8 @@ class ModelRewriter:
                 enc = tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=special[0])
                 enc = {k: v.to(model.device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
                 width = enc["input_ids"].shape[1]
-                config = generation_config(model, tokenizer, attempt, max_new_tokens(prompts[start:start + len(batch)], width))
+                room = max_new_tokens(prompts[start:start + len(batch)], width)
+                config = generation_config(model, tokenizer, attempt, room)
                 with torch.no_grad():
                     ids = model.generate(**enc, generation_config=config)
                 out += tokenizer.batch_decode(ids[:, width:], skip_special_tokens=True)
@@ -263,8 +265,8 @@ def load_lm(name: str, trust_remote_code: bool = False) -> tuple:
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model.to("cuda" if torch.cuda.is_available() else "cpu").eval()
-    log.info("rewriter %s loaded (%s, %s)", name, type(model).__name__,
-             "chat template" if tokenizer.chat_template or getattr(processor, "chat_template", None) else "plain prompt")
+    chat = tokenizer.chat_template or getattr(processor, "chat_template", None)
+    log.info("rewriter %s loaded (%s, %s)", name, type(model).__name__, "chat template" if chat else "plain prompt")
     return model, tokenizer, renderer(tokenizer, processor)
 
 
@@ -290,8 +292,9 @@ def renderer(tokenizer, processor=None) -> Callable[[str], tuple[str, bool]]:
         try:
             if probe in render(probe):
                 return lambda user, render=render: (render(user), False)
-        except Exception:  # noqa: BLE001  (a template that cannot take this form of content: try the next)
-            continue
+        except Exception as e:  # noqa: BLE001  (a template that cannot take this form of content: try the next)
+            log.debug("chat template of %s refuses %s content: %s", type(owner).__name__,
+                      "parts" if parts else "plain", e)
     return lambda user: (f"{user}\n\nRewrites:\n", True)
 
 

@@ -161,9 +161,9 @@ def _model_attacked(split: str, source: list[Sample], word: str, shots: int, suf
         if i in made:
             m, need = made[i], shots - len(world[i])
             if len(m.rewrites) < need:
-                skipped.append((s.id, f"only {len(m.rewrites)} of {need} model rewrites of {s.instruction!r} start "
-                                      f"with {word!r} and pass the checks after {rewriter.attempts} attempts "
-                                      f"({describe_rejections(m.rejected)})"))
+                why = (f"only {len(m.rewrites)} of {need} model rewrites of {s.instruction!r} start with {word!r} "
+                       f"and pass the checks after {rewriter.attempts} attempts ({describe_rejections(m.rejected)})")
+                skipped.append((s.id, why))
                 continue
             shots_of += [(text, rewriter.provenance(attempt)) for text, attempt in m.rewrites]
         attacked += [s.with_(id=f"{s.id}#{suffix}{k}", instruction=text,

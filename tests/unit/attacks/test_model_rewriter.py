@@ -279,7 +279,7 @@ def test_a_vlm_serves_as_a_text_only_rewriter(tmp_path):
     cfg = ModelConfig(text_hidden=32, text_layers=1, text_heads=2, text_intermediate=64, vision_hidden=32,
                       vision_layers=1, vision_heads=2)
     save_model(*fresh_tiny(cfg, [prompt_text(SHARE, "What", 1), *GOOD_SHARE], 32), tmp_path / "vlm")
-    model, tokenizer, render = load_lm(str(tmp_path / "vlm"))
+    model, _, render = load_lm(str(tmp_path / "vlm"))
     assert type(model).__name__ == "LlavaForConditionalGeneration"
     assert render("hi")[0].endswith("<sep>")  # the processor's chat template
     rewriter = ModelRewriter(str(tmp_path / "vlm"), attempts=1)
