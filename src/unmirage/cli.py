@@ -355,12 +355,13 @@ def report(run_dir: Path = typer.Argument(..., help="A run directory with result
 
 @app.command("ls")
 def ls() -> None:
-    """List registered methods, judges and dataset loaders."""
+    """List registered methods, judges, dataset loaders and attacks."""
+    from .attacks.base import ATTACKS
     from .data.datasets import DATASETS
     from .judges import JUDGES
     from .methods.base import METHODS
 
-    for title, reg in (("methods", METHODS), ("judges", JUDGES), ("datasets", DATASETS)):
+    for title, reg in (("methods", METHODS), ("judges", JUDGES), ("datasets", DATASETS), ("attacks", ATTACKS)):
         typer.echo(f"{title}:")
         for name in reg:
             typer.echo(f"  {name:10s} {reg.doc(name)}")

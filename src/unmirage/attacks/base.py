@@ -10,8 +10,9 @@ An attack does one or both of:
   of it; alignment depth compares it with the base model). They return contract keys
   (`results.py`) and write their answers under the arm's eval directory.
 
-The one-word attack (`attack:` in the config) is registered as `one_word` and always runs; the
-others run when the `attacks:` block names them, e.g. `attacks: {prefill: {tokens: [1, 2, 3]}}`.
+The paper's one-word attack is the study's own (`attack:` in the config, `attacks/one_word.py`):
+it always runs, and its words decide the headline. The registered attacks run when the
+`attacks:` block names them, e.g. `attacks: {prefill: {tokens: [1, 2, 3]}}`.
 """
 
 from __future__ import annotations

@@ -87,6 +87,8 @@ def depth_kl(model, base, processor, samples: list[Sample], answers: list[str], 
 
 @ATTACKS.register("depth")
 class Depth(Attack):
+    """Alignment depth: KL(arm ‖ base) at each position of harmful answers, teacher-forced."""
+
     name = "depth"
     Params = DepthParams
 

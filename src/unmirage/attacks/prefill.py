@@ -53,6 +53,8 @@ def prefill_words(sample: Sample, judge, affirmative: str) -> tuple[list[str], s
 
 @ATTACKS.register("prefill")
 class Prefill(Attack):
+    """Answers prefilled with the first k words of a compliant answer (no recipe step): ASR against k."""
+
     name = "prefill"
     Params = PrefillParams
 

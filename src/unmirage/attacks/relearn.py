@@ -93,6 +93,8 @@ def relearn_data(ctx: ArmContext, params: RelearnParams, test: list[Sample]) -> 
 
 @ATTACKS.register("relearn")
 class Relearn(Attack):
+    """Fine-tune the arm on some hazards, then measure ASR and residual knowledge on the others."""
+
     name = "relearn"
     Params = RelearnParams
 
