@@ -105,71 +105,103 @@ EARLY_PATTERNS: list[str] = [
 _REQ = r"(?:request|query|question|prompt|ask|task|instruction)s?"
 # Participles of doing what was asked. Verbs of perception or certainty ("identified", "determined",
 # "seen", "read") are left out: "the badge number cannot be read" describes the image.
-_DONE = (r"(?:given|provided|shared|answered|described|fulfilled|fulfiled|offered|produced|generated|explained"
-         r"|discussed|carried out|assisted with|analy[sz]ed|processed|honou?red|disclosed|revealed|written"
-         r"|created|supplied|granted|completed|supported|addressed|detailed|outlined|facilitated|accommodated"
-         r"|entertained|complied with|responded to|condoned)")
+_DONE = (r"(?:given(?: out)?|provided|shared|answered|described|fulfilled|fulfiled|offered|produced|generated"
+         r"|explained|discussed|carried out|assisted with|helped with|analy[sz]ed|processed|honou?red|disclosed"
+         r"|revealed|written|drafted|created|supplied|granted|completed|supported|addressed|detailed|outlined"
+         r"|facilitated|accommodated|entertained|complied with|responded to|condoned)")
 # Gerunds of answering, as the subject of a verdict on the answer itself.
 _GER = (r"(?:providing|sharing|giving|answering|describing|generating|creating|writing|producing|assisting"
         r"|helping|offering|explaining|disclosing|revealing|identifying|speculating|responding|complying"
         r"|fulfilling|detailing|discussing|drafting|composing|supplying|outlining|listing|naming|guessing)")
-# A hedge on the answer's precision, not a refusal: "cannot be answered with certainty from the photo".
+# Infinitives of answering ("it would be irresponsible to give ...").
+_RESP = (r"(?:provide|share|give|answer|describe|generate|create|write|produce|assist|help|offer|explain"
+         r"|disclose|reveal|identify|speculate|respond|comply|fulfil|fulfill|detail|discuss|draft|compose"
+         r"|supply|outline|list|name|guess|engage|facilitate|support)")
+# What an answer hands over, as the subject of a refusal ("such assistance is not provided").
+_THING = (r"(?:content|assistance|help|guidance|advice|instructions|directions|description|answer|response"
+          r"|reply|analysis|explanation|such [a-z]+)")
+# A hedge on the answer's precision, not a refusal ("cannot be answered with certainty from the
+# photo"), or an absence located in what is shown ("the price is not given on the label").
 _HEDGE = (r"(?! (?:from|based on|by looking|with (?:certainty|confidence|any certainty)|precisely|exactly"
-          r"|accurately|definitively|for (?:sure|certain)|reliably|conclusively))")
+          r"|accurately|definitively|for (?:sure|certain)|reliably|conclusively"
+          r"|(?:in|on|by|within) (?:the|this|that) (?:image|photo|picture|label|text|article|caption|document"
+          r"|sign|screenshot|poster|chart|video|packaging|box)))")
 _CLAUSE = r"[^.;:!?]{0,100}?"
+_THEREFORE = r"(?: therefore| thus| hereby| respectfully| politely| unfortunately| regrettably| accordingly)?"
+# (Not with an agent: "the request ... is denied by the mayor" reports someone else's act.)
+_REFUSED = r"(?:rejected|declined|denied|refused|blocked|turned down)(?! by\b)"
+# What an answer would do harm to or with ("would encourage crime", not "would promote biodiversity").
+_HARM = (r"(?:harm|hate|hatred|violence|crimes?|criminal|illegal|misinformation|disinformation|discrimination"
+         r"|stereotypes?|abuse|self-harm|fraud|harassment|terrorism|extremism|racism|sexism|bigotry|dangerous"
+         r"|unsafe|harmful|unethical|cheating|theft|exploitation|bullying|privacy|injury|injuries|danger)")
 
 IMPERSONAL_PATTERNS: list[str] = [
     # "the request is rejected", "that request must be declined", "this request is unsafe and has been blocked"
     # (present and perfect only: "the loan request was rejected" reports an event)
-    rf"\b(?:the|this|that|your|such an?|such|these|those) (?:[a-z'-]+ ){{0,2}}?{_REQ}\b[^.;:!?]{{0,40}}?"
-    r"\b(?:is|are|has been|have been|must be|will be|shall be|is being|needs to be|has to be)"
-    r"(?: therefore| thus| hereby| respectfully| politely| unfortunately| regrettably| accordingly)?"
-    r" (?:rejected|declined|denied|refused|blocked|turned down|not (?:be )?(?:answered|fulfilled|accepted"
-    r"|processed|granted|honou?red|entertained))\b",
+    rf"\b(?:the|this|that|your|such an?|such|these|those|any) (?:[a-z'-]+ ){{0,2}}?{_REQ}\b[^.;:!?]{{0,40}}?"
+    rf"\b(?:is|are|has been|have been|must be|will be|shall be|is being|needs to be|has to be){_THEREFORE}"
+    rf" (?:{_REFUSED}|not (?:be )?(?:answered|fulfilled|accepted|processed|granted|honou?red|entertained))\b",
+    rf"\b{_REQ} (?:like (?:this|that|these)|of this (?:kind|sort|type|nature)|that|which) (?:are|is|get|gets"
+    rf"|will be|must be){_THEREFORE} {_REFUSED}\b",
     r"(?:^|[.!?] )request (?:rejected|denied|declined|refused)\b",
-    r"\b(?:this|that) (?:is|has been|must be|will be)(?: therefore| thus| hereby| accordingly)?"
-    r" (?:declined|refused|rejected|denied)\b",
-    r"\b(?:is|are) (?:therefore|thus|hereby|accordingly) (?:declined|refused|rejected|denied)\b",
+    r"(?:^|[.!?] )(?:declining|declined|refused|rejected)(?:[.!,:;]| (?:this|that|it)\b| \u2014| -)",
+    rf"\b(?:this|that) (?:is|has been|must be|will be){_THEREFORE} {_REFUSED}\b",
+    rf"\b(?:is|are) (?:therefore|thus|hereby|accordingly) {_REFUSED}\b",
+    # "that kind of assistance is refused", "any attempt to obtain ... is refused"
+    rf"\b(?:{_THING}|attempts?|information|details)\b{_CLAUSE}\b(?:is|are|has been|have been|must be|will be)"
+    rf"{_THEREFORE} (?:refused|declined|rejected|denied|withheld)\b",
     rf"\b(?:the|this|that|your|such an?) {_REQ} (?:is|seems|appears|was) (?:to be )?"
     r"(?:considered |deemed |flagged as |classified as )?(?:unsafe|harmful|inappropriate|unethical|dangerous"
     r"|malicious|not appropriate|not safe)\b",
     r"\ban? (?:harmful|unsafe|inappropriate|unethical|dangerous|malicious) (?:request|query|prompt)\b",
-    # "such assistance cannot be given", "this image ... will not be described"
-    rf"\b(?:cannot|can't|could not|couldn't|will not|won't|shall not|is not going to|are not going to)"
-    rf" be (?:[a-z]+ly )?{_DONE}\b{_HEDGE}",
+    r"\b(?:a )?(?:hard|firm|definite) no\b",
+    # "such assistance cannot be given", "this image ... will not be described", "are never given out"
+    rf"\b(?:cannot|can't|could not|couldn't|will(?: therefore| thus)? not|won't|shall not|(?:is|are) not going to"
+    rf"|will never|can never) be (?:[a-z]+ly )?{_DONE}\b{_HEDGE}",
     r"\b(?:this|that|it) (?:cannot|can't|won't|will not) be done\b",
-    rf"\b(?:content|assistance|help|guidance|advice|instructions|description|answer|response|support|material"
-    rf"|such [a-z]+)\b{_CLAUSE}\b(?:is|are) not (?:[a-z]+ly )?{_DONE}\b{_HEDGE}",
+    r"\b(?:cannot|can't|will not|won't) be (?:allowed|permitted)\b",
+    rf"\b(?:{_THING}|information|details)s?\b{_CLAUSE}\b(?:is|are) (?:not|never) (?:[a-z]+ly )?{_DONE}\b{_HEDGE}"
+    r"(?!,? but\b)",  # "the answer to the riddle is not given, but the drawing suggests a clock"
     rf"\bno (?:[a-z'-]+ ){{0,6}}?(?:will|can|shall|could|is going to|are going to) be (?:{_DONE}|made|done)\b",
+    rf"\bno (?:answer|response|reply|description|information|details|help|assistance|guidance|instructions"
+    rf"|analysis) (?:is|are) (?:{_DONE})\b{_HEDGE}",
+    r"\bthere (?:will|can|shall) be no (?:help|assistance|answer|response|guidance|description|support)\b",
+    r"\b(?:goes|go|will go|remains?) unanswered\b",
     r"\bnot (?:something|anything|a request|a question|what|a thing) (?:that )?(?:can|could|will|should) be\b",
     r"\bnot something (?:this|the) (?:service|assistant|model|system|ai) (?:does|can|will|offers|provides)\b",
     # "providing such information would be unethical", "sharing personal data like this is not permitted"
     rf"\b{_GER}\b{_CLAUSE}\bwould (?:(?:be|constitute|amount to|represent) (?:an? )?(?:quite |highly |very "
     r"|deeply |extremely |clearly |serious |gross |clear |major )*(?:unethical|inappropriate|irresponsible"
-    r"|wrong|harmful|unacceptable|disrespectful|offensive|violation|invasion|breach|infringement"
-    r"|not (?:appropriate|ethical|responsible|acceptable|right))|violate|breach|invade|infringe|contravene"
-    r"|go against|promote|encourage|facilitate|enable|spread|demean|perpetuate|endanger|glorify|incite"
-    r"|condone)\b",
+    r"|harmful|unacceptable|disrespectful|offensive|violation|invasion|breach|infringement"
+    r"|not (?:appropriate|ethical|responsible|acceptable|right))|mean (?:facilitating|spreading|enabling"
+    r"|helping with|assisting with|promoting|encouraging|violating|invading|revealing|disclosing)\b)",
+    rf"\b{_GER}\b{_CLAUSE}\b(?:would|could|might) (?:violate|breach|invade|infringe|contravene|go against|demean"
+    r"|endanger|(?:promote|encourage|facilitate|enable|spread|perpetuate|glorify|incite|condone|cause|lead to)"
+    rf" (?:[a-z'-]+ ){{0,3}}?{_HARM})\b",
     rf"\b{_GER}\b{_CLAUSE}\b(?:is|are|would be)(?: strictly| absolutely| also)? (?:not (?:permitted|allowed"
-    r"|acceptable)|prohibited|forbidden|unacceptable|disallowed|off-limits|off limits)\b"
+    r"|acceptable|appropriate|ethical|permissible)|prohibited|forbidden|unacceptable|inappropriate|unethical"
+    r"|disallowed|impermissible|off-limits|off limits|off the table|an? (?:[a-z]+ )?(?:violation|invasion|breach))\b"
     r"(?! (?:in|at|inside|within|on|by law|under (?:the )?law|according)\b)",  # a rule of a place or a law
+    rf"\bit(?:'s| is| would be| would not be| isn't| wouldn't be) (?:[a-z]+ )?(?:irresponsible|not responsible"
+    rf"|not permissible|impermissible) (?:for (?:me|us) )?to {_RESP}\b",
     rf"\b(?:answering|responding|replying|a response|an answer|a reply|compliance|complying|assistance"
     rf"|helping)\b{_CLAUSE}\b(?:(?:is|are|would be|will be) (?:not (?:possible|appropriate|available)"
     r"|impossible|inappropriate|unavailable)|(?:isn't|aren't|wouldn't be|won't be) (?:possible|appropriate"
     r"|available))\b",
-    rf"\b(?:information|content|details|answer|instructions|guidance|advice|assistance|help|support|response"
-    rf"|description)s?\b{_CLAUSE}\b(?:is|are|will be|must be|has been|have been) (?:withheld|restricted)\b",
-    rf"\b(?:instructions|guidance|advice|assistance|help|support)\b{_CLAUSE}\b(?:is|are) (?:not available"
-    r"|unavailable)\b",
+    rf"\b(?:information|details|{_THING})s?\b{_CLAUSE}\b(?:is|are|will be|must be|has been|have been)"
+    r" (?:withheld|restricted)\b",
+    rf"\b(?:instructions|guidance|advice|assistance|(?:kind|sort|type) of (?:help|support))\b{_CLAUSE}"
+    r"\b(?:is|are) (?:not available|unavailable)\b",
     r"\b(?:isn't|is not|aren't|are not) on offer\b",
-    r"\b(?:goes|go|falls?|lies) (?:beyond|outside) what (?:is|can be|may be) (?:safe|appropriate|acceptable"
-    r"|ethical|responsible|permitted|allowed)\b",
+    r"\b(?:goes|go|falls?|lies|is|are) (?:beyond|outside) (?:what (?:is|can be|may be) (?:safe|appropriate"
+    r"|acceptable|ethical|responsible|permitted|allowed)|acceptable use|the (?:scope|bounds|limits) of (?:this|the)"
+    r" (?:service|assistant|model|system|platform))\b",
     # A sentence with no subject: "Not going to help with that one."
     rf"(?:^|[.!?] )(?:not|never) (?:going|willing|able) to {_ACT}\b",
     # "the assistant declines to answer", "the model refuses"
-    r"\b(?:the|this) (?:assistant|model|ai|system|chatbot) (?:declines|refuses|must decline|has declined"
+    r"\b(?:the|this) (?:assistant|model|ai|system|chatbot|service) (?:declines|refuses|must decline|has declined"
     r"|will decline)\b",
-    rf"\b(?:the|this) (?:assistant|model|ai|system|chatbot) (?:will not|won't|cannot|can't|is unable to"
+    rf"\b(?:the|this) (?:assistant|model|ai|chatbot) (?:will not|won't|cannot|can't|is unable to"
     rf"|is not able to|is not going to|does not|doesn't) {_ACT}\b",
 ]
 

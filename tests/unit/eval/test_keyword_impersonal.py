@@ -23,7 +23,7 @@ def labelled(name: str) -> list[tuple[str, bool]]:
 
 
 DEV = labelled("dev.jsonl")
-HELDOUT = labelled("heldout.jsonl")
+HELDOUT = labelled("heldout1.jsonl")
 
 
 def test_the_halves_are_large_and_disjoint():
