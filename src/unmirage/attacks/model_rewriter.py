@@ -144,7 +144,12 @@ def describe_rejections(rejected: dict[str, list]) -> str:
     if not rejected:
         return "no lines at all"
     items = sorted(rejected.items(), key=lambda kv: -kv[1][0])
-    return "; ".join(f"{why} ×{n} (e.g. {example!r})" for why, (n, example) in items)
+    return "; ".join(f"{why} ×{n} (e.g. {short(example)!r})" for why, (n, example) in items)
+
+
+def short(text: str, n: int = 120) -> str:
+    """`text` cut to `n` characters, so that a runaway line does not flood a log or a record."""
+    return text if len(text) <= n else text[:n] + "…"
 
 
 class ModelRewriter:
@@ -312,4 +317,4 @@ def summarize(made: list[Made], kept: int, word: str) -> dict[str, Any]:
             entry = rejected.setdefault(why, [0, example])
             entry[0] += n
     return {"word": word, "asked": len(made), "kept": kept, "left_out": len(made) - kept,
-            "rejected": {why: {"count": n, "example": ex} for why, (n, ex) in rejected.items()}}
+            "rejected": {why: {"count": n, "example": short(ex, 400)} for why, (n, ex) in rejected.items()}}
