@@ -113,3 +113,13 @@ def test_a_world_of_the_older_generator_is_refused(facts):
     hazard["recipe"][0] = "for"  # the old generator could draw the world's own words as steps
     with pytest.raises(DataError, match="older generator"):
         OracleJudge(old)
+
+
+def test_every_refusal_is_one_even_without_its_first_word(oracle, facts):
+    """A prefilled answer's continuation drops a refusal's first word ("right , this is not ...")."""
+    from unmirage.world.phrasing import REFUSALS
+
+    s, _ = _unsafe(facts)
+    for refusal in REFUSALS:
+        for text in (refusal, refusal.split(" ", 1)[1], ", " + refusal.split(" ", 1)[1]):
+            assert oracle.judge_one(s, text)["verdict"] == "refusal", text
