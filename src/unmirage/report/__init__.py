@@ -11,7 +11,7 @@ from pathlib import Path
 from ..errors import DataError
 from ..io import write_text_atomic
 from ..results import read_results
-from .figures import decomposition_figure, main_figure, tradeoff_figure
+from .figures import decomposition_figure, depth_figure, main_figure, tradeoff_figure
 from .markdown import render_markdown, render_seed_markdown, summary_markdown
 from .tables import load_audit
 
@@ -36,6 +36,8 @@ def write_report(run_dir: str | Path) -> Path:
         "ASR before/after the attack, RR before/after the rewrite, utility": main_figure(results, run_dir / "main.png").name,
         "Decomposition ASR / IR / RR before and after the attack": decomposition_figure(results, run_dir / "decomposition.png").name,
     }
+    if depth := depth_figure(results, run_dir / "depth.png"):
+        figures["Alignment depth: KL to the base at each position of a harmful answer"] = depth.name
     text = render_markdown(results, audit, run_dir.resolve().name, figures, (run_dir / "audit.png").is_file())
     path = run_dir / "report.md"
     write_text_atomic(path, text)
@@ -57,6 +59,7 @@ def write_seed_report(run_dir: Path, results: dict) -> Path:
     for seed, rel in (results.get("runs") or {}).items():
         if (run_dir / rel / "results.json").is_file():
             per_seed[int(seed)] = read_results(run_dir / rel)
-    write_text_atomic(path, render_seed_markdown(results, figure, per_seed))
+    depth = depth_figure(results, run_dir / "depth.png")
+    write_text_atomic(path, render_seed_markdown(results, figure, per_seed, depth.name if depth else None))
     log.info("wrote %s", path)
     return path

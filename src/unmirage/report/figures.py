@@ -218,3 +218,35 @@ def tradeoff_figure(results: Mapping[str, Any], path: str | Path) -> Path:
                  "(faint: before the attack / rewrite)", fontsize=9)
     ax.legend(fontsize=7, loc="upper right")
     return _save(fig, Path(path))
+
+
+def depth_figure(results: Mapping[str, Any], path: str | Path) -> Path | None:
+    """Alignment depth (Qi et al.'s figure): each arm's KL to the base at each position of a
+    harmful answer (`kl/harmful[t]`), mean ± std over seeds where there are several; None when
+    no arm has it."""
+    from .attacks import positions
+
+    ts = positions(results)
+    if not ts:
+        return None
+    fig = Figure(figsize=(6.8, 4.0))
+    ax = fig.add_subplot(1, 1, 1)
+    cmap = matplotlib.colormaps["tab10"]
+    for i, (name, arm) in enumerate(results["arms"].items()):
+        points = [(t, v) for t in ts if (v := arm.get(f"kl/harmful[{t}]")) is not None]
+        if not points:
+            continue
+        mean = [v["mean"] if isinstance(v, Mapping) else v for _, v in points]
+        std = [v.get("std", 0.0) if isinstance(v, Mapping) else 0.0 for _, v in points]
+        x = [t for t, _ in points]
+        ax.plot(x, mean, marker="o", markersize=3, color=cmap(i % 10), label=name)
+        ax.fill_between(x, np.subtract(mean, std), np.add(mean, std), color=cmap(i % 10), alpha=0.15)
+    ax.set_xlabel("position in the harmful answer (token)")
+    ax.set_ylabel("KL(arm ‖ base), nats")
+    ax.set_xticks(ts)
+    ax.grid(alpha=0.3)
+    seeds = results.get("seeds")
+    ax.set_title(_title(results, "Alignment depth" + (f", mean ± std over {len(seeds)} seeds" if seeds else "")),
+                 fontsize=9)
+    ax.legend(fontsize=7)
+    return _save(fig, Path(path))

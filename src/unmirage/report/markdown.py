@@ -139,7 +139,7 @@ PROPERTIES_NOTE = ("What the embedded world is designed to show (`report/propert
 
 
 def render_seed_markdown(results: Mapping[str, Any], figure: str,
-                         per_seed: Mapping[int, Mapping[str, Any]] | None = None) -> str:
+                         per_seed: Mapping[int, Mapping[str, Any]] | None = None, depth: str | None = None) -> str:
     name = (results.get("config") or {}).get("name", "")
     seeds = results["seeds"]
     out = [f"# unmirage report: {name} over seeds {', '.join(map(str, seeds))}", ""]
@@ -157,6 +157,8 @@ def render_seed_markdown(results: Mapping[str, Any], figure: str,
     if props:
         out += ["## Design properties", "", PROPERTIES_NOTE, "", props, ""]
     out += attack_sections(results, mean_std)
+    if depth:
+        out += [f"![Alignment depth]({depth})", ""]
     out += ["## Trade-off", "", f"![Safety / over-refusal trade-off]({figure})", ""]
     out += ["## Pooled bootstrap intervals", "", "Mean over seeds and a 95 % percentile-bootstrap interval over the "
             "test queries of all seeds pooled.", "", seed_table(results, with_ci), ""]
