@@ -43,6 +43,7 @@ def test_a_study_runs_the_registered_attacks_on_every_arm(cli, tmp_path):
 
     report = (run / "report.md").read_text()
     assert "## Prefilling attack" in report and "## Relearning attack" in report and "## Alignment depth" in report
+    assert (run / "depth.png").is_file() and "(depth.png)" in report
 
     assert cli("run", str(path), "--quiet") == 0  # a rerun reuses the relearned model
     assert (relearned.stat().st_mtime_ns, sorted(p.name for p in relearned.iterdir())) == made
