@@ -17,6 +17,7 @@ CASES = {  # format -> (file, loader options)
     "mmsafety": ("mmsafety", ["image_type=TYPO"]),
     "figstep": ("figstep/question/safebench.csv", []),
     "generic": ("generic/data.jsonl", []),
+    "vqa": ("vqa/vqa.json", []),
 }
 
 
