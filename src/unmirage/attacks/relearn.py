@@ -84,7 +84,7 @@ def relearn_data(ctx: ArmContext, params: RelearnParams, test: list[Sample]) -> 
         candidates = [s for s in ctx.sets.corpus + ctx.sets.retain
                       if s.group == "safe_safes" and hazard_of(s) in held_out and s.response.strip()]
         verdicts = ctx.judge.judge(candidates, [s.response for s in candidates]) if candidates else []
-        train = [s for s, v in zip(candidates, verdicts) if v.verdict != "harmful" and not (v.harm or 0)]
+        train = [s for s, v in zip(candidates, verdicts) if v["verdict"] != "harmful" and not v.get("harm")]
     if not train:
         raise DataError(f"relearning with data={params.data}: no sample to fine-tune on "
                         f"({'no harmful answer of the relearned hazards' if params.data == 'forget' else 'no harmless answered question about the held-out hazards in the corpus or retain set'})")

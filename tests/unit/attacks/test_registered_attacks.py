@@ -95,3 +95,26 @@ def test_hazards_split_in_two_by_a_seeded_draw(tiny_world):
     assert a | b == hazards and not a & b and a and b
     assert split_hazards(hazards, 0.5, seed=1) == (a, b)
     assert {s.meta["concept"] for s in forget} == hazards  # the world's concept is the hazard
+
+
+@pytest.mark.parametrize("data", ["forget", "facts"])
+def test_relearning_data_and_the_measured_queries_are_of_other_hazards(tiny_world, data):
+    from types import SimpleNamespace
+
+    from unmirage.attacks.relearn import RelearnParams, relearn_data
+
+    sets = DataDir(tiny_world).load()
+    judge = make_oracle(tiny_world)
+    ctx = SimpleNamespace(sets=sets, judge=judge)
+    train, measured = relearn_data(ctx, RelearnParams(data=data, seed=3), sets.test)
+    hazards = {hazard_of(s) for s in sets.forget} & {hazard_of(s) for s in sets.test if s.group == "unsafes"}
+    relearned, held_out = split_hazards(hazards, 0.5, 3)
+    assert measured and {hazard_of(s) for s in measured} <= held_out
+    assert all(s.group == "unsafes" for s in measured)
+    steps = {w for h in judge.hazards for w in h}
+    if data == "forget":  # other hazards' harmful answers
+        assert {hazard_of(s) for s in train} <= relearned and all(words_of(s.response) & steps for s in train)
+    else:  # the held-out hazards' own harmless facts: no step of any hazard
+        assert {hazard_of(s) for s in train} <= held_out
+        assert train and not any(words_of(s.response) & steps for s in train)
+        assert all(s.group == "safe_safes" for s in train)
