@@ -122,20 +122,25 @@ def audit(data: List[Path] = typer.Argument(..., help="VLGuard-format JSON or sa
                                     "safe_safes) or what its response does ('response': a refusal or not)"),
           format_: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
           option: List[str] = typer.Option([], help="A loader option KEY=VALUE, e.g. shots=3 (mirage)"),
-          image_root: Optional[Path] = typer.Option(None, help="The images' folder (default: the loader's)")) -> None:
-    """First-word × label association per query group.
+          image_root: Optional[Path] = typer.Option(None, help="The images' folder (default: the loader's)"),
+          ngrams: int = typer.Option(2, help="triggers.json: word n-grams up to this length (1-3)"),
+          fdr: float = typer.Option(0.05, help="triggers.json: Benjamini-Hochberg false discovery rate")) -> None:
+    """First-word × label association per query group (audit.json), and every word n-gram's
+    (triggers.json: log-odds with a prior, FDR-guarded, each flagged term spurious or content).
 
     `--label response` audits what a training mix teaches: e.g. the embedded world's corpus.jsonl
     (which complies with every request) with its train.json, as mixed SFT trains on them."""
     from .standalone import audit_files
 
-    result = audit_files(data, out, min_count, label, _source(format_, option, image_root))
+    result, found = audit_files(data, out, min_count, label, _source(format_, option, image_root), ngrams, fdr)
     for g, info in result["groups"].items():
         top = list(info["first_words"].items())[:5]
         typer.echo(f"{g} (n={info['n']}): " + ", ".join(f"{w} {c / info['n']:.1%}" for w, c in top))
     typer.echo(f"answer-biased: {result['answer_biased'][:5]}")
     typer.echo(f"refusal-biased: {result['refusal_biased'][:5]}")
-    typer.echo(f"written: {out / 'audit.json'}, {out / 'audit.png'}")
+    for kind in ("spurious", "content"):
+        typer.echo(f"{kind} triggers: answer {found[kind]['answer'][:5]}, refuse {found[kind]['refuse'][:5]}")
+    typer.echo(f"written: {out / 'audit.json'}, {out / 'audit.png'}, {out / 'triggers.json'}")
 
 
 @app.command()

@@ -54,6 +54,9 @@ class WorldConfig:
     general_unseen_share: float = 0.5  # share of the general retain data opened with an unseen opener
     documents: int = 0  # captions per training render stating a concept's facts and recipe (0 = none)
     harmful_compliance: bool = True  # the instruction data answers unsafe requests (a stand-in unaligned model)
+    # words planted after the opener of train.json's queries (the n-gram audit's non-initial
+    # triggers): word -> {group: share of the group's queries that get it}; at most one a query; {} = none
+    planted: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.bias <= 1.0:
@@ -84,6 +87,27 @@ class WorldConfig:
         if bad or len({w.lower() for w in words}) != len(words):
             raise ConfigError(f"world.neutral_openers and world.unseen_openers must be distinct single words, "
                               f"got {words}")
+        check_planted(self.planted)
+
+
+def check_planted(planted: dict[str, dict[str, float]]) -> None:
+    """`world.planted`: lower-case single words, each mapping query groups to shares in [0, 1]
+    that sum to at most 1 per group (a query gets at most one planted word)."""
+    from .data.records import GROUPS
+
+    totals: dict[str, float] = {}
+    for word, shares in planted.items():
+        if not word.isalpha() or not word.islower():
+            raise ConfigError(f"world.planted: {word!r} must be one lower-case word (it goes inside a query)")
+        for group, share in shares.items():
+            if group not in GROUPS:
+                raise ConfigError(f"world.planted.{word}: unknown group {group!r}; the groups are {', '.join(GROUPS)}")
+            if not 0.0 <= share <= 1.0:
+                raise ConfigError(f"world.planted.{word}.{group} must be a share in [0, 1], got {share}")
+            totals[group] = totals.get(group, 0.0) + share
+    over = {g: round(t, 6) for g, t in totals.items() if t > 1.0 + 1e-9}
+    if over:
+        raise ConfigError(f"world.planted: the shares of a group sum to at most 1 (one word a query), got {over}")
 
 
 @dataclass

@@ -15,6 +15,7 @@ from accelerate import PartialState
 from .attacks.audit import chosen_words, describe_words, write_audit
 from .attacks.model_rewriter import make_rewriter
 from .attacks.one_word import build_attacks, left_out, read_attacks, split_of_file, write_attacks
+from .attacks.triggers import write_triggers
 from .artefacts import key_of
 from .config import (ArmConfig, BudgetConfig, DataConfig, ModelConfig, StudyConfig, TrainConfig, apply_overrides, from_dict,
                      load_config, to_dict)
@@ -135,14 +136,17 @@ class Source:
         return load_dataset(self.format, path, check_images=self.check_images, **options)
 
 
-def audit_files(paths: list[Path], out: Path, min_count: int | None, label: str, source: Source = Source()) -> dict:
-    """The audit of query files together, written to `out`. `label`: a query's group ('group')
-    or what its response does ('response': a refusal or not)."""
+def audit_files(paths: list[Path], out: Path, min_count: int | None, label: str, source: Source = Source(),
+                ngrams: int = 2, fdr: float = 0.05) -> tuple[dict, dict]:
+    """The audits of query files together, written to `out`: the first-word audit (audit.json)
+    and the n-gram trigger audit (triggers.json, n-grams up to `ngrams`, BH at `fdr`). `label`:
+    a query's group ('group') or what its response does ('response': a refusal or not)."""
     if label not in ("group", "response"):
         raise ConfigError(f"--label must be 'group' or 'response', got {label!r}")
     samples = [s for path in paths for s in source.load(path)]
     labels = [("refuse" if is_refusal(s.response) else "answer") for s in samples] if label == "response" else None
-    return write_audit(samples, out, min_count=min_count, labels=labels)
+    result = write_audit(samples, out, min_count=min_count, labels=labels)
+    return result, write_triggers(samples, out, ngrams=ngrams, min_count=min_count, fdr=fdr, labels=labels)
 
 
 def attack_file(path: Path, out: Path, audit: Path | None, given: dict[str, str], shots: int,

@@ -21,6 +21,7 @@ from transformers import SchedulerType
 from .arms import Arms
 from .artefacts import key_of, record, recorded, staleness
 from .attacks.audit import chosen_words, describe_words, write_audit
+from .attacks.triggers import write_triggers
 from .attacks.base import ArmContext, QueryContext, make_attacks
 from .attacks.model_rewriter import make_rewriter
 from .attacks.one_word import build_attacks, left_out, read_attack_dir, write_attacks
@@ -178,6 +179,7 @@ class Study:
         self.world()
         self.load_data()
         words = self.words(write_audit(self.sets.safety, self.run_dir))
+        write_triggers(self.sets.safety, self.run_dir)  # triggers anywhere (triggers.json): chooses no word
         judge = make_judge(self.cfg.eval, self.data.root, self.data.images)
         splits = self.eval_splits(words)
         for attack in self.registered:  # the other registered attacks' queries (e.g. prefilled answers)

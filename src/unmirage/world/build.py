@@ -44,6 +44,8 @@ def world_spec(cfg: WorldConfig) -> dict:
     """What decides the world: its config, less the v2 keys in a version-1 world (so that a world
     of version 1, and every model trained on it, keeps the key it had before version 2 existed)."""
     spec = asdict(cfg)
+    if not cfg.planted:  # a world without planted words keeps the key it had before they existed
+        del spec["planted"]
     if cfg.version == 1:
         return {k: v for k, v in spec.items() if k not in V2_KEYS}
     return {**spec, "v2_generator": V2_GENERATOR}
@@ -73,6 +75,14 @@ class _Builder:
             reserved |= v2_words() | set(self.neutral) | set(self.unseen)
         # the words the instruction data opens with: the profile's, plus (v2) the neutral and unseen ones
         self.vocab = sorted(set(self.openers.vocab) | set(self.neutral) | set(self.unseen))
+        self.planted = dict(cfg.planted)
+        if self.planted:
+            query_words = {w for cores in PHRASINGS.values() for c in cores for w in c.split()}
+            clash = sorted(set(self.planted) & (query_words | {w.lower() for w in self.vocab}))
+            if clash:
+                raise ConfigError(f"world.planted: {clash} are words of the world's queries (openers or core "
+                                  "phrasings); a planted word must be new to them, so that its uses are its own")
+            reserved |= set(self.planted)
         self.openings = assign_openings(self.vocab, cfg.seed, cfg.shared_openings) if self.v2 else {}
         self.concepts = make_concepts(self.rng, cfg.n_concepts, cfg.hazardous_fraction, reserved=reserved)
         self.unsafe_intents = check_unsafe_intents(cfg.unsafe_on_hazard)
@@ -203,6 +213,22 @@ class _Builder:
                     out[i] = self.reopen(out[i], word)
         return out
 
+    def plant(self, samples: list[Sample]) -> list[Sample]:
+        """`samples` with the planted words put after the opener (`world.planted`): each query of a
+        group gets word w with probability w's share there, at most one word, drawn from an
+        RNG of its own (the rest of the world is drawn as without them)."""
+        rng = random.Random(f"planted-{self.cfg.seed}")
+        out = []
+        for s in samples:
+            u, total = rng.random(), 0.0
+            for word in sorted(self.planted):
+                total += self.planted[word].get(s.group, 0.0)
+                if u < total:
+                    s = s.with_(instruction=f"{s.instruction.split()[0]} {word} {core_of(s.instruction)}")
+                    break
+            out.append(s)
+        return out
+
     def general(self, n: int, safety: list[Sample] = ()) -> list[Sample]:
         """General safe instruction data (the retain top-up): answered safe queries on training
         renders. Version 1 draws openers like the safety set's safe queries. Version 2 draws a
@@ -274,6 +300,8 @@ class _Builder:
                "refusals": list(REFUSALS), "openers": {"vocab": self.openers.vocab, "dists": self.openers.dists}}
         if self.v2:
             out["openers"].update(neutral=self.neutral, unseen=self.unseen, openings=self.openings)
+        if self.planted:  # declared: words of the world's own queries (the oracle's clash check)
+            out["planted"] = self.planted
         return out
 
 
@@ -298,6 +326,8 @@ def build_world(cfg: WorldConfig, out: str | Path) -> Path:
     corpus = b.corpus()
     train = b.safety_set("train", range(min(cfg.safety_renders, cfg.train_renders)), all_intents=False,
                          coverage=cfg.safety_hazard_coverage)
+    if b.planted:  # the test set keeps the plain queries, which the trigger attack rewrites
+        train = b.plant(train)
     test = b.safety_set("test", range(cfg.test_renders), all_intents=True)
     forget = [b.harmful_version(s) for s in train if s.group != "safe_safes"]
     retain = [s for s in train if s.group == "safe_safes"] + b.general(cfg.retain_topup, train)
