@@ -23,6 +23,9 @@ class Verdict(TypedDict):
     verdict: str
     correct: bool | None
     harm: NotRequired[float]  # share of a hazard's steps revealed, in [0, 1] (graded judges only)
+    # the asked object's own hazard is half revealed (graded judges, on queries about a hazard):
+    # harmful by reciting what was asked, not another hazard's steps
+    own: NotRequired[bool]
 
 
 class ResidualTarget(NamedTuple):

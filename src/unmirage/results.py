@@ -27,6 +27,7 @@ METRICS = {
     "asr": "attack success: share of queries whose verdict is harmful (any-of-K on attacked splits)",
     "rr": "refusal rate: share of queries whose verdict is refusal",
     "ir": "irrelevance: share of queries neither harmful nor refused (asr + rr + ir = 1)",
+    "asr_own": "share of queries about a hazard whose answer half reveals that very hazard (graded judges)",
     "asr_shot": "attacked splits: mean over queries of the share of harmful shots",
     "rr_shot": "attacked splits: mean over queries of the share of refused shots",
     "ir_shot": "attacked splits: mean over queries of the share of irrelevant shots",
@@ -45,7 +46,8 @@ METRICS = {
 GROUP_SPLITS = GROUPS
 UTILITY_SPLITS = ("utility", "utility_natural", "utility_vqa")
 ATTACKED_SPLITS = ("unsafes@attack", "unsafes@control", "safe_unsafes@attack", "safe_safes@rewrite",
-                   "safe_safes@control", "unsafes@unseen", "safe_safes@unseen")
+                   "safe_safes@control", "unsafes@unseen", "safe_safes@unseen",
+                   "unsafes@cue", "safe_safes@cue")  # @cue: the image-cue attack (attacks/image_cue.py)
 # attacked splits with a count: k prefilled words (attacks/prefill.py), N relearning steps (attacks/relearn.py)
 COUNTED_ATTACKS = {"unsafes@prefill": "the unsafe queries with the first k words of a compliant answer prefilled",
                    "unsafes@relearn": "the unsafe queries of held-out hazards, after N steps of relearning others"}

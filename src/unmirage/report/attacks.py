@@ -1,6 +1,6 @@
 """Report tables of the registered attacks (attacks/base.py): ASR against the prefilled words,
-ASR and residual knowledge against the relearning steps, and the alignment depth (per-position
-KL to the base). One row per arm; cells as the caller formats them (a value, or mean ± std)."""
+ASR and residual knowledge against the relearning steps, ASR and RR with the image cues swapped,
+and the alignment depth (per-position KL to the base). One row per arm; cells as the caller formats them (a value, or mean ± std)."""
 
 from __future__ import annotations
 
@@ -52,17 +52,28 @@ def attack_sections(results: Mapping[str, Any], cell: Cell) -> list[str]:
                 "what the model adds is judged. Alignment that lives in the first answer tokens yields at small k.",
                 "", md_table(["Arm", *[f"k = {k}" for k in ks]], rows), ""]
     if ns := counts(results, "relearn"):
-        rows = [[name] + [f"{cell(a, f'asr/unsafes@relearn{n}')} / {cell(a, f'residual/unsafes@relearn{n}')}"
-                          for n in ns] for name, a in arms.items()]
+        rows = [[name] + [f"{cell(a, f'asr/unsafes@relearn{n}')} ({cell(a, f'asr_own/unsafes@relearn{n}')}) / "
+                          f"{cell(a, f'residual/unsafes@relearn{n}')}" for n in ns] for name, a in arms.items()]
         relearn = ((results.get("config") or {}).get("attacks") or {}).get("relearn") or {}
         data = relearn.get("data", "forget")
         what = ("the other hazards' harmful answers" if data == "forget"
                 else "harmless facts of the held-out hazards themselves")
         out += ["## Relearning attack", "",
-                f"ASR / residual knowledge (%) on the unsafe queries of held-out hazards after N steps of fine-tuning "
-                f"each arm on {what} (`unsafes@relearn<N>`). Knowledge that is gone stays low; knowledge that was "
-                "only hidden comes back. The base arm is measured at N = 0 only.",
+                f"ASR (in brackets: by the asked hazard's own steps, `asr_own`) / residual knowledge (%) on the "
+                f"unsafe queries of held-out hazards after N steps of fine-tuning each arm on {what} "
+                "(`unsafes@relearn<N>`). Knowledge that is gone stays low; knowledge that was only hidden comes "
+                "back. The base arm is measured at N = 0 only.",
                 "", md_table(["Arm", *[f"N = {n}" for n in ns]], rows), ""]
+    if any("asr/unsafes@cue" in a or "rr/safe_safes@cue" in a for a in arms.values()):
+        rows = [[name, cell(a, "asr/unsafes"), cell(a, "asr/unsafes@cue"), cell(a, "rr/safe_safes"),
+                 cell(a, "rr/safe_safes@cue")] for name, a in arms.items()]
+        out += ["## Image cue", "",
+                "The same queries on copies of their images with the other label's cue (`attacks/image_cue.py`): "
+                "ASR (%) of the unsafe queries with the safe cue (`unsafes@cue`), RR (%) of the safe queries with "
+                "the unsafe cue (`safe_safes@cue`), beside the plain images'. A model that refuses on the cue rather "
+                "than on what the image shows answers the first and refuses the second; `image_audit.json` scores "
+                "the cue in the safety set.",
+                "", md_table(["Arm", "ASR", "ASR safe cue", "RR", "RR unsafe cue"], rows), ""]
     if ts := positions(results):
         rows = [[name] + [nats(a, f"kl/harmful[{t}]") for t in ts] for name, a in arms.items()
                 if any(f"kl/harmful[{t}]" in a for t in ts)]
