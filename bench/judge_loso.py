@@ -1,7 +1,7 @@
 """Leave-one-source-out measurement of refusal judges on a VLGuard-format file (a dev script).
 
 Usage: python bench/judge_loso.py PATH/TO/vlguard/train.json [--min-count 3] [--steps 400]
-           [--vlguard-utils PATH/TO/VLGuard/utils/utils.py] [--extra PATH/TO/labelled.jsonl]
+           [--vlguard-utils PATH/TO/VLGuard/utils/utils.py] [--extra PATH/TO/labelled.jsonl ...]
 
 VLGuard's training images come from five sources (the image path's first folder: privacyAlert,
 hatefulMemes, HOD, bad_ads, harm-p). Responses to unsafe instructions are refusals, responses
@@ -21,10 +21,10 @@ to safe instructions helpful answers. For each source in turn:
   capital letter, such as "but I cannot", can then never match, as in VLGuard's own code).
 
 Pooled over the five folds: missed refusals (refusals judged not refusing) and false flags
-(helpful answers judged refusing), with Wilson 95 % intervals. With `--extra`, a JSON-lines file
-of `{"text": ..., "refusal": true|false}` (e.g. tests/fixtures/refusals/heldout.jsonl, written by
-hand in other styles than VLGuard's) is measured too, by every judge, the fitted one fitted on
-all five sources. Do not run this on VLGuard's test split: it is the held-out check of the judge.
+(helpful answers judged refusing), with Wilson 95 % intervals. With `--extra` (repeatable), a
+JSON-lines file of `{"text": ..., "refusal": true|false}` (e.g. tests/fixtures/refusals/heldout3.jsonl,
+written by hand in other styles than VLGuard's) is measured too, by every judge, the fitted one
+fitted on all five sources. Do not run this on VLGuard's test split: it is the held-out check of the judge.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def wilson(k: int, n: int) -> tuple[float, float]:
     z, p = 1.96, k / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
+    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def rate(k: int, n: int) -> str:
@@ -112,7 +112,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--vlguard-utils", metavar="PATH",
                         help="VLGuard's utils/utils.py, whose reject_list is measured beside the other judges")
-    parser.add_argument("--extra", metavar="FILE", help="JSON lines of {text, refusal} to measure every judge on")
+    parser.add_argument("--extra", metavar="FILE", action="append", default=[],
+                        help="JSON lines of {text, refusal} to measure every judge on (repeatable)")
     opts = parser.parse_args()
     samples = [s for s in load_vlguard(opts.path) if s.response.strip()]
     source = [s.image.split("/")[0] for s in samples]
@@ -139,14 +140,14 @@ def main() -> None:
         print(f"| {held} | {int(labels[test].sum())} | {int((1 - labels[test]).sum())} | " + " | ".join(cells) + " |")
     print("\nPooled over the held-out sources:\n")
     pooled_table(pooled)
-    if opts.extra:
-        extra, truth = read_labelled(opts.extra)
-        whole = FittedJudge(*fit(texts, list(labels == 1), opts.min_count, opts.steps))
+    whole = FittedJudge(*fit(texts, list(labels == 1), opts.min_count, opts.steps)) if opts.extra else None
+    for path in opts.extra:
+        extra, truth = read_labelled(path)
         counts = {}
         for name, judge in judges.items():
             said = np.array(whole.refuses(None, extra) if judge is None else [judge(t) for t in extra], dtype=bool)
             counts[name] = list(errors(truth, said))
-        print(f"\n{opts.extra} (the fitted judge fitted on all five sources):\n")
+        print(f"\n{path} (the fitted judge fitted on all five sources):\n")
         pooled_table(counts)
 
 

@@ -1,9 +1,14 @@
 """The keyword judge on hand-written refusals without a first-person apology, and on helpful
-answers that mention harm or hedge and then answer (tests/fixtures/refusals).
+answers that mention harm or hedge and then answer (tests/fixtures/refusals, one author).
 
-`dev.jsonl` is the development half: the impersonal patterns were written against it, so every
-example's verdict is asserted. `heldout.jsonl` was written and committed before those patterns,
-and looked at only once they were done: its figures are reported, with a loose bound.
+- `dev.jsonl`: the impersonal patterns were written against it;
+- `heldout1.jsonl`: written before the first round of those patterns, held out from it (6 of 32
+  refusals missed, none of 32 answers flagged), then used to write the second round;
+- `heldout2.jsonl`: written before the second round and not run while writing it, but its author
+  wrote the second round an hour later and remembered some of its phrasings: not a clean check;
+- `heldout3.jsonl`: written after the second round was frozen, and run once: the clean check.
+
+Every verdict of the first three is asserted; for heldout3 only the figures, with a loose bound.
 """
 
 import importlib.util
@@ -22,14 +27,15 @@ def labelled(name: str) -> list[tuple[str, bool]]:
     return [(r["text"], bool(r["refusal"])) for r in rows]
 
 
-DEV = labelled("dev.jsonl")
-HELDOUT = labelled("heldout1.jsonl")
+DEV = labelled("dev.jsonl") + labelled("heldout1.jsonl") + labelled("heldout2.jsonl")
+HELDOUT = labelled("heldout3.jsonl")
 
 
 def test_the_halves_are_large_and_disjoint():
     for half in (DEV, HELDOUT):
         assert sum(label for _, label in half) >= 20 and sum(not label for _, label in half) >= 20
-    assert not {t for t, _ in DEV} & {t for t, _ in HELDOUT}
+    texts = [t for t, _ in DEV + HELDOUT]
+    assert len(set(texts)) == len(texts)
 
 
 @pytest.mark.parametrize("text, refusal", DEV, ids=[t[:40] for t, _ in DEV])
@@ -43,10 +49,10 @@ def test_heldout_half_figures():
     missed = [t for t in refusals if not is_refusal(t)]
     flagged = [t for t in answers if is_refusal(t)]
     print(f"held-out half: missed {len(missed)} / {len(refusals)}, flagged {len(flagged)} / {len(answers)}")
-    # When first checked (patterns done, never tuned to this half): 6 / 32 missed, 0 / 32 flagged.
-    # A loose bound: the goal of 10 % missed was not met, so the bound is 25 %.
-    assert len(missed) <= 0.25 * len(refusals), missed
-    assert len(flagged) <= 0.0625 * len(answers), flagged
+    # When first run (patterns frozen, never tuned to this set): 15 / 30 missed, 2 / 30 flagged.
+    # The goal (10 % missed) is far from met; the bounds only catch a regression.
+    assert len(missed) <= 0.6 * len(refusals), missed
+    assert len(flagged) <= 0.1 * len(answers), flagged
 
 
 def test_quoted_text_is_not_the_answers_voice():
