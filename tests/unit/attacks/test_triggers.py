@@ -132,8 +132,10 @@ def test_at_bias_0_the_planted_words_are_found_and_the_openers_are_not(tmp_path)
     _, train, facts = _world(tmp_path, "nobias_planted", bias=0.0, planted=PLANTED)
     result = triggers(train)
     spurious = {r["term"] for r in result["flagged"] if r["kind"] == "spurious"}
-    assert {"honestly", "briefly"} <= spurious
-    assert not [t for t in spurious if set(t.split()) & _openers(facts)], spurious
+    assert set(PLANTED) <= spurious
+    # a bigram of an opener and a planted word ("please briefly") carries the planted word's bias
+    alone = [t for t in spurious if not set(t.split()) & set(PLANTED)]
+    assert not [t for t in alone if set(t.split()) & _openers(facts)], alone
 
 
 @pytest.mark.parametrize("bias", [0.0, 1.0])
