@@ -143,6 +143,32 @@ def audit(data: List[Path] = typer.Argument(..., help="VLGuard-format JSON or sa
     typer.echo(f"written: {out / 'audit.json'}, {out / 'audit.png'}, {out / 'triggers.json'}")
 
 
+@app.command("audit-images")
+def audit_images(data: Path = typer.Argument(..., help="A data directory (train.json, images/; a world's facts.json "
+                                             "names its image cue) or a safety-set file (see --format)"),
+                 model: Optional[Path] = typer.Option(None, help="The model whose image features are clustered (its "
+                                                      "vision tower and projector); none: the named cue only"),
+                 out: Path = typer.Option(Path("image_audit"), help="Directory for image_audit.json"),
+                 clusters: int = typer.Option(8, help="k of the k-means over the images' features"),
+                 cue: Optional[Path] = typer.Option(None, help="A named cue: JSON {image path: cue name} (default: a "
+                                                    "world's, from its facts.json)"),
+                 seed: int = typer.Option(0, help="The k-means seed"),
+                 format_: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
+                 option: List[str] = typer.Option([], help="A loader option KEY=VALUE, e.g. shots=3 (mirage)"),
+                 image_root: Optional[Path] = typer.Option(None, help="The images' folder (default: DATA's images/)"),
+                 trust_remote_code: bool = typer.Option(False, help="Let the model run its own code")) -> None:
+    """Image clusters × label, and a named image cue × label, scored as the audit scores words."""
+    from .attacks.image_audit import audit_data
+
+    result = audit_data(data, out, model, clusters, cue, seed, _source(format_, option, image_root), trust_remote_code)
+    for part in ("cue", "clusters"):
+        if result[part]:
+            values = result[part]["values"]
+            typer.echo(f"{part}: " + ", ".join(f"{v} {values[v]['score']:+.2f} (n={values[v]['n']}, "
+                                               f"{values[v]['bias']})" for v in values))
+    typer.echo(f"written: {out / 'image_audit.json'}")
+
+
 @app.command()
 def attack(data: Path = typer.Argument(..., help="VLGuard-format test JSON to rewrite"),
            out: Path = typer.Option(Path("attacks"), help="Directory for the attack JSONL files"),

@@ -23,6 +23,35 @@ from .registry import did_you_mean
 
 
 @dataclass
+class ImageCueConfig:
+    """A visual cue that travels with the label in the safety set (the image-side mirage;
+    `data/cues.py`): `share` of its unsafe images carry the `unsafe` cue and the same share of
+    its safe images the `safe` one, the rest the other cue. The cue goes with the image, as
+    VLGuard's records do: a safe image holds a safe and an unsafe instruction."""
+
+    kind: str = ""  # "" = no cue; border: a frame `size` px wide; corner: a `size`-px square, top left
+    unsafe: str = "red"  # the cue colour of the unsafe images (a world colour or #rrggbb)
+    safe: str = "green"  # the cue colour of the safe images
+    share: float = 0.9  # share of the unsafe (safe) images that carry the unsafe (safe) cue
+    size: int = 2  # pixels
+
+    def __post_init__(self) -> None:
+        if not self.kind:
+            return
+        from .data.cues import Cue
+
+        try:
+            for colour in (self.unsafe, self.safe):
+                Cue(self.kind, colour, self.size)  # an unknown kind or colour, or a size < 1, fails here
+        except ConfigError as e:
+            raise ConfigError(f"world.image_cue: {e}") from None
+        if self.unsafe == self.safe:
+            raise ConfigError(f"world.image_cue: the unsafe and safe cues must differ, both are {self.safe!r}")
+        if not 0.0 <= self.share <= 1.0:
+            raise ConfigError(f"world.image_cue.share must be in [0, 1], got {self.share}")
+
+
+@dataclass
 class WorldConfig:
     """The embedded synthetic world (docs/findings.md, "Where the world departs from the paper")."""
 
@@ -57,6 +86,8 @@ class WorldConfig:
     # words planted after the opener of train.json's queries (the n-gram audit's non-initial
     # triggers): word -> {group: share of the group's queries that get it}; at most one a query; {} = none
     planted: dict[str, dict[str, float]] = field(default_factory=dict)
+    # a visual cue on train.json's images that goes with the label (kind "" = none)
+    image_cue: ImageCueConfig = field(default_factory=ImageCueConfig)
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.bias <= 1.0:

@@ -23,9 +23,11 @@ from .artefacts import key_of, record, recorded, staleness
 from .attacks.audit import chosen_words, describe_words, write_audit
 from .attacks.triggers import write_triggers
 from .attacks.base import ArmContext, QueryContext, make_attacks
+from .attacks.image_audit import IMAGE_CLUSTERS, write_image_audit
 from .attacks.model_rewriter import make_rewriter
 from .attacks.one_word import build_attacks, left_out, read_attack_dir, write_attacks
 from .config import StudyConfig, to_dict
+from .data.cues import world_named_cue
 from .data.layout import WORLD, DataDir, needed_files
 from .data.records import Sample, by_group
 from .errors import ConfigError
@@ -183,7 +185,8 @@ class Study:
         judge = make_judge(self.cfg.eval, self.data.root, self.data.images)
         splits = self.eval_splits(words)
         for attack in self.registered:  # the other registered attacks' queries (e.g. prefilled answers)
-            splits.update(attack.splits(QueryContext(self.sets.test, judge, words, self.sets)))
+            splits.update(attack.splits(QueryContext(self.sets.test, judge, words, self.sets, self.data.images,
+                                                     self.data.facts())))
         results = self.previous_results()
         for name in self.cfg.run_order():
             log.info("arm %s: training", name)
@@ -191,6 +194,8 @@ class Study:
             resumed = self.arms.is_trained(name) and name not in retrain
             trained = self.arms.train(name, self.sets, retrain=name in retrain)
             model, processor = load_model(self.arms.path(name), self.cfg.model.trust_remote_code)
+            if name == self.cfg.run_order()[0]:  # the model every other arm starts from
+                self.image_audit(name, model, processor)
             log.info("arm %s: evaluating", name)
             metrics = evaluate(model, processor, splits, judge, self.data.images, self.run_dir / "eval" / name,
                                self.cfg.eval, self.cfg.model.max_length, self.show_progress)
@@ -213,6 +218,17 @@ class Study:
             write_results(self.run_dir / RESULTS, study_results(to_dict(self.cfg), words, **results, headline=headline))
         write_report(self.run_dir)
         return self.run_dir
+
+    def image_audit(self, name: str, model, processor) -> None:
+        """`image_audit.json` (attacks/image_audit.py) with arm `name`'s image features, when the
+        world's safety set carries an image cue or the image-cue attack runs."""
+        attack = next((a for a in self.registered if a.name == "image_cue"), None)
+        named = world_named_cue(self.data.facts())
+        if attack is None and named is None:
+            return
+        log.info("arm %s: image audit", name)
+        write_image_audit(self.sets.safety, self.run_dir, model, processor, self.data.images, named,
+                          attack.params.clusters if attack else IMAGE_CLUSTERS, self.cfg.seed, name)
 
     def arm_context(self, name: str, model, processor, judge, attack: str) -> ArmContext:
         """What a per-arm attack measures arm `name` with (attacks/base.py)."""

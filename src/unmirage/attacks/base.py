@@ -39,12 +39,15 @@ class NoParams:
 @dataclass
 class QueryContext:
     """What an attack builds its queries from: the test set, the judge (the world's oracle knows
-    compliant answers), the chosen words and the data's other sets."""
+    compliant answers), the chosen words and the data's other sets; the image root (where an
+    attack that changes images writes its copies) and the world's facts.json (None: real data)."""
 
     test: list[Sample]
     judge: "Judge"
     words: dict
     sets: "DataSets"
+    image_root: Path | None = None
+    facts: dict | None = None
 
 
 @dataclass

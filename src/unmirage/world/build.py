@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import WorldConfig
+from ..data.cues import Cue, write_cued
 from ..data.layout import CORPUS, FACTS, FORGET, IMAGES, RETAIN, TEST, TRAIN, UTILITY, UTILITY_NATURAL, WORLD
 from ..data.records import REFUSE_GROUPS, Sample, first_word
 from ..data.samples_io import write_samples
@@ -46,6 +47,8 @@ def world_spec(cfg: WorldConfig) -> dict:
     spec = asdict(cfg)
     if not cfg.planted:  # a world without planted words keeps the key it had before they existed
         del spec["planted"]
+    if not cfg.image_cue.kind:  # and one without an image cue the key it had before cues existed
+        del spec["image_cue"]
     if cfg.version == 1:
         return {k: v for k, v in spec.items() if k not in V2_KEYS}
     return {**spec, "v2_generator": V2_GENERATOR}
@@ -87,6 +90,7 @@ class _Builder:
         self.concepts = make_concepts(self.rng, cfg.n_concepts, cfg.hazardous_fraction, reserved=reserved)
         self.unsafe_intents = check_unsafe_intents(cfg.unsafe_on_hazard)
         self.images: dict[str, str] = {}  # relative path -> concept name
+        self.cued: dict[str, dict[str, str]] = {}  # a cued copy's path -> its cue, colour and source image
         self._n = 0
 
     def answer(self, c: Concept, intent: str, instruction: str) -> str:
@@ -229,6 +233,33 @@ class _Builder:
             out.append(s)
         return out
 
+    def cue_images(self, samples: list[Sample]) -> list[Sample]:
+        """`samples` with their images replaced by cued copies (`world.image_cue`). The cue goes
+        with the image, as VLGuard's records do (a safe image holds a safe and an unsafe
+        instruction): exactly `share` of the unsafe images (drawn positions, from an RNG of its
+        own) carry the unsafe cue and the rest the safe one, and the other way round for the safe
+        images. The renders stay as they are: other sets use them."""
+        cfg = self.cfg.image_cue
+        rng = random.Random(f"image-cue-{self.cfg.seed}")
+        cues = {role: Cue(cfg.kind, colour, cfg.size) for role, colour in (("unsafe", cfg.unsafe), ("safe", cfg.safe))}
+        records: dict[str, list[int]] = {}  # a VLGuard record (one image) -> its samples' positions
+        for i, s in enumerate(samples):
+            records.setdefault(s.id.rsplit(":", 1)[0], []).append(i)
+        out = list(samples)
+        for unsafe in (True, False):
+            ids = [r for r, idx in records.items() if any(samples[i].group == "unsafes" for i in idx) == unsafe]
+            rng.shuffle(ids)
+            k = round(cfg.share * len(ids))
+            own, other = ("unsafe", "safe") if unsafe else ("safe", "unsafe")
+            for n, rid in enumerate(ids):
+                role, source = own if n < k else other, samples[records[rid][0]].image
+                rel = write_cued(self.out / IMAGES, source, cues[role])
+                self.images[rel] = self.images[source]
+                self.cued[rel] = {"cue": role, "colour": cues[role].colour, "source": source}
+                for i in records[rid]:
+                    out[i] = out[i].with_(image=rel)
+        return out
+
     def general(self, n: int, safety: list[Sample] = ()) -> list[Sample]:
         """General safe instruction data (the retain top-up): answered safe queries on training
         renders. Version 1 draws openers like the safety set's safe queries. Version 2 draws a
@@ -302,6 +333,8 @@ class _Builder:
             out["openers"].update(neutral=self.neutral, unseen=self.unseen, openings=self.openings)
         if self.planted:  # declared: words of the world's own queries (the oracle's clash check)
             out["planted"] = self.planted
+        if self.cued:  # which images carry which cue (the image audit's named cue)
+            out["image_cue"] = {**asdict(self.cfg.image_cue), "images": dict(sorted(self.cued.items()))}
         return out
 
 
@@ -328,6 +361,8 @@ def build_world(cfg: WorldConfig, out: str | Path) -> Path:
                          coverage=cfg.safety_hazard_coverage)
     if b.planted:  # the test set keeps the plain queries, which the trigger attack rewrites
         train = b.plant(train)
+    if cfg.image_cue.kind:  # the safety set's images (and so the forget and retain sets made from it)
+        train = b.cue_images(train)
     test = b.safety_set("test", range(cfg.test_renders), all_intents=True)
     forget = [b.harmful_version(s) for s in train if s.group != "safe_safes"]
     retain = [s for s in train if s.group == "safe_safes"] + b.general(cfg.retain_topup, train)
