@@ -15,7 +15,7 @@ from accelerate import PartialState
 from .attacks.audit import chosen_words, describe_words, write_audit
 from .attacks.model_rewriter import make_rewriter
 from .attacks.one_word import build_attacks, left_out, read_attacks, split_of_file, write_attacks
-from .attacks.triggers import write_triggers
+from .attacks.triggers import NAME as TRIGGERS, triggers
 from .artefacts import key_of
 from .config import (ArmConfig, BudgetConfig, DataConfig, ModelConfig, StudyConfig, TrainConfig, apply_overrides, from_dict,
                      load_config, to_dict)
@@ -27,7 +27,7 @@ from .data.samples_io import read_samples
 from .data.vlguard import load_vlguard
 from .errors import ConfigError, DataError
 from .eval.keyword import is_refusal
-from .io import numbered_jsonl, read_json, write_jsonl
+from .io import numbered_jsonl, read_json, write_json, write_jsonl
 from .eval.backends import make_generator
 from .eval.runner import evaluate, judged, judged_metrics, make_judge, resolve_max_new_tokens
 from .methods.base import METHODS
@@ -145,8 +145,10 @@ def audit_files(paths: list[Path], out: Path, min_count: int | None, label: str,
         raise ConfigError(f"--label must be 'group' or 'response', got {label!r}")
     samples = [s for path in paths for s in source.load(path)]
     labels = [("refuse" if is_refusal(s.response) else "answer") for s in samples] if label == "response" else None
+    found = triggers(samples, ngrams=ngrams, min_count=min_count, fdr=fdr, labels=labels)  # checks first
     result = write_audit(samples, out, min_count=min_count, labels=labels)
-    return result, write_triggers(samples, out, ngrams=ngrams, min_count=min_count, fdr=fdr, labels=labels)
+    write_json(Path(out) / TRIGGERS, found)
+    return result, found
 
 
 def attack_file(path: Path, out: Path, audit: Path | None, given: dict[str, str], shots: int,

@@ -277,3 +277,16 @@ def test_remove_trigger_takes_out_whole_words_only_with_their_comma():
     assert remove_trigger("Tell me the colour of this object briefly .", "briefly") == \
         "Tell me the colour of this object ."
     assert remove_trigger("What is it?", "honestly") == "What is it?"
+
+
+def test_the_audit_command_writes_triggers_beside_audit_and_checks_its_options_first(tmp_path):
+    from unmirage.standalone import audit_files
+
+    out, _, _ = _world(tmp_path, "command", planted=PLANTED)
+    first, found = audit_files([out / "train.json"], tmp_path / "a", None, "group", ngrams=1, fdr=0.01)
+    assert json.loads((tmp_path / "a" / "audit.json").read_text()) == json.loads(json.dumps(first))
+    assert json.loads((tmp_path / "a" / NAME).read_text()) == json.loads(json.dumps(found))
+    assert found["ngrams"] == 1 and found["fdr"] == 0.01 and "honestly" in found["spurious"]["refuse"]
+    with pytest.raises(ConfigError, match="ngrams"):
+        audit_files([out / "train.json"], tmp_path / "b", None, "group", ngrams=4)
+    assert not (tmp_path / "b").exists()  # nothing written under bad options
