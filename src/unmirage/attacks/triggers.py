@@ -281,9 +281,9 @@ def triggers(samples: list[Sample], ngrams: int = 2, min_count: int | None = Non
     `positions` (uses as the first word / elsewhere, `share_first`), `kind`, `why` and, for a
     closed-class term, `within`: its within-content z, Holm-adjusted p and informative strata),
     `spurious` / `content` (flagged terms of each kind per direction, strongest first),
-    `tested` (terms with at least `min_count` queries; none when every query has one label), `confounders` (the content words of the
-    within-content strata), `ngrams`, `min_count`, `prior`, `fdr`, `totals` (queries, refused,
-    answered) and `closed_class` (the rule's word list).
+    `tested` (terms with at least `min_count` queries; none when every query has one label),
+    `confounders` (the content words of the within-content strata), `ngrams`, `min_count`,
+    `prior`, `fdr`, `totals` (queries, refused, answered) and `closed_class` (the rule's list).
     """
     if min_count is None:
         min_count = default_min_count(len(samples))
