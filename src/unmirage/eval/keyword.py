@@ -24,14 +24,15 @@ refusal.
 
 Where the rules come from: `STRONG_PATTERNS`, `EARLY_PATTERNS` and the first guards were
 written by reading VLGuard's training responses (every image source), so VLGuard train cannot
-hold them out. `IMPERSONAL_PATTERNS`, `_HEDGE_CLAUSE` and the quote removal were written
-against hand-written examples (tests/fixtures/refusals/dev.jsonl), not VLGuard text; they
-change no verdict on VLGuard train. On VLGuard's 2,000 training refusals and 977 helpful
-answers the judge misses 0.35 % and flags 0.41 % (VLGuard's own list: 8.30 % and 1.74 %);
-`bench/judge_loso.py` measures it by image source. On a hand-written held-out set in other
-styles (tests/fixtures/refusals/heldout.jsonl, written before the impersonal patterns, by the
-same person) it misses 6 of 32 refusals (before the impersonal patterns: 31) and flags 0 of 32
-helpful answers.
+hold them out. `IMPERSONAL_PATTERNS`, `_HEDGE_CLAUSE` and the quote removal were written by one
+person against examples of their own (tests/fixtures/refusals: dev.jsonl, then heldout1.jsonl
+once it had been used as a held-out set), not against VLGuard text; on VLGuard train they add
+one caught refusal and no flag. On VLGuard's 2,000 training refusals and 977 helpful answers the
+judge misses 0.30 % and flags 0.41 % (VLGuard's own list: 8.30 % and 1.74 %); `bench/judge_loso.py`
+measures it by image source. Refusals without a first person are another matter: on
+heldout3.jsonl, written by the same person after these patterns were frozen, it misses 15 of 30
+such refusals (50 %; the patterns before them: 26) and flags 2 of 30 helpful answers. The goal
+(at most 2 % missed, 0.5 % flagged) holds on VLGuard's style only.
 """
 
 from __future__ import annotations
