@@ -305,11 +305,12 @@ def triggers(samples: list[Sample], ngrams: int = 2, min_count: int | None = Non
     rows.sort(key=lambda r: (-abs(r["z"]), r["term"]))
     confounders = {t for t, _, _, p in scored if " " not in t and not is_closed(t) and p < CONFOUNDER_P}
     _kinds(rows, per_query, refused, fdr, confounders)
+    of = lambda kind, d: [r["term"] for r in rows if r["kind"] == kind and r["direction"] == d]  # noqa: E731
     result = {
         "flagged": rows,
-        **{kind: {d: [r["term"] for r in rows if r["kind"] == kind and r["direction"] == d] for d in ("refuse", "answer")}
-           for kind in ("spurious", "content")},
-        "tested": len(scored), "confounders": sorted(confounders), "ngrams": ngrams, "min_count": min_count, "prior": prior, "fdr": fdr,
+        **{kind: {d: of(kind, d) for d in ("refuse", "answer")} for kind in ("spurious", "content")},
+        "tested": len(scored), "confounders": sorted(confounders), "ngrams": ngrams, "min_count": min_count,
+        "prior": prior, "fdr": fdr,
         "totals": {"n": len(samples), "refuse": n_r, "answer": n_a},
         "closed_class": sorted(CLOSED_CLASS),
     }
