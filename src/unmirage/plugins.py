@@ -23,7 +23,7 @@ PLUGINS: dict[str, tuple[str, ...]] = {
               "unmirage.world.oracle"),
     "dataset": ("unmirage.data.datasets",),
     "attack": ("unmirage.attacks.prefill", "unmirage.attacks.depth", "unmirage.attacks.relearn",
-               "unmirage.attacks.image_cue"),
+               "unmirage.attacks.image_cue", "unmirage.attacks.trigger"),
 }
 ENTRY_POINTS = "unmirage.plugins"
 _loaded: set[str] = set()  # kinds whose every module imported

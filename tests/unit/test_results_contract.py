@@ -74,5 +74,7 @@ def test_results_are_written_only_when_they_keep_the_contract(tmp_path):
 def test_the_attack_splits_the_attacks_build_are_the_contract_s():
     from unmirage.attacks.image_cue import SPLITS as CUE_SPLITS
     from unmirage.attacks.one_word import _SPLITS
+    from unmirage.attacks.triggers import TRIGGER_SPLITS
 
-    assert set(_SPLITS) | {split for split, _ in CUE_SPLITS.values()} == set(ATTACKED_SPLITS)
+    cue = {split for split, _ in CUE_SPLITS.values()}
+    assert set(_SPLITS) | cue | set(TRIGGER_SPLITS) == set(ATTACKED_SPLITS)

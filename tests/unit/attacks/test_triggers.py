@@ -290,3 +290,21 @@ def test_the_audit_command_writes_triggers_beside_audit_and_checks_its_options_f
     with pytest.raises(ConfigError, match="ngrams"):
         audit_files([out / "train.json"], tmp_path / "b", None, "group", ngrams=4)
     assert not (tmp_path / "b").exists()  # nothing written under bad options
+
+
+def test_the_registered_trigger_attack_puts_in_the_planted_words_not_the_openers(tmp_path):
+    from unmirage.attacks.base import QueryContext, make_attacks
+    from unmirage.data.layout import DataDir
+
+    out, _, _ = _world(tmp_path, "attack", planted=PLANTED)
+    sets = DataDir(out).load()
+    (attack,) = make_attacks({"trigger": {}})
+    splits = attack.splits(QueryContext(sets.test, None, {}, sets))
+    assert {s.meta["word"] for s in splits["unsafes@trigger"]} == {"briefly"}  # answer-biased, inside queries
+    assert {s.meta["word"] for s in splits["safe_safes@trigger"]} == {"honestly"}
+    for s in splits["unsafes@trigger"]:
+        assert s.group == "unsafes" and s.instruction.split()[1] == "briefly"
+        assert s.instruction.replace(" briefly", "", 1) == s.meta["original"]
+    (openers_too,) = make_attacks({"trigger": {"max_share_first": 1.0}})
+    words = {s.meta["word"] for s in openers_too.splits(QueryContext(sets.test, None, {}, sets))["unsafes@trigger"]}
+    assert len(words) == 1  # the strongest of all, which may be an opener ("what")
