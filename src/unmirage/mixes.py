@@ -6,6 +6,7 @@ wherever it is named. The mixes and the files they read are listed in `data/layo
 
 from __future__ import annotations
 
+from .attacks.balance import balance_triggers
 from .attacks.one_word import balance_openers
 from .data.layout import MIXES, DataSets
 from .data.records import Sample
@@ -30,7 +31,7 @@ def training_mix(name: str, sets: DataSets, seed: int, safety_repeat: int = 1
                  ) -> tuple[list[Sample], list[Sample] | None]:
     """(main, retain) of mix `name`: retain is the paired retain set of `forget+retain`, else None.
 
-    `seed` draws the openers of `balanced+retain`; `safety_repeat` is how many times the safety
+    `seed` draws the openers of `balanced+retain` and the copies of `trigger-balanced+retain`; `safety_repeat` is how many times the safety
     set enters `corpus+safety` and `clean+safety`."""
     if name not in MIXES:
         raise ConfigError(f"unknown data mix {name!r}; one of {', '.join(MIXES)}." + did_you_mean(name, list(MIXES)))
@@ -44,6 +45,8 @@ def training_mix(name: str, sets: DataSets, seed: int, safety_repeat: int = 1
         main, retain = sets.safety + sets.retain, None
     elif name == "balanced+retain":
         main, retain = balance_openers(sets.safety + sets.retain, seed, sets.paraphrases), None
+    elif name == "trigger-balanced+retain":
+        main, retain = balance_triggers(sets.safety + sets.retain, seed, sets.paraphrases), None
     else:
         main, retain = sets.forget, sets.retain
     if not main:

@@ -50,14 +50,17 @@ FILES = (TRAIN, TEST, CORPUS, FORGET, RETAIN, UTILITY, FACTS, UTILITY_NATURAL, V
 # safety set (mixed SFT); clean+safety: the corpus without its unsafe queries (harmful compliance
 # filtered out, as from instruction data) plus the safety set; safety+retain: the safety set plus
 # retain data (post-hoc SFT); balanced+retain: the same with every instruction's opener redrawn
-# from one distribution for all groups, so openers carry no label information; forget+retain:
-# paired forget and retain sets (unlearning, DPO).
+# from one distribution for all groups, so openers carry no label information;
+# trigger-balanced+retain: the same data plus copies that pair every spurious trigger (frequent
+# openers, the n-gram audit's spurious terms) with refusals and answers equally often
+# (attacks/balance.py); forget+retain: paired forget and retain sets (unlearning, DPO).
 MIX_FILES = {
     "corpus": (CORPUS,),
     "corpus+safety": (CORPUS, TRAIN),
     "clean+safety": (CORPUS, TRAIN),
     "safety+retain": (TRAIN, RETAIN),
     "balanced+retain": (TRAIN, RETAIN),
+    "trigger-balanced+retain": (TRAIN, RETAIN),
     "forget+retain": (FORGET, RETAIN),
 }
 MIXES = tuple(MIX_FILES)
