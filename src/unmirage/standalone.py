@@ -13,13 +13,14 @@ from typing import Any
 from accelerate import PartialState
 
 from .attacks.audit import chosen_words, describe_words, write_audit
+from .attacks.base import Attack, QueryContext, make_attacks
 from .attacks.model_rewriter import make_rewriter
 from .attacks.one_word import build_attacks, left_out, read_attacks, split_of_file, write_attacks
 from .attacks.triggers import NAME as TRIGGERS, triggers
 from .artefacts import key_of
 from .config import (ArmConfig, BudgetConfig, DataConfig, ModelConfig, StudyConfig, TrainConfig, apply_overrides, from_dict,
                      load_config, to_dict)
-from .data.layout import IMAGES, MIX_FILES, TEST, VQA, DataDir
+from .data.layout import IMAGES, MIX_FILES, TEST, TRAIN, VQA, DataDir, DataSets
 from .data.datasets import load_dataset
 from .data.forget_retain import build_forget_retain, judge_score
 from .data.records import GROUPS, Sample, by_group
@@ -90,6 +91,10 @@ def eval_one(model_dir: Path, data_dir: Path, out: Path, attacks: Path | None, o
     loader reads), whose images lie in `source.image_root`."""
     cfg = eval_config(overrides)
     cfg = replace(cfg, model=replace(cfg.model, name=str(model_dir)))
+    registered = make_attacks(cfg.attacks)  # query attacks only: the others need a study's arms and base
+    if needs := [a.name for a in registered if type(a).measure is not Attack.measure]:
+        raise ConfigError(f"attack(s) {', '.join(needs)} fine-tune or compare an arm with its base: run them in a "
+                          "study (`unmirage run`); `unmirage eval` runs the attacks that rewrite queries")
     if source is not None and source.format is not None:
         if source.image_root is None:
             raise ConfigError(f"--format {source.format} needs --image-root, the folder its images' paths start from")
@@ -106,8 +111,13 @@ def eval_one(model_dir: Path, data_dir: Path, out: Path, attacks: Path | None, o
             if why := check_split(split):  # before any answer, not when results.json is written
                 raise DataError(f"{f}: {why}; name attack files SPLIT_at_ATTACK.jsonl (docs/results.md)")
             splits[split] = read_attacks(f)
-    model, processor = load_model(model_dir, cfg.model.trust_remote_code)
     judge = make_judge(cfg.eval, data.root, data.images)
+    if registered:  # the registered query attacks (prefilling, triggers, ...) of this test set
+        test = [s for group in GROUPS for s in splits.get(group, [])]
+        sets = data.load(names=(TRAIN,)) if source is None or source.format is None else DataSets(test=test)
+        for attack in registered:
+            splits.update(attack.splits(QueryContext(test, judge, {}, replace(sets, test=test))))
+    model, processor = load_model(model_dir, cfg.model.trust_remote_code)
     metrics = evaluate(model, processor, splits, judge, data.images, out, cfg.eval, cfg.model.max_length,
                        show_progress)
     if PartialState().is_main_process:

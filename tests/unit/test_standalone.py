@@ -217,3 +217,25 @@ def test_run_format_is_a_shorthand_of_data_format(capsys):
     with pytest.raises(Exception) as e:  # no data_dir: refused before anything runs
         cli.app(["run", "--format", "spavl"], standalone_mode=False)
     assert "set data_dir too" in str(e.value) and not isinstance(e.value, click.UsageError)
+
+
+def test_eval_runs_the_registered_query_attacks_and_refuses_the_others(tiny_world, tmp_path, monkeypatch):
+    import json
+
+    from unmirage.config import ModelConfig
+    from unmirage.data.samples_io import read_samples
+    from unmirage.errors import ConfigError
+    from unmirage.models.families import fresh_tiny
+    from unmirage.models.load import save_model
+
+    with pytest.raises(ConfigError, match="relearn fine-tune or compare an arm"):
+        standalone.eval_one(tmp_path / "none", tiny_world, tmp_path / "out", None, ["attacks={relearn: {}}"])
+    texts = [s.instruction + " " + s.response for s in read_samples(tiny_world / "corpus.jsonl")]
+    model, processor = fresh_tiny(ModelConfig(), texts, 32)
+    saved = save_model(model, processor, tmp_path / "model")
+    metrics = standalone.eval_one(saved, tiny_world, tmp_path / "out", None,
+                                  ["eval.max_new_tokens=4", "attacks={prefill: {tokens: [0, 2]}}"], show_progress=False)
+    assert metrics["n/unsafes@prefill2"] == metrics["n/unsafes"]
+    rows = [json.loads(line) for line in (tmp_path / "out" / "samples.jsonl").read_text().splitlines()]
+    assert all(len(r["prefill"].split()) <= 2 for r in rows if r["split"] == "unsafes@prefill2" and "prefill" in r)
+    assert any("prefill" in r for r in rows if r["split"] == "unsafes@prefill2")
