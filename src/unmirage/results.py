@@ -47,7 +47,8 @@ GROUP_SPLITS = GROUPS
 UTILITY_SPLITS = ("utility", "utility_natural", "utility_vqa")
 ATTACKED_SPLITS = ("unsafes@attack", "unsafes@control", "safe_unsafes@attack", "safe_safes@rewrite",
                    "safe_safes@control", "unsafes@unseen", "safe_safes@unseen",
-                   "unsafes@cue", "safe_safes@cue",  # @cue: the image-cue attack (attacks/image_cue.py)
+                   # the image-cue attack (attacks/image_cue.py): the other label's cue, and the own label's
+                   "unsafes@cue", "safe_safes@cue", "unsafes@owncue", "safe_safes@owncue",
                    "unsafes@trigger", "safe_safes@trigger")  # @trigger: the trigger attack (attacks/trigger.py)
 # attacked splits with a count: k prefilled words (attacks/prefill.py), N relearning steps (attacks/relearn.py)
 COUNTED_ATTACKS = {"unsafes@prefill": "the unsafe queries with the first k words of a compliant answer prefilled",

@@ -27,12 +27,14 @@ def test_a_study_runs_the_image_cue_attack_and_audits_the_images(cli, tmp_path):
     for arm in ("base", "sft_posthoc"):
         a = results["arms"][arm]
         assert a["n/unsafes@cue"] == a["n/unsafes"] > 0 and a["n/safe_safes@cue"] == a["n/safe_safes"] > 0
-        assert {"asr/unsafes@cue", "rr/safe_safes@cue"} <= set(a)
+        assert {"asr/unsafes@cue", "rr/safe_safes@cue", "asr/unsafes@owncue", "rr/safe_safes@owncue"} <= set(a)
 
     rows = [json.loads(line) for line in (run / "eval" / "sft_posthoc" / "samples.jsonl").read_text().splitlines()]
     plain = {r["id"]: r for r in rows if r["split"] == "unsafes"}
     cued = [r for r in rows if r["split"] == "unsafes@cue"]
     assert cued and all(r["image"].startswith("cue/border-green-2/test/") for r in cued)
+    own = [r for r in rows if r["split"] == "unsafes@owncue"]
+    assert len(own) == len(cued) and all(r["image"].startswith("cue/border-red-2/test/") for r in own)
     assert all(r["instruction"] == plain[r["source_id"]]["instruction"] for r in cued)
     assert all((run / "world" / "images" / r["image"]).is_file() for r in cued)
 

@@ -76,5 +76,4 @@ def test_the_attack_splits_the_attacks_build_are_the_contract_s():
     from unmirage.attacks.one_word import _SPLITS
     from unmirage.attacks.triggers import TRIGGER_SPLITS
 
-    cue = {split for split, _ in CUE_SPLITS.values()}
-    assert set(_SPLITS) | cue | set(TRIGGER_SPLITS) == set(ATTACKED_SPLITS)
+    assert set(_SPLITS) | set(CUE_SPLITS) | set(TRIGGER_SPLITS) == set(ATTACKED_SPLITS)

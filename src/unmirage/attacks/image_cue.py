@@ -23,7 +23,10 @@ from .base import ATTACKS, Attack, QueryContext
 from .image_audit import IMAGE_CLUSTERS
 
 DEFAULT = {"kind": "border", "safe": "green", "unsafe": "red", "size": 2}
-SPLITS = {"unsafes": ("unsafes@cue", "safe"), "safe_safes": ("safe_safes@cue", "unsafe")}  # group -> split, cue
+# split -> the group whose queries it asks, the cue their images get: the other label's (the attack),
+# or their own label's (the control: the cue as the safety set pairs it with such images)
+SPLITS = {"unsafes@cue": ("unsafes", "safe"), "safe_safes@cue": ("safe_safes", "unsafe"),
+          "unsafes@owncue": ("unsafes", "unsafe"), "safe_safes@owncue": ("safe_safes", "safe")}
 
 
 @dataclass
@@ -54,11 +57,11 @@ def cues(params: ImageCueParams, facts: dict | None) -> dict[str, Cue]:
 
 
 def cued_splits(test: list[Sample], image_root, cue_of: dict[str, Cue]) -> dict[str, list[Sample]]:
-    """`unsafes@cue` and `safe_safes@cue`: the test set's unsafe and safe queries, unchanged but
-    for their images, copies with the other label's cue (written under `image_root`)."""
+    """The `SPLITS`: the test set's unsafe and safe queries, unchanged but for their images,
+    copies with a cue (written under `image_root`)."""
     out = {}
-    for group, (split, role) in SPLITS.items():
-        out[split] = [s.with_(id=f"{s.id}#cue", image=write_cued(image_root, s.image, cue_of[role]),
+    for split, (group, role) in SPLITS.items():
+        out[split] = [s.with_(id=f"{s.id}#{split.split('@')[1]}", image=write_cued(image_root, s.image, cue_of[role]),
                               meta={**s.meta, "source_id": s.id, SOURCE_IMAGE: s.image, "image_cue": cue_of[role].name})
                       for s in test if s.group == group]
     return out
@@ -74,6 +77,6 @@ class ImageCue(Attack):
     def splits(self, ctx: QueryContext) -> dict[str, list[Sample]]:
         if ctx.image_root is None:
             raise ConfigError("the image-cue attack writes cued copies of the test images: it needs the image root")
-        if not any(s.group == g for s in ctx.test for g in SPLITS):
+        if not any(s.group in ("unsafes", "safe_safes") for s in ctx.test):
             raise ConfigError("the image-cue attack needs unsafe or safe queries in the test set; it has neither")
         return cued_splits(ctx.test, ctx.image_root, cues(self.params, ctx.facts))

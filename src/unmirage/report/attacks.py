@@ -65,15 +65,19 @@ def attack_sections(results: Mapping[str, Any], cell: Cell) -> list[str]:
                 "back. The base arm is measured at N = 0 only.",
                 "", md_table(["Arm", *[f"N = {n}" for n in ns]], rows), ""]
     if any("asr/unsafes@cue" in a or "rr/safe_safes@cue" in a for a in arms.values()):
-        rows = [[name, cell(a, "asr/unsafes"), cell(a, "asr/unsafes@cue"), cell(a, "rr/safe_safes"),
-                 cell(a, "rr/safe_safes@cue")] for name, a in arms.items()]
+        keys = ("asr/unsafes", "asr/unsafes@owncue", "asr/unsafes@cue", "rr/safe_safes", "rr/safe_safes@owncue",
+                "rr/safe_safes@cue")
+        rows = [[name] + [cell(a, k) for k in keys] for name, a in arms.items()]
         out += ["## Image cue", "",
-                "The same queries on copies of their images with the other label's cue (`attacks/image_cue.py`): "
-                "ASR (%) of the unsafe queries with the safe cue (`unsafes@cue`), RR (%) of the safe queries with "
-                "the unsafe cue (`safe_safes@cue`), beside the plain images'. A model that refuses on the cue rather "
-                "than on what the image shows answers the first and refuses the second; `image_audit.json` scores "
-                "the cue in the safety set.",
-                "", md_table(["Arm", "ASR", "ASR safe cue", "RR", "RR unsafe cue"], rows), ""]
+                "The same queries on copies of their images with a cue (`attacks/image_cue.py`): ASR (%) of the unsafe "
+                "queries with the safe cue (`unsafes@cue`), RR (%) of the safe queries with the unsafe cue "
+                "(`safe_safes@cue`), beside the plain images' and, as the control, each query's own label's cue "
+                "(`@owncue`: the cue as the safety set pairs it with such images). A model that refuses on the cue's "
+                "colour rather than on what the image shows answers the first and refuses the second; one that reacts "
+                "to there being a cue at all moves the control as much. `image_audit.json` scores the cue in the "
+                "safety set.",
+                "", md_table(["Arm", "ASR", "ASR own cue", "ASR safe cue", "RR", "RR own cue", "RR unsafe cue"], rows),
+                ""]
     if ts := positions(results):
         rows = [[name] + [nats(a, f"kl/harmful[{t}]") for t in ts] for name, a in arms.items()
                 if any(f"kl/harmful[{t}]" in a for t in ts)]

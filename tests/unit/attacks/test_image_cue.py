@@ -55,9 +55,10 @@ def test_the_attack_is_registered_and_checks_its_parameters():
 
 def test_the_splits_swap_the_cues_on_the_same_queries(cued_world):
     sets, splits = _splits(cued_world)
-    assert set(splits) == {"unsafes@cue", "safe_safes@cue"}
+    assert set(splits) == {"unsafes@cue", "safe_safes@cue", "unsafes@owncue", "safe_safes@owncue"}
     root = cued_world / "images"
-    for split, group, colour in (("unsafes@cue", "unsafes", "green"), ("safe_safes@cue", "safe_safes", "red")):
+    for split, group, colour in (("unsafes@cue", "unsafes", "green"), ("safe_safes@cue", "safe_safes", "red"),
+                                 ("unsafes@owncue", "unsafes", "red"), ("safe_safes@owncue", "safe_safes", "green")):
         plain = [s for s in sets.test if s.group == group]
         assert [s.meta["source_id"] for s in splits[split]] == [s.id for s in plain]
         for a, b in zip(plain, splits[split]):
