@@ -116,7 +116,8 @@ def eval_one(model_dir: Path, data_dir: Path, out: Path, attacks: Path | None, o
         test = [s for group in GROUPS for s in splits.get(group, [])]
         sets = data.load(names=(TRAIN,)) if source is None or source.format is None else DataSets(test=test)
         for attack in registered:
-            splits.update(attack.splits(QueryContext(test, judge, {}, replace(sets, test=test))))
+            splits.update(attack.splits(QueryContext(test, judge, {}, replace(sets, test=test), data.images,
+                                                     data.facts())))
     model, processor = load_model(model_dir, cfg.model.trust_remote_code)
     metrics = evaluate(model, processor, splits, judge, data.images, out, cfg.eval, cfg.model.max_length,
                        show_progress)

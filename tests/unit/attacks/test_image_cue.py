@@ -33,6 +33,11 @@ def cued_world(tmp_path_factory):
     return build_world(WorldConfig(**TINY_WORLD, image_cue=cue), tmp_path_factory.mktemp("cued") / "w")
 
 
+@pytest.fixture(scope="module")
+def plain_world(tmp_path_factory):  # its own: the attack writes copies into a world's images
+    return build_world(WorldConfig(**TINY_WORLD), tmp_path_factory.mktemp("plain") / "w")
+
+
 def _splits(world, params=None):
     data = DataDir(world)
     sets = data.load()
@@ -78,9 +83,9 @@ def test_making_the_splits_again_changes_no_file(cued_world):
     assert [(p.stat().st_mtime_ns, p.read_bytes()) for p in paths] == stamps
 
 
-def test_the_cue_is_the_world_s_unless_given(tiny_world, cued_world, tmp_path):
-    _, plain_world = _splits(tiny_world)  # a world without a cue: the defaults
-    assert plain_world["unsafes@cue"][0].image.startswith("cue/border-green-2/")
+def test_the_cue_is_the_world_s_unless_given(plain_world, cued_world):
+    _, plain = _splits(plain_world)  # a world without a cue: the defaults
+    assert plain["unsafes@cue"][0].image.startswith("cue/border-green-2/")
     _, given = _splits(cued_world, {"kind": "corner", "safe": "#0000ff", "size": 3})
     assert given["unsafes@cue"][0].image.startswith("cue/corner-0000ff-3/")
     assert given["safe_safes@cue"][0].image.startswith("cue/corner-red-3/")  # the world's unsafe colour
@@ -219,3 +224,17 @@ def cli_run(monkeypatch):
         return 0
 
     return run
+
+
+def test_unmirage_eval_runs_the_attack_on_a_data_directory(plain_world, tmp_path):
+    from unmirage import standalone
+    from unmirage.data.samples_io import read_samples
+    from unmirage.models.load import save_model
+
+    texts = [s.instruction + " " + s.response for s in read_samples(plain_world / "corpus.jsonl")]
+    torch.manual_seed(0)
+    model, processor = fresh_tiny(ModelConfig(), texts, 32)
+    saved = save_model(model, processor, tmp_path / "model")
+    metrics = standalone.eval_one(saved, plain_world, tmp_path / "out", None,
+                                  ["eval.max_new_tokens=4", "attacks={image_cue: {}}"], show_progress=False)
+    assert metrics["n/unsafes@cue"] == metrics["n/unsafes"] and metrics["n/safe_safes@owncue"] == metrics["n/safe_safes"]
