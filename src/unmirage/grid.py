@@ -37,13 +37,29 @@ OPERATIONAL = {"train": ("save_steps",), "eval": ("batch_size", "judge_batch_siz
                "": ("name", "out_dir", "threads", "stale")}
 
 
-def cell_key(cell: StudyConfig) -> str:
-    spec = to_dict(cell)
+# keys added since cells were first keyed: left out at their defaults, so that a grid's finished
+# cells keep their keys (as `world_spec` keeps the worlds')
+ADDED = {"": ("data", "attacks"), "world": ("planted", "image_cue"), "attack": ("rewriter", "rewriter_attempts")}
+
+
+def measured(config: dict) -> dict:
+    """A cell's resolved config without its operational settings and the added keys at their defaults."""
+    spec = json.loads(json.dumps(config))
+    default = to_dict(StudyConfig())
     for section, keys in OPERATIONAL.items():
         part = spec if not section else spec[section]
         for k in keys:
             part.pop(k, None)
-    return key_of(spec)
+    for section, keys in ADDED.items():
+        part, base = (spec, default) if not section else (spec[section], default[section])
+        for k in keys:
+            if k in part and part[k] == base[k]:
+                part.pop(k)
+    return spec
+
+
+def cell_key(cell: StudyConfig) -> str:
+    return key_of(measured(to_dict(cell)))
 
 
 def cells(cfg: StudyConfig) -> list[tuple[dict[str, Any], int, StudyConfig]]:
@@ -75,7 +91,7 @@ def cell_dir(cell: StudyConfig) -> Path:
 
 def is_done(cell: StudyConfig) -> bool:
     done = cell_dir(cell) / DONE
-    return done.is_file() and read_json(done).get("config") == to_dict(cell)
+    return done.is_file() and measured(read_json(done).get("config") or {}) == measured(to_dict(cell))
 
 
 def run_cell(config: dict) -> str:
