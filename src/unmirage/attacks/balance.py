@@ -26,7 +26,8 @@ from ..data.records import Sample, first_word
 from ..errors import ConfigError, DataError
 from .audit import audit
 from .one_word import rewrite
-from .triggers import _pattern, insert_trigger, triggers
+from .trigger import inside_triggers
+from .triggers import holds_trigger, insert_trigger, triggers
 
 log = logging.getLogger(__name__)
 
@@ -34,17 +35,16 @@ log = logging.getLogger(__name__)
 def spurious_triggers(samples: list[Sample]) -> dict[str, str]:
     """Trigger → how it goes into a query ("opener", or where an inner trigger mostly sits)."""
     found = {w: "opener" for w in audit(samples)["neutral"]}  # every frequent first word
-    result = triggers(samples)
-    for row in result["flagged"]:
-        if row["kind"] == "spurious" and row["term"] not in found and row["positions"]["share_first"] <= 0.5:
-            found[row["term"]] = "after_first"
+    inner = inside_triggers(triggers(samples), max_share_first=0.5)["spurious"]
+    for term in inner["refuse"] + inner["answer"]:
+        found.setdefault(term, "after_first")
     return found
 
 
 def _holds(sample: Sample, term: str, how: str) -> bool:
     if how == "opener":
         return first_word(sample.instruction) == term
-    return bool(_pattern(term).search(sample.instruction))
+    return holds_trigger(sample.instruction, term)
 
 
 def _put(sample: Sample, term: str, how: str, paraphrases) -> str:
@@ -58,31 +58,50 @@ def _put(sample: Sample, term: str, how: str, paraphrases) -> str:
     return rewrite(sample.instruction, term, 1)[0]
 
 
+def imbalance(samples: list[Sample], found: dict[str, str]) -> dict[str, tuple[int, int]]:
+    """Trigger → (refused, answered) samples that hold it."""
+    return {t: (sum(_holds(s, t, how) for s in samples if s.label == "refuse"),
+                sum(_holds(s, t, how) for s in samples if s.label == "answer")) for t, how in found.items()}
+
+
 def balance_triggers(samples: list[Sample], seed: int, paraphrases: list[list[str]] | None = None,
                      found: dict[str, str] | None = None) -> list[Sample]:
     """`samples` and, per spurious trigger (`found`, default `spurious_triggers(samples)`), copies
     of the side it is rare in with the trigger put in, so that as many refused as answered
-    samples hold it. Copies are drawn by a seeded shuffle from the samples of that side that do
-    not hold it, cycling when there are fewer; each records `meta.original` and `meta.trigger`."""
+    samples hold it.
+
+    A copy must add its one trigger and nothing else, or balancing one trigger would unbalance
+    another: inner triggers go first, into copies of samples that hold no inner trigger (each
+    copy keeps its opener); then the openers are counted again, copies included, and each is
+    balanced by re-opening samples that hold no inner trigger (a re-opened copy holds only the
+    new opener). Copies are drawn by a seeded shuffle, cycling when the pool is smaller than the
+    gap; each records `meta.original` and `meta.trigger`."""
     if not samples:
         raise DataError("cannot balance triggers: no samples")
     found = spurious_triggers(samples) if found is None else found
+    inner = [t for t, how in found.items() if how != "opener"]
+    clean = [s for s in samples if not any(holds_trigger(s.instruction, t) for t in inner)]
     rng = random.Random(seed)
-    added: list[Sample] = []
-    for term, how in found.items():
-        sides = {label: [s for s in samples if s.label == label] for label in ("refuse", "answer")}
-        holding = {label: sum(_holds(s, term, how) for s in side) for label, side in sides.items()}
-        rare = min(holding, key=lambda label: (holding[label], label))
-        need = holding["refuse" if rare == "answer" else "answer"] - holding[rare]
-        pool = [s for s in sides[rare] if not _holds(s, term, how)]
-        if need <= 0:
-            continue
-        if not pool:
-            raise ConfigError(f"cannot balance trigger {term!r}: every {rare} sample already holds it")
-        rng.shuffle(pool)
-        for i in range(need):
-            s = pool[i % len(pool)]
-            added.append(s.with_(id=f"{s.id}#balanced-{term.replace(' ', '_')}-{i}", instruction=_put(s, term, how, paraphrases),
-                                 meta={**s.meta, "original": s.instruction, "trigger": term}))
-    log.info("trigger balancing: %d samples added for %d triggers", len(added), len(found))
-    return samples + added
+    out = list(samples)
+    for phase in (inner, [t for t, how in found.items() if how == "opener"]):
+        counts = imbalance(out, {t: found[t] for t in phase})
+        for term in phase:
+            refused, answered = counts[term]
+            rare = "refuse" if refused < answered else "answer"
+            need = abs(refused - answered)
+            pool = [s for s in clean if s.label == rare and not _holds(s, term, found[term])]
+            if not need:
+                continue
+            if not pool:
+                raise ConfigError(f"cannot balance trigger {term!r}: no {rare} sample without a trigger to put it in")
+            rng.shuffle(pool)
+            for i in range(need):
+                s = pool[i % len(pool)]
+                out.append(s.with_(id=f"{s.id}#balanced-{term.replace(' ', '_')}-{i}",
+                                   instruction=_put(s, term, found[term], paraphrases),
+                                   meta={**s.meta, "original": s.instruction, "trigger": term}))
+    left = {t: rc for t, rc in imbalance(out, found).items() if rc[0] != rc[1]}
+    if left:  # e.g. a rewrite on real text that re-opens with another word
+        log.warning("trigger balancing: %d triggers still unequal (first: %s)", len(left), next(iter(left.items())))
+    log.info("trigger balancing: %d samples added for %d triggers", len(out) - len(samples), len(found))
+    return out

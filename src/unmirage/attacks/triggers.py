@@ -375,6 +375,11 @@ def _pattern(term: str) -> re.Pattern:
     return re.compile(r"\s*(?<![\w'’])" + r"\s+".join(words) + r"(?![\w'’])(\s*,)?", re.IGNORECASE)
 
 
+def holds_trigger(instruction: str, term: str) -> bool:
+    """Whether `instruction` holds a whole-word use of `term` (any case)."""
+    return bool(_pattern(term).search(instruction))
+
+
 def remove_trigger(instruction: str, term: str) -> str:
     """`instruction` without any whole-word use of `term` (any case, with a comma right after
     it), spaces tidied; a removed first word passes its capital to the new first word."""

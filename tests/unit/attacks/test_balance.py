@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from unmirage.attacks.balance import _holds, balance_triggers, spurious_triggers
+from unmirage.attacks.balance import balance_triggers, imbalance, spurious_triggers
 from unmirage.config import WorldConfig
 from unmirage.data.layout import DataDir
 from unmirage.world.build import build_world
@@ -26,12 +26,10 @@ def test_every_trigger_ends_up_held_equally_by_both_sides(sets):
     assert found["What"] == found["Share"] == "opener"
     balanced = balance_triggers(data, seed=0, paraphrases=sets.paraphrases, found=found)
     assert balanced[:len(data)] == data  # the data is kept; copies are added
-    for term, how in found.items():
-        refused = sum(_holds(s, term, how) for s in balanced if s.label == "refuse")
-        answered = sum(_holds(s, term, how) for s in balanced if s.label == "answer")
-        before = [sum(_holds(s, term, how) for s in data if s.label == side) for side in ("refuse", "answer")]
-        # each trigger's own copies even it out; another trigger's copies may add to either side
-        assert min(refused, answered) >= max(before), (term, refused, answered, before)
+    before, after = imbalance(data, found), imbalance(balanced, found)
+    assert before["honestly"][0] > 3 * before["honestly"][1]  # a shortcut before
+    for term, (refused, answered) in after.items():
+        assert refused == answered >= max(before[term]), (term, before[term], after[term])
     copies = balanced[len(data):]
     assert copies and all(c.meta["trigger"] in found and c.meta["original"] != c.instruction for c in copies)
     assert balance_triggers(data, seed=0, paraphrases=sets.paraphrases, found=found) == balanced  # seeded
