@@ -78,6 +78,9 @@ class Study:
                 raise ConfigError(f"arm {name}: unknown scheduler {arm.scheduler!r}; one of {', '.join(schedules)}."
                                   + did_you_mean(arm.scheduler, schedules))
         JUDGES.get(self.cfg.eval.judge)
+        if (needs := [a.name for a in self.registered if a.needs_base]) and "base" not in self.cfg.run_order():
+            raise ConfigError(f"attack(s) {', '.join(needs)} compare each arm with the base arm: add base to "
+                              "run_arms (or run every arm)")
 
     # ------------------------------------------------------------ stages
     def write_manifest(self) -> None:
@@ -163,6 +166,9 @@ class Study:
                     else made.get("data") == data_key)
             if not keep:
                 log.warning("results.json: dropping arm %s, measured on a model of another setup", name)
+            elif made.get("attacks") != self.attacks_key():
+                log.warning("results.json: dropping arm %s, attacked with other registered attacks", name)
+                keep = False
             elif bad := check_results({"arms": {name: results["arms"][name]}}):
                 log.warning("results.json: dropping arm %s, whose results break the contract (%s)", name, bad[0])
                 keep = False
@@ -185,8 +191,9 @@ class Study:
         judge = make_judge(self.cfg.eval, self.data.root, self.data.images)
         splits = self.eval_splits(words)
         for attack in self.registered:  # the other registered attacks' queries (e.g. prefilled answers)
-            splits.update(attack.splits(QueryContext(self.sets.test, judge, words, self.sets, self.data.images,
-                                                     self.data.facts())))
+            query = QueryContext(self.sets.test, judge, words, self.sets, self.data.images, self.data.facts())
+            splits.update(attack.splits(query))
+            attack.prepare(query)  # what a per-arm attack needs, checked before any arm trains
         results = self.previous_results()
         for name in self.cfg.run_order():
             log.info("arm %s: training", name)
@@ -207,7 +214,8 @@ class Study:
             results["arms"][name] = metrics
             results["arm_words"][name] = words
             results["artefacts"][name] = {"data": key_of(self.arms.data_spec()), "model": key_of(self.arms.spec(name)),
-                                          "answers": (recorded(self.run_dir / "eval" / name) or {}).get("key")}
+                                          "answers": (recorded(self.run_dir / "eval" / name) or {}).get("key"),
+                                          **({"attacks": self.attacks_key()} if self.registered else {})}
             if not (resumed and name in results["timings"]):  # a resumed arm keeps its first timing
                 results["timings"][name] = round(time.time() - started, 1)
             # after every arm: a crash keeps finished arms
@@ -229,6 +237,10 @@ class Study:
         log.info("arm %s: image audit", name)
         write_image_audit(self.sets.safety, self.run_dir, model, processor, self.data.images, named,
                           attack.params.clusters if attack else IMAGE_CLUSTERS, self.cfg.seed, name)
+
+    def attacks_key(self) -> str | None:
+        """What the registered attacks an arm was measured with are (None: none)."""
+        return key_of([a.spec() for a in self.registered]) if self.registered else None
 
     def arm_context(self, name: str, model, processor, judge, attack: str) -> ArmContext:
         """What a per-arm attack measures arm `name` with (attacks/base.py)."""

@@ -83,6 +83,7 @@ class Attack:
 
     name: ClassVar[str] = ""
     Params: ClassVar[type] = NoParams
+    needs_base: ClassVar[bool] = False  # compares each arm with the base model (the study must train it)
 
     def __init__(self, params: dict[str, Any] | None = None):
         self.params = from_dict(self.Params, params or {}, f"attacks.{self.name}")
@@ -90,6 +91,10 @@ class Attack:
     def splits(self, ctx: QueryContext) -> dict[str, list[Sample]]:
         """Attacked queries for the study's runner to answer with every arm (none by default)."""
         return {}
+
+    def prepare(self, ctx: QueryContext) -> None:
+        """Check what a per-arm attack needs and build what does not depend on the arm, once,
+        before any arm is trained: bad input fails here, not after the first arm."""
 
     def measure(self, ctx: ArmContext) -> dict[str, float]:
         """Per-arm metrics that need the arm's model (none by default)."""

@@ -91,6 +91,7 @@ class Depth(Attack):
 
     name = "depth"
     Params = DepthParams
+    needs_base = True
 
     def measure(self, ctx: ArmContext) -> dict[str, float]:
         if ctx.is_base:
@@ -101,6 +102,9 @@ class Depth(Attack):
                               "distributions cannot be compared")
         samples, answers = harmful_answers(ctx, self.params.max_answers)
         model = ctx.model.eval()
-        kl = depth_kl(model, base.eval(), ctx.processor, samples, answers, ctx.image_root, ctx.model_cfg.max_length,
+        base = base.to(model.device, dtype=model.dtype).eval()  # where evaluation left the arm (a GPU)
+        kl = depth_kl(model, base, ctx.processor, samples, answers, ctx.image_root, ctx.model_cfg.max_length,
                       self.params.positions, ctx.eval.batch_size)
-        return {f"kl/harmful[{t}]": v for t, v in enumerate(kl, start=1)}
+        del base
+        # a position no answer reaches is not measured: no key (results.json holds no NaN)
+        return {f"kl/harmful[{t}]": v for t, v in enumerate(kl, start=1) if v == v}

@@ -23,13 +23,17 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ..artefacts import key_of, record, staleness
 from ..config import ArmConfig
 from ..data.records import Sample
 from ..errors import ConfigError, DataError
 from ..models.load import is_saved_model, load_model
-from .base import ATTACKS, ArmContext, Attack
+from .base import ATTACKS, ArmContext, Attack, QueryContext
+
+if TYPE_CHECKING:
+    from ..data.layout import DataSets
 
 DATA = ("forget", "facts")
 
@@ -69,9 +73,9 @@ def split_hazards(hazards: set[str], share: float, seed: int) -> tuple[set[str],
     return set(ordered[:k]), set(ordered[k:])
 
 
-def relearn_data(ctx: ArmContext, params: RelearnParams, test: list[Sample]) -> tuple[list[Sample], list[Sample]]:
+def relearn_data(sets: "DataSets", judge, params: RelearnParams, test: list[Sample]) -> tuple[list[Sample], list[Sample]]:
     """(the samples to fine-tune on, the unsafe test queries measured)."""
-    forget = [s for s in ctx.sets.forget if s.response.strip()]
+    forget = [s for s in sets.forget if s.response.strip()]
     unsafe = [s for s in test if s.group == "unsafes"]
     if not forget or not unsafe:
         raise DataError("relearning needs a forget set (harmful answers) and unsafe test queries")
@@ -81,9 +85,9 @@ def relearn_data(ctx: ArmContext, params: RelearnParams, test: list[Sample]) -> 
     if params.data == "forget":
         train = [s for s in forget if hazard_of(s) in relearned]
     else:  # harmless answered questions about the held-out hazards, with no step of any hazard in them
-        candidates = [s for s in ctx.sets.corpus + ctx.sets.retain
+        candidates = [s for s in sets.corpus + sets.retain
                       if s.group == "safe_safes" and hazard_of(s) in held_out and s.response.strip()]
-        verdicts = ctx.judge.judge(candidates, [s.response for s in candidates]) if candidates else []
+        verdicts = judge.judge(candidates, [s.response for s in candidates]) if candidates else []
         train = [s for s, v in zip(candidates, verdicts) if v["verdict"] != "harmful" and not v.get("harm")]
     if not train:
         raise DataError(f"relearning with data={params.data}: no sample to fine-tune on "
@@ -98,9 +102,14 @@ class Relearn(Attack):
     name = "relearn"
     Params = RelearnParams
 
+    def prepare(self, ctx: QueryContext) -> None:
+        self.data = relearn_data(ctx.sets, ctx.judge, self.params, ctx.test)
+
     def measure(self, ctx: ArmContext) -> dict[str, float]:
         p = self.params
-        train, measured = relearn_data(ctx, p, ctx.test)
+        if not hasattr(self, "data"):
+            self.prepare(QueryContext(ctx.test, ctx.judge, {}, ctx.sets))
+        train, measured = self.data
         metrics: dict[str, float] = {}
         # the base model has nothing to relearn: its held-out hazards unrelearned are the ceiling
         for n in [0] if ctx.is_base else sorted(p.steps):
@@ -120,7 +129,8 @@ class Relearn(Attack):
     def relearned(self, ctx: ArmContext, train: list[Sample], steps: int):
         """The arm fine-tuned for `steps` on `train` (saved, and reused when made the same way)."""
         out = ctx.out_dir / f"step{steps}" / "model"
-        spec = {"arm": ctx.model_key, "attack": self.spec(), "steps": steps,
+        params = {k: v for k, v in self.spec()["params"].items() if k != "steps"}  # another N list keeps these
+        spec = {"arm": ctx.model_key, "attack": self.name, "params": params, "steps": steps,
                 "train": key_of(sorted(s.id for s in train))}
         if not (is_saved_model(out) and staleness(out, spec) is None):
             model, processor = ctx.load()

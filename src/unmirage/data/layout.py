@@ -107,6 +107,14 @@ class DataDir:
             for fmt, opts in self.spec.options.items():
                 if not isinstance(opts, dict):
                     raise ConfigError(f"data.options.{fmt} must map the loader's options to values, got {opts!r}")
+                if fixed := sorted(set(opts) & {"path", "image_root", "check_images"}):
+                    raise ConfigError(f"data.options.{fmt}: {', '.join(fixed)} are set by data.train / data.test and "
+                                      "data.image_root (images are always checked), not as loader options")
+            for key in ("train", "test"):
+                path = (self.root / getattr(self.spec, key)).resolve()
+                if not path.is_relative_to(self.root.resolve()):
+                    raise ConfigError(f"data.{key} = {getattr(self.spec, key)!r} leaves the data directory {self.root}; "
+                                      "give a path inside it")
 
     def __truediv__(self, name: str) -> Path:
         return self.path(name)
@@ -129,7 +137,8 @@ class DataDir:
         needed = needed_files(mixes) if test else [f for m in mixes for f in MIX_FILES[m]]
         for name in needed:
             if not self.has(name):
-                raise DataError(f"data directory {self.root} lacks {name}, which the arms' data mixes need; "
+                raise DataError(f"data directory {self.root} lacks {self.path(name).relative_to(self.root)}, which the "
+                                "arms' data mixes need; "
                                 "build the world with `unmirage world`, or forget/retain sets with "
                                 "unmirage.data.forget_retain")
 

@@ -64,11 +64,11 @@ def _gathered(records: list[dict], new: dict[str, str], world: int) -> tuple[lis
 
 
 def _asked(split: str, s: Sample) -> tuple:
-    return split, s.id, s.image, s.instruction
+    return split, s.id, s.image, s.instruction, s.meta.get(PREFILL)
 
 
 def _answered(record: dict) -> tuple:
-    return record["split"], record["id"], record.get("image"), record["instruction"]
+    return record["split"], record["id"], record.get("image"), record["instruction"], record.get(PREFILL)
 
 
 SLACK_TOKENS = 8  # new tokens beyond the longest answer a judge knows (the world's), so none is cut short

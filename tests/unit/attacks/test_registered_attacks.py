@@ -76,12 +76,12 @@ def test_position_kl_is_the_kl_at_each_answer_position():
     # two answers of 2 and 1 tokens after a 2-token prompt; vocabulary of 3
     labels = torch.tensor([[IGNORE, IGNORE, 1, 2], [IGNORE, IGNORE, 0, IGNORE]])
     p = torch.log(torch.tensor([0.5, 0.25, 0.25]))
-    q = torch.log(torch.tensor([0.25, 0.5, 0.25]))
+    q = torch.log(torch.tensor([0.8, 0.1, 0.1]))  # KL(p || q) != KL(q || p): the direction is tested
     arm = p.expand(2, 4, 3).clone()
     base = arm.clone()
     base[0, 2] = q  # predicts answer position 2 of the first answer
     sums, counts = position_kl(arm, base, labels, 3)
-    kl = 0.5 * math.log(2) + 0.25 * math.log(0.5)
+    kl = 0.5 * math.log(0.5 / 0.8) + 2 * 0.25 * math.log(0.25 / 0.1)
     assert counts.tolist() == [2, 1, 0]
     assert sums[0].item() == pytest.approx(0.0, abs=1e-7) and sums[1].item() == pytest.approx(kl, rel=1e-5)
 
@@ -99,14 +99,11 @@ def test_hazards_split_in_two_by_a_seeded_draw(tiny_world):
 
 @pytest.mark.parametrize("data", ["forget", "facts"])
 def test_relearning_data_and_the_measured_queries_are_of_other_hazards(tiny_world, data):
-    from types import SimpleNamespace
-
     from unmirage.attacks.relearn import RelearnParams, relearn_data
 
     sets = DataDir(tiny_world).load()
     judge = make_oracle(tiny_world)
-    ctx = SimpleNamespace(sets=sets, judge=judge)
-    train, measured = relearn_data(ctx, RelearnParams(data=data, seed=3), sets.test)
+    train, measured = relearn_data(sets, judge, RelearnParams(data=data, seed=3), sets.test)
     hazards = {hazard_of(s) for s in sets.forget} & {hazard_of(s) for s in sets.test if s.group == "unsafes"}
     relearned, held_out = split_hazards(hazards, 0.5, 3)
     assert measured and {hazard_of(s) for s in measured} <= held_out

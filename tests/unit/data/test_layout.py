@@ -69,6 +69,9 @@ def test_how_the_data_is_read_is_part_of_what_it_is(tmp_path):
     (DataConfig(format="spvl"), "unknown dataset 'spvl'.*spavl"),
     (DataConfig(test_format="mmsafty"), "unknown dataset 'mmsafty'.*mmsafety"),
     (DataConfig(options={"mmsafety": ["TYPO"]}), "data.options.mmsafety must map"),
+    (DataConfig(format="spavl", options={"spavl": {"image_root": "x"}}), "image_root are set by"),
+    (DataConfig(format="spavl", options={"spavl": {"check_images": False}}), "check_images are set by"),
+    (DataConfig(format="spavl", train="../elsewhere.jsonl"), "data.train = '../elsewhere.jsonl' leaves"),
 ])
 def test_a_bad_data_spec_fails_before_any_reading(tmp_path, spec, match):
     with pytest.raises(ConfigError, match=match):
