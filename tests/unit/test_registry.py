@@ -87,12 +87,13 @@ def test_a_lookup_sees_every_plugin_whatever_was_imported():
     from unmirage.plugins import PLUGINS
 
     code = ("from unmirage.methods.base import METHODS; from unmirage.judges import JUDGES; "
-            "from unmirage.data.datasets import DATASETS; "
-            "print(METHODS.names(), JUDGES.names(), DATASETS.names())")
+            "from unmirage.data.datasets import DATASETS; from unmirage.attacks.base import ATTACKS; "
+            "print(METHODS.names(), JUDGES.names(), DATASETS.names(), ATTACKS.names())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    for name in ("sft", "dpo", "ga", "graddiff", "npo", "simnpo", "rmu", "keyword", "vlm", "oracle", "vlguard"):
+    for name in ("sft", "dpo", "ga", "graddiff", "npo", "simnpo", "rmu", "keyword", "vlm", "oracle", "vlguard",
+                 "prefill", "depth", "relearn", "trigger"):
         assert f"'{name}'" in out
-    assert set(PLUGINS) == {"method", "judge", "dataset"}
+    assert set(PLUGINS) == {"method", "judge", "dataset", "attack"}
 
 
 def test_a_failed_plugin_import_fails_every_lookup_not_just_the_first(monkeypatch):
