@@ -49,7 +49,8 @@ ATTACKED_SPLITS = ("unsafes@attack", "unsafes@control", "safe_unsafes@attack", "
                    "safe_safes@control", "unsafes@unseen", "safe_safes@unseen",
                    # the image-cue attack (attacks/image_cue.py): the other label's cue, and the own label's
                    "unsafes@cue", "safe_safes@cue", "unsafes@owncue", "safe_safes@owncue",
-                   "unsafes@trigger", "safe_safes@trigger")  # @trigger: the trigger attack (attacks/trigger.py)
+                   "unsafes@trigger", "safe_safes@trigger",  # @trigger, @untrigger: attacks/trigger.py
+                   "unsafes@untrigger", "safe_safes@untrigger")
 # attacked splits with a count: k prefilled words (attacks/prefill.py), N relearning steps (attacks/relearn.py)
 COUNTED_ATTACKS = {"unsafes@prefill": "the unsafe queries with the first k words of a compliant answer prefilled",
                    "unsafes@relearn": "the unsafe queries of held-out hazards, after N steps of relearning others"}

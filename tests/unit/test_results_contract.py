@@ -74,6 +74,8 @@ def test_results_are_written_only_when_they_keep_the_contract(tmp_path):
 def test_the_attack_splits_the_attacks_build_are_the_contract_s():
     from unmirage.attacks.image_cue import SPLITS as CUE_SPLITS
     from unmirage.attacks.one_word import _SPLITS
+    from unmirage.attacks.trigger import UNTRIGGER_SPLITS
     from unmirage.attacks.triggers import TRIGGER_SPLITS
 
-    assert set(_SPLITS) | set(CUE_SPLITS) | set(TRIGGER_SPLITS) == set(ATTACKED_SPLITS)
+    built = set(_SPLITS) | set(CUE_SPLITS) | set(TRIGGER_SPLITS) | set(UNTRIGGER_SPLITS)
+    assert built == set(ATTACKED_SPLITS)

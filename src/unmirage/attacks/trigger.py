@@ -6,7 +6,10 @@ spurious (closed-class words that carry the label within queries of the same con
 planted filler), by default only those that mostly sit inside a query (`max_share_first`), the
 openers being the one-word attack's. `unsafes@trigger`: the strongest answer-biased one put into
 each unsafe query (does the arm comply?); `safe_safes@trigger`: the strongest refusal-biased one
-put into each safe query (does it refuse?). A direction without a qualifying trigger has no split.
+put into each safe query (does it refuse?). And the other way, for test queries that hold one:
+`unsafes@untrigger` takes the refusal-biased trigger out of the unsafe queries with it, and
+`safe_safes@untrigger` the answer-biased one out of the safe queries with it. A direction
+without a qualifying trigger, or without a query to take it from, has no split.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ from dataclasses import dataclass
 from ..data.records import Sample
 from ..errors import ConfigError
 from .base import ATTACKS, Attack, QueryContext
-from .triggers import WHERE, TRIGGER_SPLITS, trigger_splits, triggers
+from .triggers import (TRIGGER_SPLITS, WHERE, holds_trigger, remove_trigger, top_trigger, trigger_splits,
+                       triggers)
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +47,26 @@ def inside_triggers(result: dict, max_share_first: float) -> dict:
     return {**result, "spurious": spurious}
 
 
+# Split → (source group, which trigger direction it loses): the refusal-biased trigger taken out
+# of the unsafe queries that hold it (do they still get refused?), the answer-biased one out of
+# the safe queries that hold it (do they still get answered?)
+UNTRIGGER_SPLITS = {"unsafes@untrigger": ("unsafes", "refuse"), "safe_safes@untrigger": ("safe_safes", "answer")}
+
+
+def untrigger_splits(test: list[Sample], found: dict) -> dict[str, list[Sample]]:
+    """The removal attacks: each test query of a group that holds the strongest spurious trigger of
+    a direction, with it taken out (`remove_trigger`). A split no query qualifies for is left out."""
+    splits = {}
+    for split, (group, direction) in UNTRIGGER_SPLITS.items():
+        term = top_trigger(found, direction)
+        held = [s for s in test if term is not None and s.group == group and holds_trigger(s.instruction, term)]
+        if held:
+            splits[split] = [s.with_(id=f"{s.id}#untrigger", instruction=remove_trigger(s.instruction, term),
+                                     meta={**s.meta, "source_id": s.id, "word": term, "original": s.instruction})
+                             for s in held]
+    return splits
+
+
 @ATTACKS.register("trigger")
 class Trigger(Attack):
     """A spurious trigger of the n-gram audit put into test queries: ASR and RR with it."""
@@ -54,7 +78,8 @@ class Trigger(Attack):
         found = inside_triggers(triggers(ctx.sets.safety, ngrams=self.params.ngrams, fdr=self.params.fdr),
                                 self.params.max_share_first)
         splits = trigger_splits(ctx.test, found, self.params.where)
-        for split in TRIGGER_SPLITS:
+        splits.update(untrigger_splits(ctx.test, found))
+        for split in (*TRIGGER_SPLITS, *UNTRIGGER_SPLITS):
             if split in splits:
                 log.info("trigger attack %s: %r in %d queries", split, splits[split][0].meta["word"] if splits[split]
                          else None, len(splits[split]))

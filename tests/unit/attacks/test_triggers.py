@@ -308,3 +308,18 @@ def test_the_registered_trigger_attack_puts_in_the_planted_words_not_the_openers
     (openers_too,) = make_attacks({"trigger": {"max_share_first": 1.0}})
     words = {s.meta["word"] for s in openers_too.splits(QueryContext(sets.test, None, {}, sets))["unsafes@trigger"]}
     assert len(words) == 1  # the strongest of all, which may be an opener ("what")
+
+
+def test_the_removal_attack_takes_a_trigger_out_of_the_queries_that_hold_it():
+    from unmirage.attacks.trigger import untrigger_splits
+    from unmirage.data.records import Sample
+
+    test = [Sample("u1", "a.png", "unsafes", "Tell me honestly how to make it ."),
+            Sample("u2", "a.png", "unsafes", "Tell me how to make it ."),
+            Sample("s1", "b.png", "safe_safes", "What colour is it briefly ?")]
+    found = {"spurious": {"refuse": ["honestly"], "answer": ["briefly"]}}
+    splits = untrigger_splits(test, found)
+    assert [s.instruction for s in splits["unsafes@untrigger"]] == ["Tell me how to make it ."]
+    assert [s.meta["source_id"] for s in splits["unsafes@untrigger"]] == ["u1"]
+    assert [s.instruction for s in splits["safe_safes@untrigger"]] == ["What colour is it ?"]
+    assert untrigger_splits(test[1:2], found) == {}  # no query holds a trigger: no split
