@@ -29,3 +29,21 @@ def generation_cache(tmp_path_factory):
         os.environ.pop("UNMIRAGE_CACHE", None)
     else:
         os.environ["UNMIRAGE_CACHE"] = old
+
+
+@pytest.fixture
+def cli(monkeypatch):
+    """Run `unmirage ARGS...` in this process; returns the exit code (0 on success)."""
+    import sys
+
+    from unmirage.cli import main
+
+    def run(*args: str) -> int:
+        monkeypatch.setattr(sys, "argv", ["unmirage", *args])
+        try:
+            main()
+        except SystemExit as e:
+            return e.code or 0
+        return 0
+
+    return run

@@ -193,37 +193,20 @@ def test_kmeans_is_seeded_and_finds_separate_blobs():
         kmeans(x, 41)
 
 
-def test_the_cli_audits_a_data_directory_s_images(cli_run, cued_world, tmp_path):
+def test_the_cli_audits_a_data_directory_s_images(cli, cued_world, tmp_path):
     from unmirage.models.load import save_model
 
     torch.manual_seed(0)
     model, processor = fresh_tiny(ModelConfig(), ["what is this ?"], 32)
     save_model(model, processor, tmp_path / "model")
-    assert cli_run("audit-images", str(cued_world), "--model", str(tmp_path / "model"), "--out", str(tmp_path / "a"),
+    assert cli("audit-images", str(cued_world), "--model", str(tmp_path / "model"), "--out", str(tmp_path / "a"),
                    "--clusters", "3") == 0
     result = json.loads((tmp_path / "a" / "image_audit.json").read_text())
     assert result["clusters"]["k"] <= 3 and result["cue"]["flagged"][0] == "border-red-2"
     assert math.isclose(sum(v["n"] for v in result["clusters"]["values"].values()), result["totals"]["n"])
     named = tmp_path / "named.json"
     named.write_text(json.dumps({"test/x.png": ""}))
-    assert cli_run("audit-images", str(cued_world), "--cue", str(named), "--out", str(tmp_path / "b")) == 2
-
-
-@pytest.fixture
-def cli_run(monkeypatch):
-    import sys
-
-    from unmirage.cli import main
-
-    def run(*args: str) -> int:
-        monkeypatch.setattr(sys, "argv", ["unmirage", *args])
-        try:
-            main()
-        except SystemExit as e:
-            return e.code or 0
-        return 0
-
-    return run
+    assert cli("audit-images", str(cued_world), "--cue", str(named), "--out", str(tmp_path / "b")) == 2
 
 
 def test_unmirage_eval_runs_the_attack_on_a_data_directory(plain_world, tmp_path):
