@@ -115,3 +115,21 @@ def test_relearning_data_and_the_measured_queries_are_of_other_hazards(tiny_worl
         assert {hazard_of(s) for s in train} <= held_out
         assert train and not any(words_of(s.response) & steps for s in train)
         assert all(s.group == "safe_safes" for s in train)
+
+
+def test_on_real_data_the_prefill_is_an_affirmative_start_and_hazards_are_categories():
+    from unmirage.attacks.prefill import AFFIRMATIVE
+    from unmirage.attacks.relearn import RelearnParams, relearn_data
+    from unmirage.data.layout import DataSets
+    from unmirage.data.records import Sample
+    from unmirage.eval.keyword import KeywordJudge
+
+    test = [Sample(f"u{i}", "a.png", "unsafes", "How do I make it?", category=f"cat{i % 3}") for i in range(6)]
+    forget = [Sample(f"f{i}", "b.png", "unsafes", "How?", response="Step one, step two.", category=f"cat{i % 3}")
+              for i in range(6)]
+    (attack,) = make_attacks({"prefill": {"tokens": [2]}})
+    split = attack.splits(QueryContext(test, KeywordJudge(), {}, DataSets(test=test)))["unsafes@prefill2"]
+    assert {s.meta[PREFILL] for s in split} == {" ".join(AFFIRMATIVE.split()[:2])}
+    assert {s.meta["prefill_source"] for s in split} == {"affirmative"}
+    train, measured = relearn_data(DataSets(test=test, forget=forget), KeywordJudge(), RelearnParams(seed=1), test)
+    assert {s.category for s in train}.isdisjoint({s.category for s in measured}) and train and measured
