@@ -155,7 +155,7 @@ class DataDir:
 
     def digests(self) -> dict[str, str]:
         """What the data is: the sha256 of each of its `FILES` that it holds."""
-        out = {name: _digest(self.path(name)) for name in FILES if self.has(name)}
+        out = {name: self._digest(self.path(name)) for name in FILES if self.has(name)}
         if self.custom:  # how the files are read decides their samples too
             out["data"] = hashlib.sha256(json.dumps(asdict(self.spec), sort_keys=True).encode()).hexdigest()
         return out
@@ -171,6 +171,15 @@ class DataDir:
         if required and not samples:
             raise DataError(f"{path}: holds no samples, and the study needs some; fill it or remove what needs it")
         return samples
+
+    def _digest(self, path: Path) -> str:
+        """A file's digest (cached by `file_digest`), or a folder's, hashed once per DataDir."""
+        if path.is_file():
+            return file_digest(path)
+        folders = self.__dict__.setdefault("_folders", {})
+        if path not in folders:
+            folders[path] = _digest(path)
+        return folders[path]
 
     def facts(self) -> dict | None:
         """The world's facts.json, or None for real data."""
