@@ -323,3 +323,22 @@ def test_the_removal_attack_takes_a_trigger_out_of_the_queries_that_hold_it():
     assert [s.meta["source_id"] for s in splits["unsafes@untrigger"]] == ["u1"]
     assert [s.instruction for s in splits["safe_safes@untrigger"]] == ["What colour is it ?"]
     assert untrigger_splits(test[1:2], found) == {}  # no query holds a trigger: no split
+
+
+def test_a_tiny_model_answers_the_trigger_attack_through_unmirage_eval(tmp_path):
+    from unmirage import standalone
+    from unmirage.config import ModelConfig
+    from unmirage.data.samples_io import read_samples
+    from unmirage.models.families import fresh_tiny
+    from unmirage.models.load import save_model
+
+    out, _, _ = _world(tmp_path, "eval", planted=PLANTED)
+    texts = [s.instruction + " " + s.response for s in read_samples(out / "corpus.jsonl")]
+    model, processor = fresh_tiny(ModelConfig(), texts + ["briefly honestly"], 32)
+    saved = save_model(model, processor, tmp_path / "model")
+    metrics = standalone.eval_one(saved, out, tmp_path / "answers", None,
+                                  ["eval.max_new_tokens=2", "eval.judge=oracle", "attacks={trigger: {}}"],
+                                  show_progress=False)
+    assert metrics["n/unsafes@trigger"] == metrics["n/unsafes"] > 0
+    assert metrics["n/safe_safes@trigger"] == metrics["n/safe_safes"] > 0
+    assert "asr/unsafes@trigger" in metrics and "rr/safe_safes@trigger" in metrics
