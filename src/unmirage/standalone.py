@@ -89,7 +89,9 @@ def eval_one(model_dir: Path, data_dir: Path, out: Path, attacks: Path | None, o
 
     With a `source` of another format, `data_dir` is a file of that format (or the folder its
     loader reads), whose images lie in `source.image_root`."""
-    cfg = eval_config(overrides)
+    # `data.*` says how the data directory is read, as in a study
+    cfg = eval_config([*overrides, f"data_dir={data_dir}"] if any(o.startswith("data.") for o in overrides)
+                      else overrides)
     cfg = replace(cfg, model=replace(cfg.model, name=str(model_dir)))
     registered = make_attacks(cfg.attacks)  # query attacks only: the others need a study's arms and base
     if needs := [a.name for a in registered if type(a).measure is not Attack.measure]:
@@ -101,7 +103,7 @@ def eval_one(model_dir: Path, data_dir: Path, out: Path, attacks: Path | None, o
         data = DataDir(Path(data_dir).parent if Path(data_dir).is_file() else data_dir, source.image_root)
         splits = by_group(replace(source, check_images=True).load(data_dir))
     else:
-        data = DataDir(data_dir)
+        data = DataDir(data_dir, spec=cfg.data)
         splits = by_group(data.read(TEST))
         if data.has(VQA):  # VQAv2-style questions, scored by the VQA accuracy
             splits["utility_vqa"] = data.load(names=(VQA,)).vqa

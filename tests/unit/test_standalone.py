@@ -239,3 +239,22 @@ def test_eval_runs_the_registered_query_attacks_and_refuses_the_others(tiny_worl
     rows = [json.loads(line) for line in (tmp_path / "out" / "samples.jsonl").read_text().splitlines()]
     assert all(len(r["prefill"].split()) <= 2 for r in rows if r["split"] == "unsafes@prefill2" and "prefill" in r)
     assert any("prefill" in r for r in rows if r["split"] == "unsafes@prefill2")
+
+
+def test_eval_reads_the_data_directory_as_data_keys_say(tiny_world, tmp_path, monkeypatch):
+    import shutil
+
+    data = shutil.copytree(tiny_world, tmp_path / "data")
+    (data / "test.json").rename(data / "held.json")
+    asked = {}
+
+    def fake_evaluate(model, processor, splits, *args, **kwargs):
+        asked.update({k: len(v) for k, v in splits.items()})
+        return {}
+
+    monkeypatch.setattr(standalone, "load_model", lambda *a, **k: (None, None))
+    monkeypatch.setattr(standalone, "evaluate", fake_evaluate)
+    with pytest.raises(DataError, match="test.json"):
+        standalone.eval_one(tmp_path / "m", data, tmp_path / "out", None, [])
+    standalone.eval_one(tmp_path / "m", data, tmp_path / "out", None, ["data.test=held.json"])
+    assert asked["unsafes"] > 0 and asked["safe_safes"] > 0
