@@ -12,8 +12,10 @@ added with the trigger put in, until both sides hold it equally often. The trigg
 - the terms the n-gram audit calls spurious (`triggers.triggers`: closed-class words that carry
   the label within queries of the same content), put in where they mostly sit.
 
-Content the n-gram audit reports as content ("hurt someone", "weapon") is never a trigger, so it
-is never paired with compliance. A copy keeps its sample's answer: in world v2 an answered copy
+Inner content the n-gram audit reports as content ("hurt someone", "weapon") is never a trigger,
+so it is never paired with compliance. Openers are balanced whatever the n-gram audit calls them
+(it calls request verbs such as "Share" content): that a first word can be swapped without
+changing the request is the one-word attack's own premise, which its rewrite checks on real text. A copy keeps its sample's answer: in world v2 an answered copy
 re-opened with a word keeps the opening of its first word, as opener balancing does.
 """
 
