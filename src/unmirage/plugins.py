@@ -22,7 +22,7 @@ PLUGINS: dict[str, tuple[str, ...]] = {
     "judge": ("unmirage.eval.keyword", "unmirage.eval.vlm", "unmirage.eval.classifier", "unmirage.eval.fitted",
               "unmirage.world.oracle"),
     "dataset": ("unmirage.data.datasets",),
-    "attack": ("unmirage.attacks.prefill", "unmirage.attacks.depth", "unmirage.attacks.relearn",
+    "attack": ("unmirage.attacks.one_word", "unmirage.attacks.prefill", "unmirage.attacks.depth", "unmirage.attacks.relearn",
                "unmirage.attacks.image_cue", "unmirage.attacks.trigger"),
 }
 ENTRY_POINTS = "unmirage.plugins"

@@ -22,10 +22,9 @@ from .arms import Arms
 from .artefacts import key_of, record, recorded, staleness
 from .attacks.audit import chosen_words, describe_words, write_audit
 from .attacks.triggers import write_triggers
-from .attacks.base import ArmContext, QueryContext, make_attacks
+from .attacks.base import ATTACKS, ArmContext, QueryContext, make_attacks
 from .attacks.image_audit import IMAGE_CLUSTERS, write_image_audit
-from .attacks.model_rewriter import make_rewriter
-from .attacks.one_word import build_attacks, left_out, read_attack_dir, write_attacks
+from .attacks.one_word import left_out, read_attack_dir, write_attacks
 from .config import StudyConfig, to_dict
 from .data.cues import world_named_cue
 from .data.layout import WORLD, DataDir, needed_files
@@ -137,15 +136,15 @@ class Study:
         """The attack splits, written to attacks/ with what they are made from (data, words,
         rewriter) in its artefact.json. Rule-based ones are remade every run (they take seconds);
         a model rewriter's are read back when that record matches, and made again when it does not."""
-        a, out = self.cfg.attack, self.run_dir / "attacks"
-        rewriter = make_rewriter(a.rewriter, a.rewriter_attempts, self.cfg.model.trust_remote_code)
+        out = self.run_dir / "attacks"
+        one_word = ATTACKS.get("one_word")(to_dict(self.cfg.attack), self.cfg.model.trust_remote_code)
+        rewriter = one_word.rewriter
         spec = {"data": key_of(self.arms.data_spec()), "words": words,
                 "rewriter": "rules" if rewriter is None else rewriter.spec()}
         if rewriter is not None and staleness(out, spec) is None:
-            log.info("attacks by %s already made in %s", a.rewriter, out)
+            log.info("attacks by %s already made in %s", self.cfg.attack.rewriter, out)
             return read_attack_dir(out)
-        attacks = build_attacks(self.sets.test, words["attack"], words["refusal"], words["control"], words["shots"],
-                                self.sets.paraphrases, words["source"], words.get("unseen"), rewriter)
+        attacks = one_word.splits(QueryContext(self.sets.test, None, words, self.sets))
         write_attacks(attacks, out, rewriter)
         record(out, spec)
         for split, (n, of) in left_out(attacks, self.sets.test).items():

@@ -91,7 +91,7 @@ def test_a_lookup_sees_every_plugin_whatever_was_imported():
             "print(METHODS.names(), JUDGES.names(), DATASETS.names(), ATTACKS.names())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     for name in ("sft", "dpo", "ga", "graddiff", "npo", "simnpo", "rmu", "keyword", "vlm", "oracle", "vlguard",
-                 "prefill", "depth", "relearn", "trigger"):
+                 "one_word", "prefill", "depth", "relearn", "trigger", "image_cue"):
         assert f"'{name}'" in out
     assert set(PLUGINS) == {"method", "judge", "dataset", "attack"}
 

@@ -10,9 +10,10 @@ An attack does one or both of:
   of it; alignment depth compares it with the base model). They return contract keys
   (`results.py`) and write their answers under the arm's eval directory.
 
-The paper's one-word attack is the study's own (`attack:` in the config, `attacks/one_word.py`):
-it always runs, and its words decide the headline. The registered attacks run when the
-`attacks:` block names them, e.g. `attacks: {prefill: {tokens: [1, 2, 3]}}`.
+The paper's one-word attack is registered as `one_word` (`attacks/one_word.py`) with the config's
+`attack:` block as its parameters: it always runs, its words (chosen by the audit) decide the
+headline, and the study writes its splits to `attacks/`. The other registered attacks run when
+the `attacks:` block names them, e.g. `attacks: {prefill: {tokens: [1, 2, 3]}}`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 from ..config import EvalConfig, ModelConfig, from_dict
+from ..errors import ConfigError
 from ..data.records import Sample
 from ..registry import Registry
 
@@ -108,6 +110,11 @@ class Attack:
 ATTACKS: Registry[type[Attack]] = Registry("attack")
 
 
+ALWAYS = "one_word"  # the study's own attack: it always runs, with the config's `attack:` block
+
+
 def make_attacks(config: dict[str, dict[str, Any]]) -> list[Attack]:
     """The attacks an `attacks:` block names, each with its parameters checked (in the block's order)."""
+    if ALWAYS in config:
+        raise ConfigError(f"attacks.{ALWAYS}: the one-word attack always runs; set it in the `attack:` block")
     return [ATTACKS.get(name)(params) for name, params in config.items()]

@@ -35,7 +35,10 @@ from ..data.samples_io import read_samples, write_samples
 from ..errors import ConfigError, DataError
 from ..io import write_json
 from . import rules
-from .model_rewriter import RECORD as REWRITER_RECORD, Job, ModelRewriter, describe_rejections, summarize
+from ..config import AttackConfig
+from .base import ATTACKS, Attack, QueryContext
+from .model_rewriter import (RECORD as REWRITER_RECORD, Job, ModelRewriter, describe_rejections, make_rewriter,
+                             summarize)
 
 log = logging.getLogger(__name__)
 
@@ -286,3 +289,24 @@ def read_attacks(path: str | Path) -> list[Sample]:
     if not Path(path).is_file():
         raise DataError(f"{path}: attack file not found; run `unmirage attack` first or fix the path")
     return read_samples(path, strict=True, extra_keys=True)  # written whole; other tools may add keys
+
+
+@ATTACKS.register("one_word")
+class OneWord(Attack):
+    """The paper's one-word attack, the over-prudence rewrite and their controls (settings: `attack:`)."""
+
+    name = "one_word"
+    Params = AttackConfig
+
+    def __init__(self, params: dict[str, Any] | None = None, trust_remote_code: bool = False):
+        super().__init__(params)
+        self.rewriter = make_rewriter(self.params.rewriter, self.params.rewriter_attempts, trust_remote_code)
+
+    def spec(self) -> dict:
+        return {**super().spec(), "rewriter": "rules" if self.rewriter is None else self.rewriter.spec()}
+
+    def splits(self, ctx: QueryContext) -> dict[str, list[Sample]]:
+        """The attacked splits (`build_attacks`) with the words the study chose (`ctx.words`)."""
+        w = ctx.words
+        return build_attacks(ctx.test, w["attack"], w["refusal"], w["control"], w["shots"], ctx.sets.paraphrases,
+                             w["source"], w.get("unseen"), self.rewriter)

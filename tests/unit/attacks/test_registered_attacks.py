@@ -133,3 +133,18 @@ def test_on_real_data_the_prefill_is_an_affirmative_start_and_hazards_are_catego
     assert {s.meta["prefill_source"] for s in split} == {"affirmative"}
     train, measured = relearn_data(DataSets(test=test, forget=forget), KeywordJudge(), RelearnParams(seed=1), test)
     assert {s.category for s in train}.isdisjoint({s.category for s in measured}) and train and measured
+
+
+def test_the_one_word_attack_is_registered_with_the_attack_block_as_its_parameters(tiny_world):
+    from unmirage.attacks.one_word import build_attacks
+
+    sets = DataDir(tiny_world).load()
+    words = {"attack": "What", "refusal": "Share", "control": "Kindly", "unseen": None, "shots": 2, "source": "user"}
+    attack = ATTACKS.get("one_word")({"shots": 2})
+    assert attack.params.shots == 2 and attack.rewriter is None  # rules
+    assert attack.splits(QueryContext(sets.test, None, words, sets)) == build_attacks(
+        sets.test, "What", "Share", "Kindly", 2, sets.paraphrases, "user", None)
+    with pytest.raises(ConfigError, match="one-word attack always runs"):
+        make_attacks({"one_word": {}})
+    with pytest.raises(ConfigError, match="unknown key 'shot'"):
+        ATTACKS.get("one_word")({"shot": 2})
