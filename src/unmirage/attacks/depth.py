@@ -55,11 +55,8 @@ def position_kl(logits_arm: torch.Tensor, logits_base: torch.Tensor, labels: tor
 def harmful_answers(ctx: ArmContext, limit: int) -> tuple[list[Sample], list[str]]:
     """(queries, their harmful answers): the judge's compliant answers to the test set's unsafe
     queries where it knows them, else the forget set's."""
-    targets = getattr(ctx.judge, "residual_target", None)
-    pairs = []
-    if targets is not None:
-        test = ctx.test
-        pairs = [(s, t.answer) for s in test if s.group == "unsafes" and (t := targets(s)) is not None]
+    pairs = [(s, t.answer) for s in ctx.test
+             if s.group == "unsafes" and (t := ctx.judge.residual_target(s)) is not None]
     if not pairs:
         pairs = [(s, s.response) for s in ctx.sets.forget if s.response.strip()]
     if not pairs:

@@ -45,7 +45,7 @@ def step_free_words(answer: str, spans: list[tuple[int, int]]) -> list[str]:
 
 def prefill_words(sample: Sample, judge, affirmative: str) -> tuple[list[str], str]:
     """(the words an answer to `sample` may be prefilled with, where they come from)."""
-    target = getattr(judge, "residual_target", lambda s: None)(sample)
+    target = judge.residual_target(sample)
     if target is not None:
         return step_free_words(target.answer, target.spans), "compliant"
     return affirmative.split(), "affirmative"

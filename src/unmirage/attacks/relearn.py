@@ -102,12 +102,14 @@ class Relearn(Attack):
     name = "relearn"
     Params = RelearnParams
 
+    data: tuple[list[Sample], list[Sample]] | None = None  # (fine-tuned on, measured): the same for every arm
+
     def prepare(self, ctx: QueryContext) -> None:
         self.data = relearn_data(ctx.sets, ctx.judge, self.params, ctx.test)
 
     def measure(self, ctx: ArmContext) -> dict[str, float]:
         p = self.params
-        if not hasattr(self, "data"):
+        if self.data is None:
             self.prepare(QueryContext(ctx.test, ctx.judge, {}, ctx.sets))
         train, measured = self.data
         metrics: dict[str, float] = {}

@@ -11,6 +11,8 @@ a batch, zero-padded where images differ in size (tiles, splits), as the process
 
 from __future__ import annotations
 
+import weakref
+
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,13 +59,25 @@ def generation_prompt(processor, sample: Sample) -> str:
     return prompt + answer_prefix(processor) + prefill if prefill else prompt
 
 
+_PREFIXES: "weakref.WeakKeyDictionary[Any, tuple[Any, str]]" = weakref.WeakKeyDictionary()
+
+
 def answer_prefix(processor) -> str:
     """What the chat template puts between the generation prompt and the answer text.
 
     " " for the tiny LLaVA ("... <sep> answer </s>") and templates like "ASSISTANT: answer",
     "" for Qwen's "<|im_start|>assistant\nanswer"; " " when the template does not render the
-    prompt as a prefix of the conversation.
+    prompt as a prefix of the conversation. Found once per processor and template (a prefilled
+    prompt asks for it on every generation).
     """
+    template = getattr(processor, "chat_template", None)
+    cached = _PREFIXES.get(processor)
+    if cached is None or cached[0] != template:
+        cached = _PREFIXES[processor] = (template, _answer_prefix(processor))
+    return cached[1]
+
+
+def _answer_prefix(processor) -> str:
     prompt = prompt_text(processor, "q")
     reply = [{"role": "assistant", "content": [{"type": "text", "text": _SENTINEL}]}]
     try:

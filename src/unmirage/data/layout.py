@@ -101,6 +101,7 @@ class DataDir:
         # where every image lies
         self.images = Path(images) if images is not None else self.root / (self.spec.image_root or IMAGES)
         self.custom = self.spec != DataConfig()  # read otherwise than the default layout
+        self._folders: dict[Path, str] = {}  # digests of the folders a format reads
         if self.custom:
             for fmt in [f for f in self.spec.formats().values() if f] + list(self.spec.options):
                 DATASETS.get(fmt)  # an unknown format fails here, with the known ones
@@ -176,10 +177,9 @@ class DataDir:
         """A file's digest (cached by `file_digest`), or a folder's, hashed once per DataDir."""
         if path.is_file():
             return file_digest(path)
-        folders = self.__dict__.setdefault("_folders", {})
-        if path not in folders:
-            folders[path] = _digest(path)
-        return folders[path]
+        if path not in self._folders:
+            self._folders[path] = _digest(path)
+        return self._folders[path]
 
     def facts(self) -> dict | None:
         """The world's facts.json, or None for real data."""

@@ -4,11 +4,10 @@ and the alignment depth (per-position KL to the base). One row per arm; cells as
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Any, Callable, Mapping
 
-from .tables import MISSING, md_table
+from .tables import MISSING, _stat, md_table, value
 
 Cell = Callable[[Mapping[str, Any], str], str]
 
@@ -24,20 +23,13 @@ def positions(results: Mapping[str, Any]) -> list[int]:
     return sorted({int(m.group(1)) for arm in results["arms"].values() for k in arm if (m := pattern.match(k))})
 
 
-def _mean(v: Any) -> float | None:
-    """A value, or a multi-seed entry's mean; None when not measured."""
-    if isinstance(v, Mapping):
-        v = v.get("mean")
-    return None if v is None or not isinstance(v, (int, float)) or math.isnan(v) else float(v)
-
-
 def nats(arm: Mapping[str, Any], key: str) -> str:
-    v = arm.get(key)
-    mean = _mean(v)
-    if mean is None:
-        return MISSING
-    std = v.get("std") if isinstance(v, Mapping) else None
-    return f"{mean:.3f}" + (f" ± {std:.3f}" if std is not None else "")
+    """A KL value in nats, or a multi-seed entry's mean ± std."""
+    if isinstance(arm.get(key), Mapping):
+        stat = _stat(arm, key)
+        return MISSING if stat is None else f"{stat[0]:.3f} ± {stat[1]:.3f}"
+    v = value(arm, key)
+    return MISSING if v is None else f"{v:.3f}"
 
 
 def attack_sections(results: Mapping[str, Any], cell: Cell) -> list[str]:
