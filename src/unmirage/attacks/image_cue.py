@@ -59,9 +59,16 @@ def cues(params: ImageCueParams, facts: dict | None) -> dict[str, Cue]:
 def cued_splits(test: list[Sample], image_root, cue_of: dict[str, Cue]) -> dict[str, list[Sample]]:
     """The `SPLITS`: the test set's unsafe and safe queries, unchanged but for their images,
     copies with a cue (written under `image_root`)."""
+    made: dict[tuple[str, Cue], str] = {}  # an image shared by several queries is cued once
+
+    def cued(image: str, cue: Cue) -> str:
+        if (image, cue) not in made:
+            made[image, cue] = write_cued(image_root, image, cue)
+        return made[image, cue]
+
     out = {}
     for split, (group, role) in SPLITS.items():
-        out[split] = [s.with_(id=f"{s.id}#{split.split('@')[1]}", image=write_cued(image_root, s.image, cue_of[role]),
+        out[split] = [s.with_(id=f"{s.id}#{split.split('@')[1]}", image=cued(s.image, cue_of[role]),
                               meta={**s.meta, "source_id": s.id, SOURCE_IMAGE: s.image, "image_cue": cue_of[role].name})
                       for s in test if s.group == group]
     return out

@@ -59,7 +59,9 @@ def untrigger_splits(test: list[Sample], found: dict) -> dict[str, list[Sample]]
     splits = {}
     for split, (group, direction) in UNTRIGGER_SPLITS.items():
         term = top_trigger(found, direction)
-        held = [s for s in test if term is not None and s.group == group and holds_trigger(s.instruction, term)]
+        if term is None:
+            continue
+        held = [s for s in test if s.group == group and holds_trigger(s.instruction, term)]
         if held:
             splits[split] = [s.with_(id=f"{s.id}#untrigger", instruction=remove_trigger(s.instruction, term),
                                      meta={**s.meta, "source_id": s.id, "word": term, "original": s.instruction})

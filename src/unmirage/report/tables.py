@@ -15,7 +15,7 @@ from typing import Any, Mapping, Sequence
 
 from ..errors import DataError
 from ..io import read_json
-from ..results import UNBOUNDED, is_number as _is_number
+from ..results import LMMS, UNBOUNDED, is_number as _is_number
 
 log = logging.getLogger(__name__)
 
@@ -442,9 +442,9 @@ def other_metrics_table(results: Mapping[str, Any]) -> str | None:
             v = value(arm, key)
             if v is None and arm.get(key) is not None:
                 continue
-            own_scale = key.startswith("lmms/")  # lmms-eval's scores keep its scale (MME's runs to 2000)
             if key.split("/")[0] in UNBOUNDED:  # not a fraction (KL in nats): shown in its own section
                 continue
+            own_scale = key.startswith(f"{LMMS}/")  # lmms-eval's scores keep its scale (MME's runs to 2000)
             rows.append([name, key, f"{v:g} (lmms-eval)" if own_scale and v is not None else pct_ci(v, ci(arm, key))])
     return md_table(["Arm", "key", "%"], rows, align="llr") if rows else None
 
