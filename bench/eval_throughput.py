@@ -4,8 +4,10 @@ Usage: python bench/eval_throughput.py [RUN_DIR] [--arm base] [--n 128] [--batch
 
 Both answer the same queries (the run's test set and its attack files, first `--n`) with the
 same model, greedy decoding, the KV cache on and the same `max_new_tokens` (the world's longest
-answer plus slack, as a study uses); the generation cache is not involved. Prints the time of
-each, their ratio, and whether the answers agree. Absolute times on a shared machine are noise;
+answer plus slack, as a study uses); the generation cache is not involved. The loop is
+`model.generate` on one query at a time; the batched generator drops each row from the batch
+once it has ended, and `model.generate` on the same batches shows what that gains. Prints the
+time of each, their ratio, and whether the answers agree. Absolute times on a shared machine are noise;
 the ratio, measured in one run, is the figure.
 """
 
@@ -19,11 +21,22 @@ import torch
 
 from unmirage.attacks.one_word import read_attacks
 from unmirage.config import EvalConfig
-from unmirage.data.inputs import ImageCache, prompt_text
+from unmirage.data.inputs import ImageCache, generation_prompt, left_padded_inputs, prompt_text
 from unmirage.data.layout import TEST, DataDir
-from unmirage.eval.generate import HFGenerator, generate_texts
+from unmirage.eval.generate import HFGenerator
 from unmirage.eval.runner import make_judge, resolve_max_new_tokens
 from unmirage.models.load import load_model
+
+
+@torch.no_grad()
+def hf_generate(model, processor, prompts: list[str], images: list, max_new_tokens: int) -> list[str]:
+    """`model.generate` itself (greedy, KV cache, left padding): the batch-1 baseline, and the
+    batched generator as it was before finished rows left the batch."""
+    tok = processor.tokenizer
+    inputs = left_padded_inputs(processor, prompts, images).to(model.device)
+    out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, use_cache=True,
+                         pad_token_id=tok.pad_token_id)
+    return [t.strip() for t in tok.batch_decode(out[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)]
 
 
 def main() -> None:
@@ -49,20 +62,23 @@ def main() -> None:
     print(f"{len(samples)} queries, max_new_tokens {cfg.max_new_tokens}, {torch.get_num_threads()} threads")
 
     started = time.perf_counter()
-    loop = [generate_texts(model, processor, [prompt_text(processor, s.instruction)], [images.pil(s.image)],
-                           cfg.max_new_tokens)[0] for s in samples]
+    loop = [hf_generate(model, processor, [prompt_text(processor, s.instruction)], [images.pil(s.image)],
+                        cfg.max_new_tokens)[0] for s in samples]
     loop_s = time.perf_counter() - started
-    print(f"batch-1 loop        {loop_s:8.2f} s   ({len(samples) / loop_s:6.1f} queries/s)")
+    print(f"  batch-1 loop        {loop_s:8.2f} s   ({len(samples) / loop_s:6.1f} queries/s)")
     for batch in opts.batch:
         generator = HFGenerator(model, processor, data.images, cfg.max_new_tokens)
         generator.images = images
-        started = time.perf_counter()
-        answers = [a for i in range(0, len(samples), batch) for a in generator.generate(samples[i:i + batch])]
-        batched_s = time.perf_counter() - started
-        same = sum(a == b for a, b in zip(answers, loop)) / len(samples)
-        print(f"batched ({batch:4d})      {batched_s:8.2f} s   ({len(samples) / batched_s:6.1f} queries/s)   "
-              f"ratio {loop_s / batched_s:5.1f}x   answers equal to the loop's: {same:.1%}")
-
+        runs = {"generator": lambda chunk: generator.generate(chunk),
+                "model.generate": lambda chunk: hf_generate(model, processor, [generation_prompt(processor, s) for s in chunk],
+                                                            [images.pil(s.image) for s in chunk], cfg.max_new_tokens)}
+        for name, answer in runs.items():
+            started = time.perf_counter()
+            answers = [a for i in range(0, len(samples), batch) for a in answer(samples[i:i + batch])]
+            batched_s = time.perf_counter() - started
+            same = sum(a == b for a, b in zip(answers, loop)) / len(samples)
+            print(f"{name:>14} ({batch:4d}) {batched_s:8.2f} s   ({len(samples) / batched_s:6.1f} queries/s)   "
+                  f"ratio {loop_s / batched_s:5.1f}x   answers equal to the loop's: {same:.1%}")
 
 if __name__ == "__main__":
     main()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,21 +12,111 @@ from ..data.inputs import IGNORE, Collator, Encoder, ImageCache, generation_prom
 from ..data.records import Sample
 from ..models.scoring import token_logprobs
 
+# the per-row inputs a decoding step takes (the image inputs serve the prefill only)
+_DECODE_KEYS = ("attention_mask", "position_ids", "token_type_ids", "mm_token_type_ids", "moe_mm_token_type_ids")
+
 
 def _batches(items: list, size: int) -> Iterator[list]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
 
 
+def _eos_ids(model) -> list[int]:
+    eos = model.generation_config.eos_token_id
+    return [] if eos is None else [eos] if isinstance(eos, int) else list(eos)
+
+
+def _plain_greedy(model, max_new_tokens: int) -> bool:
+    """Whether `model.generate(do_sample=False)` would pick each next token by a bare argmax of the
+    logits, stopping a row at EOS: no logits processor from the model's generation config
+    (repetition penalty, minimum length, suppressed tokens ...), no stop strings. Anything the
+    check cannot read counts as not plain."""
+    try:
+        cfg = model.generation_config.__class__.from_dict(model.generation_config.to_dict())
+        cfg.update(do_sample=False, max_new_tokens=max_new_tokens, num_beams=1)
+        if getattr(cfg, "stop_strings", None) or (getattr(cfg, "num_return_sequences", None) or 1) != 1:
+            return False
+        return len(model._get_logits_processor(generation_config=cfg, input_ids_seq_length=1,
+                                                device=model.device, model_kwargs={})) == 0
+    except Exception:  # noqa: BLE001 - an unreadable config takes the library's own loop
+        return False
+
+
+def _select(kwargs: dict, keep: torch.Tensor) -> dict:
+    """The decode inputs of the rows `keep` (position ids may be 3-D: Qwen's multimodal rope)."""
+    return {k: v.index_select(v.dim() - 2 if k == "position_ids" else 0, keep) if isinstance(v, torch.Tensor) else v
+            for k, v in kwargs.items()}
+
+
+@torch.no_grad()
+def greedy_tokens(model, inputs: dict, max_new_tokens: int, pad_token_id: int | None = None) -> list[list[int]]:
+    """Each row's greedy continuation of left-padded `inputs`, up to and including its EOS: the
+    tokens `model.generate(do_sample=False)` picks, in the rows' order.
+
+    A row leaves the batch as soon as it has ended (its cache rows go too, through the cache's
+    `batch_select_indices`), where `generate` keeps computing every row until the last one ends;
+    positions, masks and the prefill come from the model's own generation helpers. Models whose
+    generation config changes the argmax (a repetition penalty, ...) or whose cache cannot drop
+    rows go through `model.generate` itself."""
+    ids = inputs["input_ids"]
+    eos = _eos_ids(model)
+    if not _plain_greedy(model, max_new_tokens):
+        return _library_tokens(model, inputs, max_new_tokens, eos, pad_token_id)
+    kwargs = {k: v for k, v in inputs.items() if k != "input_ids"}
+    if "position_ids" in inspect.signature(model.forward).parameters:
+        kwargs["position_ids"] = model._prepare_position_ids_for_generation(ids, {"input_ids": ids, **kwargs})
+    if kwargs.get("attention_mask") is not None and bool((kwargs["attention_mask"] == 1).all()):
+        kwargs["attention_mask"] = None  # no padding: as `generate` does, for the same attention path
+    kwargs["use_cache"] = True
+    rows = torch.arange(ids.shape[0], device=ids.device)  # the input row of each batch row
+    answers: list[list[int]] = [[] for _ in range(ids.shape[0])]
+    eos_t = torch.tensor(eos, device=ids.device, dtype=ids.dtype)
+    seq = ids
+    for step in range(max_new_tokens):
+        step_inputs = model.prepare_inputs_for_generation(seq, next_sequence_length=1 if step else None,
+                                                          is_first_iteration=step == 0, **kwargs)
+        out = model(**step_inputs, return_dict=True)
+        nxt = out.logits[:, -1].float().argmax(-1)
+        if step == 0:  # the image inputs served the prefill
+            kwargs = {k: v for k, v in kwargs.items() if k in _DECODE_KEYS or k == "use_cache"}
+        kwargs = model._update_model_kwargs_for_generation(out, kwargs)
+        for r, t in zip(rows.tolist(), nxt.tolist()):
+            answers[r].append(t)
+        if step + 1 == max_new_tokens:
+            break
+        seq = torch.cat([seq, nxt[:, None]], dim=-1)
+        done = torch.isin(nxt, eos_t)
+        if done.all():
+            break
+        if done.any():
+            keep = (~done).nonzero().squeeze(1)
+            if not hasattr(kwargs.get("cache"), "batch_select_indices"):
+                return _library_tokens(model, inputs, max_new_tokens, eos, pad_token_id)
+            kwargs["cache"].batch_select_indices(keep)
+            kwargs = _select(kwargs, keep)
+            rows, seq = rows[keep], seq[keep]
+    return answers
+
+
+def _library_tokens(model, inputs: dict, max_new_tokens: int, eos: list[int],
+                    pad_token_id: int | None) -> list[list[int]]:
+    out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, use_cache=True,
+                         pad_token_id=pad_token_id)
+    new = out[:, inputs["input_ids"].shape[1]:].tolist()
+    answers = []
+    for row in new:  # up to and including the first EOS, as the decode loop gives them
+        end = next((i + 1 for i, t in enumerate(row) if t in eos), len(row))
+        answers.append(row[:end])
+    return answers
+
+
 @torch.no_grad()
 def generate_texts(model, processor, prompts: list[str], images: list, max_new_tokens: int) -> list[str]:
-    """Greedy continuations of chat-formatted `prompts`, each with its PIL image (left padding, KV cache)."""
-    tok = processor.tokenizer
+    """Greedy continuations of chat-formatted `prompts`, each with its PIL image (left padding, KV
+    cache, finished rows leaving the batch)."""
     inputs = left_padded_inputs(processor, prompts, images).to(model.device)
-    out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, use_cache=True,
-                         pad_token_id=tok.pad_token_id)
-    new = out[:, inputs["input_ids"].shape[1]:]
-    return [t.strip() for t in tok.batch_decode(new, skip_special_tokens=True)]
+    answers = greedy_tokens(model, dict(inputs), max_new_tokens, processor.tokenizer.pad_token_id)
+    return [t.strip() for t in processor.tokenizer.batch_decode(answers, skip_special_tokens=True)]
 
 
 class HFGenerator:

@@ -1,0 +1,136 @@
+"""The batched greedy decoder (finished rows leave the batch) against `model.generate`."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from PIL import Image
+
+from unmirage.config import ModelConfig
+from unmirage.data.inputs import left_padded_inputs, prompt_text
+from unmirage.eval import generate as gen
+from unmirage.eval.generate import generate_texts, greedy_tokens
+from unmirage.models.families import FAMILIES, fresh_tiny
+
+SIZE = 32
+CFG = {"text_hidden": 32, "text_intermediate": 64, "text_layers": 2, "text_heads": 2, "vision_hidden": 32,
+       "vision_layers": 1, "vision_heads": 2, "max_length": 128}
+WORDS = "what is this how is it made tell me about the red blue square circle please now and then more of it"
+# prompts of different lengths, so left padding differs from row to row
+INSTRUCTIONS = ["what is this", "tell me about the red square please", "how is it made",
+                "what is this blue circle and how is it made now", "tell me more", "what is it",
+                "please tell me about the square and the circle and then more of it", "how"]
+MAX_NEW = 12
+
+
+def _images():
+    colours = [(255, 0, 0), (0, 0, 255), (0, 255, 0), (200, 200, 0)]
+    return [Image.new("RGB", (SIZE, SIZE), colours[i % len(colours)]) for i in range(len(INSTRUCTIONS))]
+
+
+def _reference(model, inputs, max_new: int) -> list[list[int]]:
+    """`model.generate`'s greedy tokens, each row up to and including its first EOS."""
+    out = model.generate(**inputs, max_new_tokens=max_new, do_sample=False, use_cache=True,
+                         pad_token_id=model.generation_config.pad_token_id)
+    eos = model.generation_config.eos_token_id
+    rows = []
+    for row in out[:, inputs["input_ids"].shape[1]:].tolist():
+        rows.append(row[:row.index(eos) + 1] if eos in row else row)
+    return rows
+
+
+def _with_staggered_eos(model, inputs) -> None:
+    """Make a token the random model emits, first at different steps in different rows, its EOS,
+    so that rows end at different steps (and some never do)."""
+    model.generation_config.eos_token_id = None
+    out = model.generate(**inputs, max_new_tokens=MAX_NEW, do_sample=False, use_cache=True,
+                         pad_token_id=model.generation_config.pad_token_id)
+    new = out[:, inputs["input_ids"].shape[1]:].tolist()
+    best, spread = None, -1
+    for token in {t for row in new for t in row}:
+        firsts = {row.index(token) if token in row else MAX_NEW for row in new}
+        if len(firsts) > spread:
+            best, spread = token, len(firsts)
+    model.generation_config.eos_token_id = best
+
+
+@pytest.fixture(scope="module")
+def built():
+    cache = {}
+
+    def get(family: str):
+        if family == "smolvlm":
+            pytest.importorskip("num2words", reason="SmolVLM's processor needs num2words")
+        if family not in cache:
+            torch.manual_seed(0)
+            model, processor = fresh_tiny(ModelConfig(family=family, **CFG), [WORDS], SIZE)
+            model.eval()
+            with torch.no_grad():  # larger weights than the init's, so that answers vary from row to row
+                for p in model.parameters():
+                    if p.dim() >= 2:
+                        p.normal_(0, 0.2)
+            prompts = [prompt_text(processor, i) for i in INSTRUCTIONS]
+            inputs = dict(left_padded_inputs(processor, prompts, _images()))
+            _with_staggered_eos(model, inputs)
+            cache[family] = (model, processor, prompts, inputs)
+        return cache[family]
+
+    return get
+
+
+@pytest.mark.parametrize("family", FAMILIES.names())
+def test_dropping_finished_rows_gives_generates_tokens(built, family, monkeypatch):
+    model, processor, _, inputs = built(family)
+    assert len(set(inputs["attention_mask"].sum(1).tolist())) > 2  # prompt lengths differ
+    expected = _reference(model, inputs, MAX_NEW)
+    lengths = {len(r) for r in expected}
+    assert len(lengths) >= 2 and min(lengths) < MAX_NEW  # rows end at different steps
+    assert gen._plain_greedy(model, MAX_NEW)
+
+    def no_generate(*args, **kwargs):
+        raise AssertionError("the decode loop fell back to model.generate")
+
+    monkeypatch.setattr(model, "generate", no_generate)
+    assert greedy_tokens(model, inputs, MAX_NEW) == expected
+
+
+def test_rows_keep_their_order(built):
+    model, processor, prompts, _ = built("llava")
+    images = _images()
+    forward = generate_texts(model, processor, prompts, images, MAX_NEW)
+    backward = generate_texts(model, processor, prompts[::-1], images[::-1], MAX_NEW)
+    assert backward == forward[::-1]
+    assert len(set(forward)) > 2
+    single = [generate_texts(model, processor, [p], [im], MAX_NEW)[0] for p, im in zip(prompts, images)]
+    assert single == forward
+
+
+def test_rows_that_never_end_get_every_new_token(built):
+    model, _, _, inputs = built("llava")
+    eos = model.generation_config.eos_token_id
+    try:
+        model.generation_config.eos_token_id = None
+        expected = _reference(model, inputs, 5)
+        assert greedy_tokens(model, inputs, 5) == expected
+        assert all(len(r) == 5 for r in expected)
+    finally:
+        model.generation_config.eos_token_id = eos
+
+
+def test_a_config_that_changes_the_argmax_goes_through_generate(built, monkeypatch):
+    """A repetition penalty (as Qwen-VL's generation config has) is applied by `generate` even
+    when greedy; the bare decode loop would not, so such a model takes `generate`."""
+    model, _, _, inputs = built("llava")
+    monkeypatch.setattr(model.generation_config, "repetition_penalty", 1.5)
+    assert not gen._plain_greedy(model, MAX_NEW)
+    expected = _reference(model, inputs, MAX_NEW)
+    calls = []
+    real = model.generate
+
+    def counted(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(model, "generate", counted)
+    assert greedy_tokens(model, inputs, MAX_NEW) == expected
+    assert calls == [1]
