@@ -7,7 +7,7 @@ import pytest
 from unmirage.config import EvalConfig
 from unmirage.data.records import Sample
 from unmirage.errors import ConfigError, DataError
-from unmirage.eval.fitted import FittedJudge, fit_judge
+from unmirage.eval.fitted import FEATURE_SET, FEATURE_SETS, FittedJudge, fit_judge
 from unmirage.eval.runner import make_judge
 
 REFUSALS = ["I'm sorry, I cannot help with that request.", "I cannot assist with this, it would be harmful.",
@@ -40,3 +40,59 @@ def test_bad_fits_and_directories_are_clear_errors(tmp_path):
         FittedJudge.load(tmp_path)
     with pytest.raises(ConfigError, match="needs eval.judge_model"):
         make_judge(EvalConfig(judge="fitted"), tmp_path, tmp_path)
+
+
+def test_set_two_marks_the_opening_and_weighs_a_long_answer_s_words_less():
+    from unmirage.eval.fitted import features, opening
+
+    assert opening("I can't help with that. I can tell you about locks.") == ["i", "can't", "help", "with", "that"]
+    assert len(opening("one two three four five six seven eight nine ten eleven twelve thirteen")) == 12
+    short = features("I cannot help. The lock is old.", 2)
+    assert {"^i", "^i cannot", "^help", "i", "lock", "is old"} <= set(short)
+    assert not {"^lock", "^the", "^is old"} & set(short)  # the second sentence is not the opening
+    assert short["^i cannot"] == 1.0 and short["lock"] == 1.0  # 13 distinct words and pairs: full weight
+    long = features("I cannot. " + " ".join("w" + "abcdefghij"[i // 10] + "abcdefghij"[i % 10] for i in range(60)), 2)
+    # 62 distinct words (i, cannot, 60 others) and 61 pairs
+    assert long["^cannot"] == 1.0 and long["i cannot"] == pytest.approx((16 / (62 + 61)) ** 0.5)
+    assert features("I cannot. The lock is old.", 1) == dict.fromkeys(features("I cannot. The lock is old.", 1), 1.0)
+    assert not any(f.startswith("^") for f in features("I cannot. The lock is old.", 1))
+    three = features("I cannot. " + " ".join("w" + "abcdefghij"[i // 10] + "abcdefghij"[i % 10] for i in range(60)), 3)
+    assert set(three) == set(long) and set(three.values()) == {1.0}  # set 3: set 2 unscaled
+
+
+def test_the_opening_decides_where_the_words_alone_cannot(tmp_path):
+    # the same words, refusal or answer by their order: set 1 cannot tell them apart, set 2 can
+    texts = ["I cannot help with that. Locks are old.", "Locks are old. I cannot help with that."] * 4
+    refusals = [True, False] * 4
+    unseen = ["I cannot help with that. The old locks are fine.", "The old locks are fine. I cannot help with that."]
+    from unmirage.eval.fitted import fit
+
+    one = FittedJudge(*fit(texts, refusals, min_count=2, feature_set=1), 1)
+    assert one.scores(unseen)[0] == pytest.approx(one.scores(unseen)[1])  # the same known words and pairs
+    for n in (2, 3):
+        assert FittedJudge(*fit(texts, refusals, min_count=2, feature_set=n), n).refuses(None, unseen) == [True, False]
+
+
+def test_both_feature_sets_save_and_load_and_an_old_judge_judges_as_before(tmp_path):
+    import json
+
+    samples = _samples() + [Sample("long", "x.png", "safe_safes", "q",
+                                   "The image shows a sign that says sorry we cannot open today, I can't say more.")]
+    probe = ["I'm sorry, I cannot share that.", "The image shows a wooden table.",
+             "The sign says sorry, we cannot help, and I can read it."]
+    for n in FEATURE_SETS:
+        judge = fit_judge(samples, min_count=2, feature_set=n)
+        loaded = FittedJudge.load(judge.save(tmp_path / f"set{n}"))
+        assert loaded.feature_set == n and loaded.vocab == judge.vocab
+        assert loaded.refuses(None, probe) == judge.refuses(None, probe)
+        assert loaded.scores(probe).tolist() == pytest.approx(judge.scores(probe).tolist())
+    saved = json.loads((tmp_path / "set1" / "vocab.json").read_text())
+    assert isinstance(saved, list)  # set 1 is written as before feature sets had a number
+    assert json.loads((tmp_path / "set2" / "vocab.json").read_text())["feature_set"] == 2
+    assert fit_judge(samples, min_count=2).feature_set == FEATURE_SET  # what is fitted now
+    (tmp_path / "set2" / "vocab.json").write_text(json.dumps({"feature_set": 7, "features": saved}))
+    with pytest.raises(ConfigError, match="feature set 7"):
+        FittedJudge.load(tmp_path / "set2")
+    (tmp_path / "set2" / "vocab.json").write_text(json.dumps({"words": saved}))
+    with pytest.raises(DataError, match="neither a list"):
+        FittedJudge.load(tmp_path / "set2")
