@@ -68,6 +68,8 @@ def greedy_tokens(model, inputs: dict, max_new_tokens: int, pad_token_id: int | 
     if kwargs.get("attention_mask") is not None and bool((kwargs["attention_mask"] == 1).all()):
         kwargs["attention_mask"] = None  # no padding: as `generate` does, for the same attention path
     kwargs["use_cache"] = True
+    if "logits_to_keep" in inspect.signature(model.forward).parameters:
+        kwargs["logits_to_keep"] = 1  # as `generate` sets it: the prefill's logits at the last position only
     rows = torch.arange(ids.shape[0], device=ids.device)  # the input row of each batch row
     answers: list[list[int]] = [[] for _ in range(ids.shape[0])]
     eos_t = torch.tensor(eos, device=ids.device, dtype=ids.dtype)
@@ -78,7 +80,7 @@ def greedy_tokens(model, inputs: dict, max_new_tokens: int, pad_token_id: int | 
         out = model(**step_inputs, return_dict=True)
         nxt = out.logits[:, -1].float().argmax(-1)
         if step == 0:  # the image inputs served the prefill
-            kwargs = {k: v for k, v in kwargs.items() if k in _DECODE_KEYS or k == "use_cache"}
+            kwargs = {k: v for k, v in kwargs.items() if k in _DECODE_KEYS or k in ("use_cache", "logits_to_keep")}
         kwargs = model._update_model_kwargs_for_generation(out, kwargs)
         for r, t in zip(rows.tolist(), nxt.tolist()):
             answers[r].append(t)
