@@ -30,7 +30,13 @@ def _plain_greedy(model, max_new_tokens: int) -> bool:
     """Whether `model.generate(do_sample=False)` would pick each next token by a bare argmax of the
     logits, stopping a row at EOS: no logits processor from the model's generation config
     (repetition penalty, minimum length, suppressed tokens ...), no stop strings. Anything the
-    check cannot read counts as not plain."""
+    check cannot read counts as not plain, and so does a transformers whose generation helpers
+    are not the ones the decode loop calls (they are internal, and change between versions)."""
+    step_args = set(inspect.signature(model.prepare_inputs_for_generation).parameters)
+    helpers = ("_prepare_position_ids_for_generation", "_update_model_kwargs_for_generation", "_get_logits_processor")
+    if not {"next_sequence_length", "is_first_iteration", "cache"} <= step_args or not all(
+            hasattr(model, h) for h in helpers):
+        return False
     try:
         cfg = model.generation_config.__class__.from_dict(model.generation_config.to_dict())
         cfg.update(do_sample=False, max_new_tokens=max_new_tokens, num_beams=1)

@@ -134,3 +134,19 @@ def test_a_config_that_changes_the_argmax_goes_through_generate(built, monkeypat
     monkeypatch.setattr(model, "generate", counted)
     assert greedy_tokens(model, inputs, MAX_NEW) == expected
     assert calls == [1]
+
+
+def test_a_transformers_without_the_loops_helpers_goes_through_generate(built, monkeypatch):
+    """The decode loop calls transformers' internal generation helpers; where their signature is
+    not the one it was written against (another transformers version), `generate` answers."""
+    model, _, _, inputs = built("llava")
+    expected = _reference(model, inputs, MAX_NEW)
+
+    real = model.prepare_inputs_for_generation
+
+    def old_style(input_ids, attention_mask=None, **kwargs):  # names no next_sequence_length, cache
+        return real(input_ids, attention_mask=attention_mask, **kwargs)  # (generate's own calls still work)
+
+    monkeypatch.setattr(model, "prepare_inputs_for_generation", old_style)
+    assert not gen._plain_greedy(model, MAX_NEW)
+    assert greedy_tokens(model, inputs, MAX_NEW) == expected
