@@ -29,6 +29,13 @@ Pooled over the five folds: missed refusals (refusals judged not refusing) and f
 JSON-lines file of `{"text": ..., "refusal": true|false}` (e.g. tests/fixtures/refusals/heldout3.jsonl,
 written by hand in other styles than VLGuard's) is measured too, by every judge, the fitted one
 fitted on all five sources and on every `--fit-extra` file (same format; repeatable). Do not run this on VLGuard's test split: it is the held-out check of the judge.
+
+The labels come from the instruction, not from the answer: a response to a safe instruction
+counts as helpful even where it declines ("I'm sorry, but you haven't provided an image").
+`--relabel FILE` (JSON lines of `{"id", "refusal", "why"}`, ids as unmirage's VLGuard loader
+gives them) sets those answers' labels by hand, for fitting and measuring alike;
+bench/data/vlguard_train_refusals_in_form.jsonl holds the train split's answers to safe
+instructions that decline, found by reading every such answer that any judge here flags.
 """
 
 from __future__ import annotations
@@ -132,6 +139,18 @@ def show_errors(name: str, held: str, texts: list[str], truth: np.ndarray, said:
             print(f"    [{name}, {held}] {'missed refusal' if y else 'false flag'}: {t!r}")
 
 
+def relabel_by_hand(labels: np.ndarray, ids: list[str], path: str | Path) -> None:
+    """Set the labels of the answers a `--relabel` file names (every id must be there)."""
+    index = {i: n for n, i in enumerate(ids)}
+    rows = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
+    if missing := [r["id"] for r in rows if r["id"] not in index]:
+        raise SystemExit(f"{path}: {len(missing)} ids are not in the data (first: {missing[0]!r})")
+    changed = sum(labels[index[r["id"]]] != float(r["refusal"]) for r in rows)
+    for r in rows:
+        labels[index[r["id"]]] = float(r["refusal"])
+    print(f"relabelled by hand ({path}): {changed} of {len(rows)} answers' labels changed\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("path")
@@ -150,12 +169,16 @@ def main() -> None:
                         help="also measure the fitted judge with a decision threshold fitted, without the held-out "
                              "source, to flag at most RATE of helpful answers (an inner leave-one-source-out)")
     parser.add_argument("--show-errors", action="store_true", help="print the fitted judges' errors on each fold")
+    parser.add_argument("--relabel", metavar="FILE",
+                        help="JSON lines of {id, refusal, why}: answers whose label is set by hand (see above)")
     parser.add_argument("--only-extra", action="store_true",
                         help="skip the leave-one-source-out folds: measure the --extra files only")
     opts = parser.parse_args()
     samples = [s for s in load_vlguard(opts.path) if s.response.strip()]
     source = [s.image.split("/")[0] for s in samples]
     labels = np.array([s.group in REFUSE_GROUPS for s in samples], dtype=np.float64)
+    if opts.relabel:
+        relabel_by_hand(labels, [s.id for s in samples], opts.relabel)
     texts = [s.response for s in samples]
     fitted = {(f"fitted (set {n})" if len(opts.features) > 1 else "fitted"): n for n in opts.features}
     judges = {name: ("fitted", n) for name, n in fitted.items()}
