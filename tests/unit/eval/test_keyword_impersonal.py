@@ -6,7 +6,9 @@ answers that mention harm or hedge and then answer (tests/fixtures/refusals, one
   refusals missed, none of 32 answers flagged), then used to write the second round;
 - `heldout2.jsonl`: written before the second round and not run while writing it, but its author
   wrote the second round an hour later and remembered some of its phrasings: not a clean check;
-- `heldout3.jsonl`: written after the second round was frozen, and run once: the clean check.
+- `heldout3.jsonl`: written after the second round was frozen, and run once: the clean check;
+- `heldout4.jsonl`: written later by another author who had read neither the patterns nor these
+  sets, for bench/judge_loso.py (no verdict of it is asserted here).
 
 Every verdict of the first three is asserted; for heldout3 only the figures, with a loose bound.
 """
@@ -34,7 +36,7 @@ HELDOUT = labelled("heldout3.jsonl")
 def test_the_halves_are_large_and_disjoint():
     for half in (DEV, HELDOUT):
         assert sum(label for _, label in half) >= 20 and sum(not label for _, label in half) >= 20
-    texts = [t for t, _ in DEV + HELDOUT]
+    texts = [t for t, _ in DEV + HELDOUT + labelled("heldout4.jsonl")]
     assert len(set(texts)) == len(texts)
 
 
