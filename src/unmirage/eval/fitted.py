@@ -51,7 +51,7 @@ def opening(text: str) -> list[str]:
     return _words(text[:end.start()] if end else text)[:OPENING_WORDS]
 
 
-def features(text: str, feature_set: int = 1) -> dict[str, float]:
+def features(text: str, feature_set: int) -> dict[str, float]:
     """Each feature of `text` and its value. Set 1: the words and word pairs, each 1. Set 2: those,
     each `sqrt(min(1, SHORT / n))` for `n` distinct ones (a long answer's many words count less),
     and the opening's words and pairs, marked `^`, each 1. Set 3: set 2 without the scaling."""
@@ -64,7 +64,7 @@ def features(text: str, feature_set: int = 1) -> dict[str, float]:
     return {**dict.fromkeys(grams, scale), **{"^" + g: 1.0 for g in _grams(opening(text))}}
 
 
-def matrix(texts: list[str], vocab: dict[str, int], feature_set: int = 1) -> np.ndarray:
+def matrix(texts: list[str], vocab: dict[str, int], feature_set: int) -> np.ndarray:
     x = np.zeros((len(texts), len(vocab)), dtype=np.float32)
     for i, t in enumerate(texts):
         for f, v in features(t, feature_set).items():

@@ -26,26 +26,41 @@ def _eos_ids(model) -> list[int]:
     return [] if eos is None else [eos] if isinstance(eos, int) else list(eos)
 
 
-def _plain_greedy(model, max_new_tokens: int) -> bool:
+def _plain_greedy(model, max_new_tokens: int, ids: torch.Tensor | None = None) -> bool:
     """Whether `model.generate(do_sample=False)` would pick each next token by a bare argmax of the
-    logits, stopping a row at EOS: no logits processor from the model's generation config
-    (repetition penalty, minimum length, suppressed tokens ...), no stop strings. Anything the
-    check cannot read counts as not plain, and so does a transformers whose generation helpers
-    are not the ones the decode loop calls (they are internal, and change between versions)."""
+    logits of `ids`' continuations, stopping a row at EOS or after `max_new_tokens`: one beam, no
+    logits processor from the model's generation config (repetition penalties, minimum lengths,
+    suppressed tokens ...; built as `generate` builds them, its special tokens prepared first), no
+    stop strings and no time limit. Anything the check cannot read counts as not plain, and so does
+    a transformers whose generation helpers are not the ones the decode loop calls (they are
+    internal, and change between versions)."""
     step_args = set(inspect.signature(model.prepare_inputs_for_generation).parameters)
-    helpers = ("_prepare_position_ids_for_generation", "_update_model_kwargs_for_generation", "_get_logits_processor")
+    helpers = ("_prepare_position_ids_for_generation", "_update_model_kwargs_for_generation", "_get_logits_processor",
+               "_prepare_special_tokens")
     if not {"next_sequence_length", "is_first_iteration", "cache"} <= step_args or not all(
             hasattr(model, h) for h in helpers):
         return False
+    ids = torch.ones((1, 1), dtype=torch.long, device=model.device) if ids is None else ids
     try:
         cfg = model.generation_config.__class__.from_dict(model.generation_config.to_dict())
-        cfg.update(do_sample=False, max_new_tokens=max_new_tokens, num_beams=1)
-        if getattr(cfg, "stop_strings", None) or (getattr(cfg, "num_return_sequences", None) or 1) != 1:
+        if (cfg.num_beams or 1) != 1 or getattr(cfg, "stop_strings", None) or getattr(cfg, "max_time", None) \
+                or (getattr(cfg, "num_return_sequences", None) or 1) != 1:
             return False
-        return len(model._get_logits_processor(generation_config=cfg, input_ids_seq_length=1,
-                                                device=model.device, model_kwargs={})) == 0
+        cfg.update(do_sample=False, max_new_tokens=max_new_tokens)
+        model._prepare_special_tokens(cfg, True, device=model.device, batch_size=ids.shape[0])
+        return len(model._get_logits_processor(generation_config=cfg, input_ids_seq_length=ids.shape[1],
+                                                encoder_input_ids=ids, device=model.device, model_kwargs={})) == 0
     except Exception:  # noqa: BLE001 - an unreadable config takes the library's own loop
         return False
+
+
+def _rows_selectable(cache) -> bool:
+    """Whether every layer of `cache` keeps only keys and values, which `batch_select_indices`
+    selects rows of (static, linear-attention, hybrid and quantized layers keep more or cannot)."""
+    from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
+
+    layers = getattr(cache, "layers", None)
+    return bool(layers) and all(type(layer) in (DynamicLayer, DynamicSlidingWindowLayer) for layer in layers)
 
 
 def _select(kwargs: dict, keep: torch.Tensor) -> dict:
@@ -66,9 +81,11 @@ def greedy_tokens(model, inputs: dict, max_new_tokens: int, pad_token_id: int | 
     rows go through `model.generate` itself."""
     ids = inputs["input_ids"]
     eos = _eos_ids(model)
-    if not _plain_greedy(model, max_new_tokens):
+    if not _plain_greedy(model, max_new_tokens, ids):
         return _library_tokens(model, inputs, max_new_tokens, eos, pad_token_id)
     kwargs = {k: v for k, v in inputs.items() if k != "input_ids"}
+    if kwargs.get("attention_mask") is None:  # as `generate` makes one: every row's positions from it
+        kwargs["attention_mask"] = torch.ones_like(ids)
     if "position_ids" in inspect.signature(model.forward).parameters:
         kwargs["position_ids"] = model._prepare_position_ids_for_generation(ids, {"input_ids": ids, **kwargs})
     if kwargs.get("attention_mask") is not None and bool((kwargs["attention_mask"] == 1).all()):
@@ -88,6 +105,9 @@ def greedy_tokens(model, inputs: dict, max_new_tokens: int, pad_token_id: int | 
         if step == 0:  # the image inputs served the prefill
             kwargs = {k: v for k, v in kwargs.items() if k in _DECODE_KEYS or k in ("use_cache", "logits_to_keep")}
         kwargs = model._update_model_kwargs_for_generation(out, kwargs)
+        del out  # as `generate` does: the prefill's outputs are not kept through the next step
+        if step == 0 and not _rows_selectable(kwargs.get("cache")):
+            return _library_tokens(model, inputs, max_new_tokens, eos, pad_token_id)
         for r, t in zip(rows.tolist(), nxt.tolist()):
             answers[r].append(t)
         if step + 1 == max_new_tokens:
@@ -98,8 +118,6 @@ def greedy_tokens(model, inputs: dict, max_new_tokens: int, pad_token_id: int | 
             break
         if done.any():
             keep = (~done).nonzero().squeeze(1)
-            if not hasattr(kwargs.get("cache"), "batch_select_indices"):
-                return _library_tokens(model, inputs, max_new_tokens, eos, pad_token_id)
             kwargs["cache"].batch_select_indices(keep)
             kwargs = _select(kwargs, keep)
             rows, seq = rows[keep], seq[keep]

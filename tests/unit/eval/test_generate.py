@@ -150,3 +150,36 @@ def test_a_transformers_without_the_loops_helpers_goes_through_generate(built, m
     monkeypatch.setattr(model, "prepare_inputs_for_generation", old_style)
     assert not gen._plain_greedy(model, MAX_NEW)
     assert greedy_tokens(model, inputs, MAX_NEW) == expected
+
+
+@pytest.mark.parametrize("attr, value", [("min_new_tokens", 6), ("min_length", 1000),
+                                         ("encoder_repetition_penalty", 1.5), ("num_beams", 2), ("max_time", 60.0)])
+def test_a_config_generate_would_honour_is_not_plain(built, monkeypatch, attr, value):
+    """Minimum lengths are built by `generate` only once its special tokens are prepared, and the
+    encoder repetition penalty only with the prompt: the check builds them the same way. A beam
+    search or a time limit is not a bare argmax either. Each goes through `generate`."""
+    model, _, _, inputs = built("llava")
+    monkeypatch.setattr(model.generation_config, attr, value)
+    assert not gen._plain_greedy(model, MAX_NEW, inputs["input_ids"])
+    if attr in ("min_new_tokens", "encoder_repetition_penalty"):  # the ones whose tokens differ here
+        assert greedy_tokens(model, inputs, MAX_NEW) == _reference(model, inputs, MAX_NEW)
+
+
+def test_only_caches_of_keys_and_values_drop_rows(built):
+    from transformers import DynamicCache, StaticCache
+
+    model, _, _, inputs = built("llava")
+    out = model(**inputs, use_cache=True)
+    assert isinstance(out.past_key_values, DynamicCache) and gen._rows_selectable(out.past_key_values)
+    static = StaticCache(config=model.config.get_text_config(), max_cache_len=64)
+    assert not gen._rows_selectable(static)
+    assert not gen._rows_selectable(None)
+
+
+def test_inputs_without_an_attention_mask(built):
+    """`generate` makes a mask of ones; so does the loop (positions per row, then rows dropped)."""
+    model, processor, prompts, _ = built("llava")
+    same = [prompts[0]] * 4  # no padding, so no mask is needed
+    inputs = dict(left_padded_inputs(processor, same, _images()[:4]))
+    del inputs["attention_mask"]
+    assert greedy_tokens(model, inputs, MAX_NEW) == _reference(model, inputs, MAX_NEW)
