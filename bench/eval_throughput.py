@@ -1,19 +1,22 @@
 """Eval throughput: the batched generator against a batch-1 `generate` loop, side by side.
 
-Usage: python bench/eval_throughput.py [RUN_DIR] [--arm base] [--n 128] [--batch 64 128]
+Usage: python bench/eval_throughput.py [RUN_DIR] [--arm base] [--n 128] [--batch 64 128] [--repeat 3]
 
 Both answer the same queries (the run's test set and its attack files, first `--n`) with the
 same model, greedy decoding, the KV cache on and the same `max_new_tokens` (the world's longest
 answer plus slack, as a study uses); the generation cache is not involved. The loop is
-`model.generate` on one query at a time; the batched generator drops each row from the batch
-once it has ended, and `model.generate` on the same batches shows what that gains. Prints the
-time of each, their ratio, and whether the answers agree. Absolute times on a shared machine are noise;
-the ratio, measured in one run, is the figure.
+`model.generate` on one query at a time; the batched generator drops rows from the batch once
+they have ended and computes an image's prefix once for the queries that share it, and
+`model.generate` on the same batches shows what that gains. Each is timed `--repeat` times,
+interleaved, and the median is the figure. Prints the time of each, their ratio, and whether
+the answers agree. Absolute times on a shared machine are noise; the ratio, measured in one run,
+is the figure.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 from pathlib import Path
 
@@ -46,6 +49,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=128, help="queries")
     parser.add_argument("--batch", type=int, nargs="+", default=[64, 128])
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--repeat", type=int, default=3)
     opts = parser.parse_args()
     if opts.threads:
         torch.set_num_threads(opts.threads)
@@ -61,24 +65,35 @@ def main() -> None:
         images.pil(s.image)  # images read once, before any timing
     print(f"{len(samples)} queries, max_new_tokens {cfg.max_new_tokens}, {torch.get_num_threads()} threads")
 
-    started = time.perf_counter()
-    loop = [hf_generate(model, processor, [prompt_text(processor, s.instruction)], [images.pil(s.image)],
-                        cfg.max_new_tokens)[0] for s in samples]
-    loop_s = time.perf_counter() - started
-    print(f"  batch-1 loop        {loop_s:8.2f} s   ({len(samples) / loop_s:6.1f} queries/s)")
+    def loop_answers():
+        return [hf_generate(model, processor, [prompt_text(processor, s.instruction)], [images.pil(s.image)],
+                            cfg.max_new_tokens)[0] for s in samples]
+
+    generator = HFGenerator(model, processor, data.images, cfg.max_new_tokens)
+    generator.images = images
+    runs = {("batch-1 loop", 1): loop_answers}
     for batch in opts.batch:
-        generator = HFGenerator(model, processor, data.images, cfg.max_new_tokens)
-        generator.images = images
-        runs = {"generator": lambda chunk: generator.generate(chunk),
-                "model.generate": lambda chunk: hf_generate(model, processor, [generation_prompt(processor, s) for s in chunk],
-                                                            [images.pil(s.image) for s in chunk], cfg.max_new_tokens)}
-        for name, answer in runs.items():
+        runs[("generator", batch)] = lambda b=batch: [a for i in range(0, len(samples), b)
+                                                     for a in generator.generate(samples[i:i + b])]
+        runs[("model.generate", batch)] = lambda b=batch: [
+            a for i in range(0, len(samples), b)
+            for a in hf_generate(model, processor, [generation_prompt(processor, s) for s in samples[i:i + b]],
+                                 [images.pil(s.image) for s in samples[i:i + b]], cfg.max_new_tokens)]
+    seconds: dict = {key: [] for key in runs}
+    answers: dict = {}
+    for _ in range(opts.repeat):  # interleaved, so that a slow spell of the machine touches every configuration
+        for key, answer in runs.items():
             started = time.perf_counter()
-            answers = [a for i in range(0, len(samples), batch) for a in answer(samples[i:i + batch])]
-            batched_s = time.perf_counter() - started
-            same = sum(a == b for a, b in zip(answers, loop)) / len(samples)
-            print(f"{name:>14} ({batch:4d}) {batched_s:8.2f} s   ({len(samples) / batched_s:6.1f} queries/s)   "
-                  f"ratio {loop_s / batched_s:5.1f}x   answers equal to the loop's: {same:.1%}")
+            answers[key] = answer()
+            seconds[key].append(time.perf_counter() - started)
+    loop, loop_s = answers[("batch-1 loop", 1)], statistics.median(seconds[("batch-1 loop", 1)])
+    for (name, batch), times in seconds.items():
+        took = statistics.median(times)
+        same = sum(a == b for a, b in zip(answers[(name, batch)], loop)) / len(samples)
+        print(f"{name:>14} ({batch:4d}) {took:8.2f} s (range {min(times):.2f}-{max(times):.2f})   "
+              f"({len(samples) / took:6.1f} queries/s)   ratio {loop_s / took:5.1f}x   "
+              f"answers equal to the loop's: {same:.1%}")
+
 
 if __name__ == "__main__":
     main()

@@ -63,6 +63,64 @@ def _rows_selectable(cache) -> bool:
     return bool(layers) and all(type(layer) in (DynamicLayer, DynamicSlidingWindowLayer) for layer in layers)
 
 
+def _image_token_id(model) -> int | None:
+    config = model.config
+    for key in ("image_token_id", "image_token_index"):
+        if isinstance(getattr(config, key, None), int):
+            return getattr(config, key)
+    return None
+
+
+def shared_image_prefix(model, inputs: dict, min_share: float = 0.5):
+    """The image prefix of left-padded `inputs`, computed once per distinct image: (inputs laid
+    out as [prefix | padding | rest], the prefix's cache expanded to every row, prefix length),
+    or None where it does not apply.
+
+    A row's prefix is its prompt up to and including its last image token; rows with the same
+    prefix tokens and the same pixels share its keys and values, which do not depend on what
+    follows (causal attention) nor on the padding before it (masked, positions counted from the
+    first real token). Moving a row's padding between its prefix and the rest leaves every
+    position and every attended token as they were. It applies to inputs of token ids, mask and
+    one image per row (LLaVA-style processors) with 1-D positions, where every row's prefix has
+    the same length and at most `min_share` of the rows have a prefix of their own."""
+    image_token = _image_token_id(model)
+    pixels, ids, mask = inputs.get("pixel_values"), inputs["input_ids"], inputs.get("attention_mask")
+    if (image_token is None or set(inputs) != {"input_ids", "attention_mask", "pixel_values"} or pixels is None
+            or pixels.shape[0] != ids.shape[0] or mask is None):
+        return None
+    n, length = ids.shape
+    pads = (length - mask.sum(1)).tolist()
+    is_image = (ids == image_token).tolist()
+    ends = [max((i for i, x in enumerate(row) if x), default=-1) for row in is_image]
+    if min(ends) < 0 or len({e + 1 - pad for e, pad in zip(ends, pads)}) != 1:
+        return None
+    size = ends[0] + 1 - pads[0]
+    if size >= length - max(pads):  # nothing would be left to prefill
+        return None
+    keys, group = {}, []
+    flat = pixels.reshape(n, -1).float().cpu().numpy()
+    for r in range(n):
+        key = (tuple(ids[r, pads[r]:pads[r] + size].tolist()), flat[r].tobytes())
+        group.append(keys.setdefault(key, len(keys)))
+    if len(keys) > min_share * n:
+        return None
+    first = [group.index(g) for g in range(len(keys))]  # a row of each distinct prefix
+    prefix_ids = torch.stack([ids[r, pads[r]:pads[r] + size] for r in first])
+    out = model(input_ids=prefix_ids, pixel_values=pixels[first], use_cache=True, return_dict=True,
+                **({"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(model.forward).parameters else {}))
+    cache = out["cache"] if "cache" in out else None
+    if not _rows_selectable(cache):
+        return None
+    cache.batch_select_indices(torch.tensor(group, device=ids.device))
+    new_ids, new_mask = torch.empty_like(ids), torch.zeros_like(mask)
+    for r in range(n):
+        rest = ids[r, pads[r] + size:]
+        new_ids[r] = torch.cat([ids[r, pads[r]:pads[r] + size], ids[r, :pads[r]], rest])
+        new_mask[r, :size] = 1
+        new_mask[r, size + pads[r]:] = 1
+    return {"input_ids": new_ids, "attention_mask": new_mask}, cache, size
+
+
 def _select(kwargs: dict, keep: torch.Tensor) -> dict:
     """The decode inputs of the rows `keep` (position ids may be 3-D: Qwen's multimodal rope)."""
     return {k: v.index_select(v.dim() - 2 if k == "position_ids" else 0, keep) if isinstance(v, torch.Tensor) else v
@@ -70,19 +128,27 @@ def _select(kwargs: dict, keep: torch.Tensor) -> dict:
 
 
 @torch.no_grad()
-def greedy_tokens(model, inputs: dict, max_new_tokens: int, pad_token_id: int | None = None) -> list[list[int]]:
+def greedy_tokens(model, inputs: dict, max_new_tokens: int, pad_token_id: int | None = None,
+                  reuse_prefix: bool = True, compact: float = 0.25) -> list[list[int]]:
     """Each row's greedy continuation of left-padded `inputs`, up to and including its EOS: the
     tokens `model.generate(do_sample=False)` picks, in the rows' order.
 
-    A row leaves the batch as soon as it has ended (its cache rows go too, through the cache's
-    `batch_select_indices`), where `generate` keeps computing every row until the last one ends;
-    positions, masks and the prefill come from the model's own generation helpers. Models whose
+    Rows that have ended leave the batch (their cache rows go too, through the cache's
+    `batch_select_indices`) once they are `compact` of it, where `generate` keeps computing every
+    row until the last one ends; an ended row that has not left yet adds no token. Rows that share
+    an image share its prefix, computed once (`shared_image_prefix`, with `reuse_prefix`).
+    Positions, masks and the prefill come from the model's own generation helpers. Models whose
     generation config changes the argmax (a repetition penalty, ...) or whose cache cannot drop
     rows go through `model.generate` itself."""
-    ids = inputs["input_ids"]
+    original, ids = inputs, inputs["input_ids"]
     eos = _eos_ids(model)
     if not _plain_greedy(model, max_new_tokens, ids):
         return _library_tokens(model, inputs, max_new_tokens, eos, pad_token_id)
+    first_length, prefix = None, shared_image_prefix(model, inputs) if reuse_prefix else None
+    if prefix is not None:  # the image prefix computed once per image: the prefill computes the rest
+        laid_out, cache, size = prefix
+        ids, first_length = laid_out["input_ids"], ids.shape[1] - size
+        inputs = {**laid_out, "cache": cache}
     kwargs = {k: v for k, v in inputs.items() if k != "input_ids"}
     if kwargs.get("attention_mask") is None:  # as `generate` makes one: every row's positions from it
         kwargs["attention_mask"] = torch.ones_like(ids)
@@ -96,31 +162,32 @@ def greedy_tokens(model, inputs: dict, max_new_tokens: int, pad_token_id: int | 
     rows = torch.arange(ids.shape[0], device=ids.device)  # the input row of each batch row
     answers: list[list[int]] = [[] for _ in range(ids.shape[0])]
     eos_t = torch.tensor(eos, device=ids.device, dtype=ids.dtype)
-    seq = ids
+    seq, done = ids, None
     for step in range(max_new_tokens):
-        step_inputs = model.prepare_inputs_for_generation(seq, next_sequence_length=1 if step else None,
+        step_inputs = model.prepare_inputs_for_generation(seq, next_sequence_length=1 if step else first_length,
                                                           is_first_iteration=step == 0, **kwargs)
         out = model(**step_inputs, return_dict=True)
         nxt = out.logits[:, -1].float().argmax(-1)
         if step == 0:  # the image inputs served the prefill
-            kwargs = {k: v for k, v in kwargs.items() if k in _DECODE_KEYS or k in ("use_cache", "logits_to_keep")}
+            kwargs = {k: v for k, v in kwargs.items() if k in _DECODE_KEYS or k in ("use_cache", "logits_to_keep", "cache")}
         kwargs = model._update_model_kwargs_for_generation(out, kwargs)
         del out  # as `generate` does: the prefill's outputs are not kept through the next step
         if step == 0 and not _rows_selectable(kwargs.get("cache")):
-            return _library_tokens(model, inputs, max_new_tokens, eos, pad_token_id)
-        for r, t in zip(rows.tolist(), nxt.tolist()):
-            answers[r].append(t)
+            return _library_tokens(model, original, max_new_tokens, eos, pad_token_id)
+        for r, t, d in zip(rows.tolist(), nxt.tolist(), done.tolist() if step else [False] * len(rows)):
+            if not d:
+                answers[r].append(t)
         if step + 1 == max_new_tokens:
             break
         seq = torch.cat([seq, nxt[:, None]], dim=-1)
-        done = torch.isin(nxt, eos_t)
+        done = (done | torch.isin(nxt, eos_t)) if step else torch.isin(nxt, eos_t)
         if done.all():
             break
-        if done.any():
+        if done.any() and done.sum() >= compact * len(rows):  # ended rows leave (each time a copy of the cache)
             keep = (~done).nonzero().squeeze(1)
             kwargs["cache"].batch_select_indices(keep)
             kwargs = _select(kwargs, keep)
-            rows, seq = rows[keep], seq[keep]
+            rows, seq, done = rows[keep], seq[keep], done[keep]
     return answers
 
 

@@ -91,7 +91,8 @@ def test_dropping_finished_rows_gives_generates_tokens(built, family, monkeypatc
         raise AssertionError("the decode loop fell back to model.generate")
 
     monkeypatch.setattr(model, "generate", no_generate)
-    assert greedy_tokens(model, inputs, MAX_NEW) == expected
+    for compact in (0.0, 0.25, 1.0):  # rows leave as soon as they end, once a quarter has, never
+        assert greedy_tokens(model, inputs, MAX_NEW, compact=compact) == expected, compact
 
 
 def test_rows_keep_their_order(built):
@@ -170,7 +171,7 @@ def test_only_caches_of_keys_and_values_drop_rows(built):
 
     model, _, _, inputs = built("llava")
     out = model(**inputs, use_cache=True)
-    assert isinstance(out.past_key_values, DynamicCache) and gen._rows_selectable(out.past_key_values)
+    assert isinstance(out["cache"], DynamicCache) and gen._rows_selectable(out["cache"])
     static = StaticCache(config=model.config.get_text_config(), max_cache_len=64)
     assert not gen._rows_selectable(static)
     assert not gen._rows_selectable(None)
@@ -183,3 +184,33 @@ def test_inputs_without_an_attention_mask(built):
     inputs = dict(left_padded_inputs(processor, same, _images()[:4]))
     del inputs["attention_mask"]
     assert greedy_tokens(model, inputs, MAX_NEW) == _reference(model, inputs, MAX_NEW)
+
+
+@pytest.mark.parametrize("family", FAMILIES.names())
+def test_an_image_prefix_computed_once_gives_the_same_tokens(built, family):
+    """Rows that share an image (here 8 prompts over 4 images) share the prefix up to its last
+    image token: computed once per image, it gives `generate`'s tokens. Where the inputs are not
+    LLaVA-style (token ids, mask, one image per row) nothing is reused."""
+    model, _, _, inputs = built(family)
+    prefix = gen.shared_image_prefix(model, inputs)
+    if set(inputs) == {"input_ids", "attention_mask", "pixel_values"}:
+        assert prefix is not None
+        laid_out, cache, size = prefix
+        assert cache.get_seq_length() == size and laid_out["input_ids"].shape == inputs["input_ids"].shape
+        # each row holds the same tokens, its padding now after the prefix
+        for new, old, m in zip(laid_out["input_ids"], inputs["input_ids"], inputs["attention_mask"]):
+            assert sorted(new.tolist()) == sorted(old.tolist())
+            assert new[:size].tolist() == old[m.bool()][:size].tolist()
+    else:
+        assert prefix is None
+    expected = _reference(model, inputs, MAX_NEW)
+    assert greedy_tokens(model, inputs, MAX_NEW, reuse_prefix=True) == expected
+    assert greedy_tokens(model, inputs, MAX_NEW, reuse_prefix=False) == expected
+
+
+def test_no_prefix_is_reused_when_the_images_differ(built):
+    model, processor, prompts, _ = built("llava")
+    colours = [Image.new("RGB", (SIZE, SIZE), (30 * i, 0, 0)) for i in range(len(prompts))]
+    inputs = dict(left_padded_inputs(processor, prompts, colours))
+    assert gen.shared_image_prefix(model, inputs) is None  # 8 images for 8 rows: nothing to share
+    assert gen.shared_image_prefix(model, inputs, min_share=1.0) is not None
