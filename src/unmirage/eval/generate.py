@@ -127,7 +127,7 @@ def _select(kwargs: dict, keep: torch.Tensor) -> dict:
             for k, v in kwargs.items()}
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def greedy_tokens(model, inputs: dict, max_new_tokens: int, pad_token_id: int | None = None,
                   reuse_prefix: bool = True, compact: float = 0.25) -> list[list[int]]:
     """Each row's greedy continuation of left-padded `inputs`, up to and including its EOS: the
@@ -203,7 +203,7 @@ def _library_tokens(model, inputs: dict, max_new_tokens: int, eos: list[int],
     return answers
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def generate_texts(model, processor, prompts: list[str], images: list, max_new_tokens: int) -> list[str]:
     """Greedy continuations of chat-formatted `prompts`, each with its PIL image (left padding, KV
     cache, finished rows leaving the batch)."""
