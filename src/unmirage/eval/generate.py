@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import torch
+from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
 
 from ..data.inputs import IGNORE, Collator, Encoder, ImageCache, generation_prompt, left_padded_inputs, model_inputs
 from ..data.records import Sample
@@ -57,8 +58,6 @@ def _plain_greedy(model, max_new_tokens: int, ids: torch.Tensor | None = None) -
 def _rows_selectable(cache) -> bool:
     """Whether every layer of `cache` keeps only keys and values, which `batch_select_indices`
     selects rows of (static, linear-attention, hybrid and quantized layers keep more or cannot)."""
-    from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
-
     layers = getattr(cache, "layers", None)
     return bool(layers) and all(type(layer) in (DynamicLayer, DynamicSlidingWindowLayer) for layer in layers)
 
@@ -71,6 +70,13 @@ def _image_token_id(model) -> int | None:
     return None
 
 
+def _sliding_window(model) -> bool:
+    """Whether the language model attends within a sliding window (counted in cache slots)."""
+    text = model.config.get_text_config()
+    windowed = bool(getattr(text, "sliding_window", None)) and getattr(text, "use_sliding_window", True) is not False
+    return windowed or any("sliding" in str(t) for t in getattr(text, "layer_types", None) or [])
+
+
 def shared_image_prefix(model, inputs: dict, min_share: float = 0.5):
     """The image prefix of left-padded `inputs`, computed once per distinct image: (inputs laid
     out as [prefix | padding | rest], the prefix's cache expanded to every row, prefix length),
@@ -80,13 +86,17 @@ def shared_image_prefix(model, inputs: dict, min_share: float = 0.5):
     prefix tokens and the same pixels share its keys and values, which do not depend on what
     follows (causal attention) nor on the padding before it (masked, positions counted from the
     first real token). Moving a row's padding between its prefix and the rest leaves every
-    position and every attended token as they were. It applies to inputs of token ids, mask and
-    one image per row (LLaVA-style processors) with 1-D positions, where every row's prefix has
-    the same length and at most `min_share` of the rows have a prefix of their own."""
+    position and every attended token as they were, so the tokens are `generate`'s; in bfloat16
+    up to rounding (prefilling the rest apart can settle a near-tie otherwise: 1 row of 96 in a
+    probe). It applies to inputs of token ids, mask and one image per row (LLaVA-style
+    processors) of a model that takes position ids and attends to every earlier token (no
+    sliding window), where every row's prefix has the same length and at most `min_share` of
+    the rows have a prefix of their own."""
     image_token = _image_token_id(model)
     pixels, ids, mask = inputs.get("pixel_values"), inputs["input_ids"], inputs.get("attention_mask")
     if (image_token is None or set(inputs) != {"input_ids", "attention_mask", "pixel_values"} or pixels is None
-            or pixels.shape[0] != ids.shape[0] or mask is None):
+            or pixels.shape[0] != ids.shape[0] or mask is None
+            or "position_ids" not in inspect.signature(model.forward).parameters or _sliding_window(model)):
         return None
     n, length = ids.shape
     pads = (length - mask.sum(1)).tolist()
@@ -98,9 +108,9 @@ def shared_image_prefix(model, inputs: dict, min_share: float = 0.5):
     if size >= length - max(pads):  # nothing would be left to prefill
         return None
     keys, group = {}, []
-    flat = pixels.reshape(n, -1).float().cpu().numpy()
+    same_pixels = torch.unique(pixels.flatten(1), dim=0, return_inverse=True)[1].tolist()  # on the device
     for r in range(n):
-        key = (tuple(ids[r, pads[r]:pads[r] + size].tolist()), flat[r].tobytes())
+        key = (tuple(ids[r, pads[r]:pads[r] + size].tolist()), same_pixels[r])
         group.append(keys.setdefault(key, len(keys)))
     if len(keys) > min_share * n:
         return None
@@ -109,8 +119,8 @@ def shared_image_prefix(model, inputs: dict, min_share: float = 0.5):
     out = model(input_ids=prefix_ids, pixel_values=pixels[first], use_cache=True, return_dict=True,
                 **({"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(model.forward).parameters else {}))
     cache = out["cache"] if "cache" in out else None
-    if not _rows_selectable(cache):
-        return None
+    if not _rows_selectable(cache) or any(type(layer) is not DynamicLayer for layer in cache.layers):
+        return None  # (a sliding window counts cache slots, and the moved padding would fill them)
     cache.batch_select_indices(torch.tensor(group, device=ids.device))
     new_ids, new_mask = torch.empty_like(ids), torch.zeros_like(mask)
     for r in range(n):

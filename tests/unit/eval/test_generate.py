@@ -214,3 +214,52 @@ def test_no_prefix_is_reused_when_the_images_differ(built):
     inputs = dict(left_padded_inputs(processor, prompts, colours))
     assert gen.shared_image_prefix(model, inputs) is None  # 8 images for 8 rows: nothing to share
     assert gen.shared_image_prefix(model, inputs, min_share=1.0) is not None
+
+
+def _llava_on(text_config_cls, processor, like, **text):
+    """A tiny LLaVA like `like` whose language model is `text_config_cls(**text)` (random weights)."""
+    from transformers import LlavaConfig, LlavaForConditionalGeneration
+
+    tok = processor.tokenizer
+    torch.manual_seed(0)
+    text_cfg = text_config_cls(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                               num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=256,
+                               pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, **text)
+    config = LlavaConfig(vision_config=like.config.vision_config, text_config=text_cfg,
+                         image_token_id=like.config.image_token_id, vision_feature_layer=-1,
+                         vision_feature_select_strategy=like.config.vision_feature_select_strategy,
+                         image_seq_length=like.config.image_seq_length)
+    model = LlavaForConditionalGeneration(config).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() >= 2:
+                p.normal_(0, 0.2)
+    model.generation_config.pad_token_id = tok.pad_token_id
+    return model
+
+
+def test_a_sliding_window_keeps_the_whole_prefill():
+    """With a sliding window (counted in cache slots), padding moved after the prefix would fill
+    the window: nothing is reused, and the tokens stay `generate`'s."""
+    from transformers import MistralConfig
+
+    like, processor = fresh_tiny(ModelConfig(family="llava", **CFG), [WORDS], SIZE)
+    model = _llava_on(MistralConfig, processor, like, sliding_window=6)
+    inputs = dict(left_padded_inputs(processor, [prompt_text(processor, i) for i in INSTRUCTIONS], _images()))
+    _with_staggered_eos(model, inputs)
+    assert gen._sliding_window(model) and gen.shared_image_prefix(model, inputs) is None
+    assert greedy_tokens(model, inputs, MAX_NEW) == _reference(model, inputs, MAX_NEW)
+    assert not gen._sliding_window(like)
+
+
+def test_an_image_after_some_text_shares_its_prefix(built):
+    """LLaVA-1.5's template puts text before the image ("USER: <image>\\n..."): the prefix is that
+    text and the image, shared by every row on the same image."""
+    model, processor, _, _ = built("llava")
+    image = processor.tokenizer.image_token if hasattr(processor.tokenizer, "image_token") else "<image>"
+    prompts = [f"what {image} {i}" for i in INSTRUCTIONS]  # (raw prompts: the words before the image are the prefix's)
+    inputs = dict(left_padded_inputs(processor, prompts, _images()))
+    prefix = gen.shared_image_prefix(model, inputs)
+    image_tokens = int((inputs["input_ids"][0] == model.config.image_token_id).sum())
+    assert prefix is not None and prefix[2] > image_tokens  # the words before the image belong to it
+    assert greedy_tokens(model, inputs, MAX_NEW) == _reference(model, inputs, MAX_NEW)
