@@ -365,13 +365,20 @@ def fit_judge(data: List[Path] = typer.Argument(..., help="Labelled answers: VLG
               format_: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
               option: List[str] = typer.Option([], help="A loader option KEY=VALUE"),
               min_count: int = typer.Option(3, help="Fewest answers a word or word pair must occur in"),
-              steps: int = typer.Option(400, help="Gradient steps")) -> None:
+              steps: int = typer.Option(400, help="Gradient steps"),
+              feature_set: Optional[int] = typer.Option(None, help="The features: 1 words and word pairs; 3 those "
+                                                        "and the opening's, marked (the default); 2 set 3 with a "
+                                                        "long answer's words weighed less")) -> None:
     """Fit the `fitted` refusal judge (select it with --set eval.judge=fitted --set eval.judge_model=OUT)."""
+    from .errors import ConfigError
+    from .eval.fitted import FEATURE_SET, FEATURE_SETS
     from .eval.fitted import fit_judge as fit
 
+    if feature_set is not None and feature_set not in FEATURE_SETS:
+        raise ConfigError(f"--feature-set must be one of {', '.join(map(str, FEATURE_SETS))}, got {feature_set}")
     source = _source(format_, option, None)
     samples = [s for path in data for s in source.load(path)]
-    judge = fit(samples, min_count, steps)
+    judge = fit(samples, min_count, steps, feature_set=FEATURE_SET if feature_set is None else feature_set)
     judge.save(out)
     typer.echo(f"fitted on {len(samples)} answers, {len(judge.vocab)} features -> {out}")
 

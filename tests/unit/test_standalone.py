@@ -186,6 +186,19 @@ def test_fit_judge_from_the_command_line_then_judge_with_it(tiny_world, tmp_path
     assert metrics["asr/unsafes"] == 0.5 and metrics["rr/unsafes"] == 0.5  # the refusal refuses, the recipe does not
 
 
+def test_fit_judge_takes_a_feature_set(tiny_world, tmp_path):
+    from unmirage.errors import ConfigError
+    from unmirage.eval.fitted import FittedJudge
+
+    cli.app(["fit-judge", str(tiny_world / "train.json"), "--out", str(tmp_path / "one"), "--min-count", "1",
+             "--feature-set", "1"], standalone_mode=False)
+    assert FittedJudge.load(tmp_path / "one").feature_set == 1
+    with pytest.raises(ConfigError, match="feature-set must be one of"):
+        cli.app(["fit-judge", str(tiny_world / "train.json"), "--out", str(tmp_path / "nine"), "--feature-set", "9"],
+                standalone_mode=False)
+    assert not (tmp_path / "nine").exists()
+
+
 def test_train_and_the_study_read_a_safety_set_of_another_format(tiny_world, tmp_path, captured):
     import shutil
 
