@@ -24,7 +24,7 @@ import torch
 
 from unmirage.attacks.one_word import read_attacks
 from unmirage.config import EvalConfig
-from unmirage.data.inputs import ImageCache, generation_prompt, left_padded_inputs, prompt_text
+from unmirage.data.inputs import ImageCache, generation_prompt, left_padded_inputs
 from unmirage.data.layout import TEST, DataDir
 from unmirage.eval.generate import HFGenerator
 from unmirage.eval.runner import make_judge, resolve_max_new_tokens
@@ -66,7 +66,7 @@ def main() -> None:
     print(f"{len(samples)} queries, max_new_tokens {cfg.max_new_tokens}, {torch.get_num_threads()} threads")
 
     def loop_answers():
-        return [hf_generate(model, processor, [prompt_text(processor, s.instruction)], [images.pil(s.image)],
+        return [hf_generate(model, processor, [generation_prompt(processor, s)], [images.pil(s.image)],
                             cfg.max_new_tokens)[0] for s in samples]
 
     generator = HFGenerator(model, processor, data.images, cfg.max_new_tokens)
