@@ -11,6 +11,7 @@ from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
 
 from ..data.inputs import IGNORE, Collator, Encoder, ImageCache, generation_prompt, left_padded_inputs, model_inputs
 from ..data.records import Sample
+from ..models.families import image_token_id
 from ..models.scoring import token_logprobs
 
 # the per-row inputs a decoding step takes (the image inputs serve the prefill only)
@@ -62,12 +63,8 @@ def _rows_selectable(cache) -> bool:
     return bool(layers) and all(type(layer) in (DynamicLayer, DynamicSlidingWindowLayer) for layer in layers)
 
 
-def _image_token_id(model) -> int | None:
-    config = model.config
-    for key in ("image_token_id", "image_token_index"):
-        if isinstance(getattr(config, key, None), int):
-            return getattr(config, key)
-    return None
+def _forward_takes(model, name: str) -> bool:
+    return name in inspect.signature(model.forward).parameters
 
 
 def _sliding_window(model) -> bool:
@@ -92,11 +89,11 @@ def shared_image_prefix(model, inputs: dict, min_share: float = 0.5):
     processors) of a model that takes position ids and attends to every earlier token (no
     sliding window), where every row's prefix has the same length and at most `min_share` of
     the rows have a prefix of their own."""
-    image_token = _image_token_id(model)
+    image_token = image_token_id(model.config)
     pixels, ids, mask = inputs.get("pixel_values"), inputs["input_ids"], inputs.get("attention_mask")
     if (image_token is None or set(inputs) != {"input_ids", "attention_mask", "pixel_values"} or pixels is None
             or pixels.shape[0] != ids.shape[0] or mask is None
-            or "position_ids" not in inspect.signature(model.forward).parameters or _sliding_window(model)):
+            or not _forward_takes(model, "position_ids") or _sliding_window(model)):
         return None
     n, length = ids.shape
     pads = (length - mask.sum(1)).tolist()
@@ -117,10 +114,10 @@ def shared_image_prefix(model, inputs: dict, min_share: float = 0.5):
     first = [group.index(g) for g in range(len(keys))]  # a row of each distinct prefix
     prefix_ids = torch.stack([ids[r, pads[r]:pads[r] + size] for r in first])
     out = model(input_ids=prefix_ids, pixel_values=pixels[first], use_cache=True, return_dict=True,
-                **({"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(model.forward).parameters else {}))
+                **({"logits_to_keep": 1} if _forward_takes(model, "logits_to_keep") else {}))
     cache = out["cache"] if "cache" in out else None
-    if not _rows_selectable(cache) or any(type(layer) is not DynamicLayer for layer in cache.layers):
-        return None  # (a sliding window counts cache slots, and the moved padding would fill them)
+    if not getattr(cache, "layers", None) or any(type(layer) is not DynamicLayer for layer in cache.layers):
+        return None  # full attention only: a sliding window counts cache slots, which the moved padding would fill
     cache.batch_select_indices(torch.tensor(group, device=ids.device))
     new_ids, new_mask = torch.empty_like(ids), torch.zeros_like(mask)
     for r in range(n):
@@ -162,17 +159,17 @@ def greedy_tokens(model, inputs: dict, max_new_tokens: int, pad_token_id: int | 
     kwargs = {k: v for k, v in inputs.items() if k != "input_ids"}
     if kwargs.get("attention_mask") is None:  # as `generate` makes one: every row's positions from it
         kwargs["attention_mask"] = torch.ones_like(ids)
-    if "position_ids" in inspect.signature(model.forward).parameters:
+    if _forward_takes(model, "position_ids"):
         kwargs["position_ids"] = model._prepare_position_ids_for_generation(ids, {"input_ids": ids, **kwargs})
-    if kwargs.get("attention_mask") is not None and bool((kwargs["attention_mask"] == 1).all()):
+    if bool((kwargs["attention_mask"] == 1).all()):
         kwargs["attention_mask"] = None  # no padding: as `generate` does, for the same attention path
     kwargs["use_cache"] = True
-    if "logits_to_keep" in inspect.signature(model.forward).parameters:
+    if _forward_takes(model, "logits_to_keep"):
         kwargs["logits_to_keep"] = 1  # as `generate` sets it: the prefill's logits at the last position only
     rows = torch.arange(ids.shape[0], device=ids.device)  # the input row of each batch row
     answers: list[list[int]] = [[] for _ in range(ids.shape[0])]
     eos_t = torch.tensor(eos, device=ids.device, dtype=ids.dtype)
-    seq, done = ids, None
+    seq, done = ids, torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)  # done: ended rows
     for step in range(max_new_tokens):
         step_inputs = model.prepare_inputs_for_generation(seq, next_sequence_length=1 if step else first_length,
                                                           is_first_iteration=step == 0, **kwargs)
@@ -184,13 +181,13 @@ def greedy_tokens(model, inputs: dict, max_new_tokens: int, pad_token_id: int | 
         del out  # as `generate` does: the prefill's outputs are not kept through the next step
         if step == 0 and not _rows_selectable(kwargs.get("cache")):
             return _library_tokens(model, original, max_new_tokens, eos, pad_token_id)
-        for r, t, d in zip(rows.tolist(), nxt.tolist(), done.tolist() if step else [False] * len(rows)):
+        for r, t, d in zip(rows.tolist(), nxt.tolist(), done.tolist()):
             if not d:
                 answers[r].append(t)
         if step + 1 == max_new_tokens:
             break
         seq = torch.cat([seq, nxt[:, None]], dim=-1)
-        done = (done | torch.isin(nxt, eos_t)) if step else torch.isin(nxt, eos_t)
+        done = done | torch.isin(nxt, eos_t)
         if done.all():
             break
         if done.any() and done.sum() >= compact * len(rows):  # ended rows leave (each time a copy of the cache)

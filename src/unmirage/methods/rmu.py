@@ -8,6 +8,7 @@ import torch
 from accelerate.utils import send_to_device
 
 from ..errors import ConfigError
+from ..models.families import image_token_id
 from ..models.hooks import capture_output, decoder_layer
 from ..models.scope import layer_pattern
 from .base import METHODS, model_inputs, precompute
@@ -39,10 +40,7 @@ def text_layers(model) -> int:
 def text_token_mask(model, batch) -> torch.Tensor:
     """Attention mask without image tokens: RMU steers text tokens of prompt and answer only."""
     mask = batch["attention_mask"].bool()
-    config = model_config(model)
-    image_token = getattr(config, "image_token_id", None)
-    if image_token is None:
-        image_token = getattr(config, "image_token_index", None)
+    image_token = image_token_id(model_config(model))
     if image_token is not None:
         mask &= batch["input_ids"] != image_token
     return mask

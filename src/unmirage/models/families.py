@@ -46,6 +46,15 @@ def chat_template(user_open: str, image: str, user_close: str, assistant_open: s
     )
 
 
+
+def image_token_id(config) -> int | None:
+    """The id of the image placeholder token a VLM's config names (`image_token_id`, or LLaVA's
+    older `image_token_index`); None for a model without one."""
+    for key in ("image_token_id", "image_token_index"):
+        if isinstance(getattr(config, key, None), int):
+            return getattr(config, key)
+    return None
+
 @dataclass(frozen=True)
 class Family:
     """How to build one family's tiny model and processor around a word-level tokenizer."""
