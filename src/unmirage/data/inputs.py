@@ -207,13 +207,47 @@ def _stack_padded(values: list[torch.Tensor], length: int) -> torch.Tensor:
     return out
 
 
+_NOT_PER_IMAGE: "weakref.WeakKeyDictionary[Any, bool]" = weakref.WeakKeyDictionary()
+
+
+class _EachImageOnce:
+    """A processor's image processor for one call in which images repeat: it processes each
+    distinct image (the same object) once and repeats its rows, where every output is a tensor
+    with one row per image; otherwise it processes every image, as the processor itself would.
+    Padding over the batch (LLaVA-NeXT's tiles, Idefics3's splits) is the same, as the distinct
+    images are the same set."""
+
+    def __init__(self, real):
+        self._real = real
+
+    def __getattr__(self, name: str):
+        return getattr(self._real, name)
+
+    def __call__(self, images, *args, **kwargs):
+        nested = all(isinstance(group, list) and len(group) == 1 for group in images)
+        flat = [group[0] for group in images] if nested else list(images)
+        distinct = list({id(im): im for im in flat}.values())  # each image object once, in order of first use
+        row = {id(im): i for i, im in enumerate(distinct)}
+        which = [row[id(im)] for im in flat]
+        out = self._real([[im] for im in distinct] if nested else distinct, *args, **kwargs)
+        if not all(isinstance(v, torch.Tensor) and v.dim() and v.shape[0] == len(distinct) for v in out.values()):
+            _NOT_PER_IMAGE[self._real] = True  # (patches, split counts ...): not tried again
+            return self._real(images, *args, **kwargs)
+        index = torch.tensor(which)
+        return out.__class__({k: v.index_select(0, index.to(v.device)) for k, v in out.items()})
+
+
 def left_padded_inputs(processor, prompts: list[str], images: list):
     """Model inputs for chat-formatted `prompts`, each with its PIL image, padded on the left (so
-    the last position is every prompt's last token); the tokenizer's padding side is restored."""
+    the last position is every prompt's last token); the tokenizer's padding side is restored.
+    An image given for several prompts (the same object) is processed once."""
     tok = processor.tokenizer
     side, tok.padding_side = tok.padding_side, "left"
+    real = processor.image_processor
+    if len({id(im) for im in images}) < len(images) and real not in _NOT_PER_IMAGE:
+        processor.image_processor = _EachImageOnce(real)
     try:  # images nested per prompt, as processors that split images (Idefics3) need
         return processor(text=prompts, images=[[im] for im in images], padding=True, return_tensors="pt",
                          add_special_tokens=False)
     finally:
-        tok.padding_side = side
+        tok.padding_side, processor.image_processor = side, real

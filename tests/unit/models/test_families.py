@@ -238,3 +238,49 @@ def test_tokenizer_case(family):
     # the study's config reaches the tokenizer
     _, processor = fresh_tiny(ModelConfig(family=family, lowercase=False, **CFG), texts, SIZE)
     assert {"Share", "share"} <= set(processor.tokenizer.get_vocab())
+
+
+class _Counting:
+    """An image processor that records how many images each call gets."""
+
+    def __init__(self, real):
+        self.real, self.calls = real, []
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+    def __call__(self, images, *args, **kwargs):
+        self.calls.append(len(images))
+        return self.real(images, *args, **kwargs)
+
+
+@pytest.mark.parametrize("family", FAMILIES.names())
+def test_repeated_images_are_processed_once_with_the_same_inputs(built, family):
+    from unmirage.data.inputs import left_padded_inputs
+
+    _, processor, samples = built(family)
+    a, b, c = (Image.new("RGB", size, colour) for size, colour in
+               [((SIZE, SIZE), (255, 0, 0)), ((SIZE + 16, SIZE), (0, 0, 255)), ((SIZE, SIZE + 8), (0, 200, 0))])
+    images = [a, b, a, c, b, a]
+    prompts = [prompt_text(processor, s.instruction) for s in samples[:len(images)]]
+    plain = left_padded_inputs(processor, prompts, [im.copy() for im in images])  # no object repeats
+    counting = processor.image_processor = _Counting(processor.image_processor)
+    try:
+        once = left_padded_inputs(processor, prompts, images)
+    finally:
+        processor.image_processor = counting.real
+    assert set(once) == set(plain)
+    for key in plain:
+        assert torch.equal(torch.as_tensor(once[key]), torch.as_tensor(plain[key])), key
+    assert counting.calls[0] == 3  # the distinct images first
+    if family.startswith("llava"):  # one row per image in every output: nothing is processed twice
+        assert counting.calls == [3]
+    else:  # patches or splits: every image, as the processor does, and from then on only that
+        assert counting.calls == [3, 6]
+        counting.calls.clear()
+        processor.image_processor = counting
+        try:
+            again = left_padded_inputs(processor, prompts, images)
+        finally:
+            processor.image_processor = counting.real
+        assert counting.calls == [6] and torch.equal(again["input_ids"], plain["input_ids"])
