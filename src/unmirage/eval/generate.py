@@ -128,44 +128,6 @@ def shared_image_prefix(model, inputs: dict, min_share: float = 0.5):
     return {"input_ids": new_ids, "attention_mask": new_mask}, cache, size
 
 
-class _GrowingLayer(DynamicLayer):
-    """A full-attention layer's keys and values in buffers allocated once for the prompt and the
-    whole answer: each new token is written in place, where `DynamicLayer` concatenates (copying
-    the cache at every step), and attention gets a view of the filled part, the same keys and
-    values. Rows leave with `batch_select_indices`. It lives inside `greedy_tokens` only."""
-
-    def __init__(self, layer: DynamicLayer, room: int):
-        super().__init__()
-        self.device, self.is_initialized = layer.keys.device, True
-        self._keys = self._buffer(layer.keys, room)
-        self._values = self._buffer(layer.values, room)
-        self._filled = layer.keys.shape[-2]
-        self._views()
-
-    @staticmethod
-    def _buffer(states: torch.Tensor, room: int) -> torch.Tensor:
-        buffer = states.new_empty((*states.shape[:-2], states.shape[-2] + room, states.shape[-1]))
-        buffer[..., :states.shape[-2], :] = states
-        return buffer
-
-    def _views(self) -> None:
-        self.keys, self.values = self._keys[..., :self._filled, :], self._values[..., :self._filled, :]
-
-    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
-        new = key_states.shape[-2]
-        if self._filled + new > self._keys.shape[-2]:
-            raise RuntimeError("the decode loop wrote past the answer length it allocated for")
-        self._keys[..., self._filled:self._filled + new, :] = key_states
-        self._values[..., self._filled:self._filled + new, :] = value_states
-        self._filled += new
-        self._views()
-        return self.keys, self.values
-
-    def batch_select_indices(self, indices: torch.Tensor) -> None:
-        self._keys, self._values = self._keys[indices], self._values[indices]
-        self._views()
-
-
 def _select(kwargs: dict, keep: torch.Tensor) -> dict:
     """The decode inputs of the rows `keep` (position ids may be 3-D: Qwen's multimodal rope)."""
     return {k: v.index_select(v.dim() - 2 if k == "position_ids" else 0, keep) if isinstance(v, torch.Tensor) else v
@@ -217,12 +179,8 @@ def greedy_tokens(model, inputs: dict, max_new_tokens: int, pad_token_id: int | 
             kwargs = {k: v for k, v in kwargs.items() if k in _DECODE_KEYS or k in ("use_cache", "logits_to_keep", "cache")}
         kwargs = model._update_model_kwargs_for_generation(out, kwargs)
         del out  # as `generate` does: the prefill's outputs are not kept through the next step
-        if step == 0:
-            cache = kwargs.get("cache")
-            if not _rows_selectable(cache):
-                return _library_tokens(model, original, max_new_tokens, eos, pad_token_id)
-            cache.layers = [_GrowingLayer(layer, max_new_tokens - 1) if type(layer) is DynamicLayer else layer
-                            for layer in cache.layers]  # sliding windows keep their own (they drop old tokens)
+        if step == 0 and not _rows_selectable(kwargs.get("cache")):
+            return _library_tokens(model, original, max_new_tokens, eos, pad_token_id)
         for r, t, d in zip(rows.tolist(), nxt.tolist(), done.tolist()):
             if not d:
                 answers[r].append(t)

@@ -263,24 +263,3 @@ def test_an_image_after_some_text_shares_its_prefix(built):
     image_tokens = int((inputs["input_ids"][0] == model.config.image_token_id).sum())
     assert prefix is not None and prefix[2] > image_tokens  # the words before the image belong to it
     assert greedy_tokens(model, inputs, MAX_NEW) == _reference(model, inputs, MAX_NEW)
-
-
-def test_growing_layer_holds_what_concatenation_holds():
-    from transformers.cache_utils import DynamicLayer
-
-    torch.manual_seed(0)
-    plain, first = DynamicLayer(), (torch.randn(3, 2, 5, 4), torch.randn(3, 2, 5, 4))
-    plain.update(*first)
-    grown = gen._GrowingLayer(plain, room=2)
-    plain = DynamicLayer()
-    plain.update(*first)
-    for _ in range(2):
-        step = (torch.randn(3, 2, 1, 4), torch.randn(3, 2, 1, 4))
-        assert all(torch.equal(a, b) for a, b in zip(grown.update(*step), plain.update(*step)))
-        assert grown.get_seq_length() == plain.get_seq_length()
-    keep = torch.tensor([2, 0])
-    grown.batch_select_indices(keep)
-    plain.batch_select_indices(keep)
-    assert torch.equal(grown.keys, plain.keys) and torch.equal(grown.values, plain.values)
-    with pytest.raises(RuntimeError, match="past the answer length"):
-        grown.update(torch.randn(2, 2, 1, 4), torch.randn(2, 2, 1, 4))
