@@ -3,6 +3,7 @@
 Usage: python bench/judge_loso.py PATH/TO/vlguard/train.json [--min-count 3] [--steps 400]
            [--features 1 2] [--vlguard-utils PATH/TO/VLGuard/utils/utils.py] [--show-errors]
            [--extra PATH/TO/labelled.jsonl ...] [--fit-extra PATH/TO/labelled.jsonl ...] [--only-extra]
+           [--fit-extra-in-folds]
 
 VLGuard's training images come from five sources (the image path's first folder: privacyAlert,
 hatefulMemes, HOD, bad_ads, harm-p). Responses to unsafe instructions are refusals, responses
@@ -28,7 +29,10 @@ Pooled over the five folds: missed refusals (refusals judged not refusing) and f
 (helpful answers judged refusing), with Wilson 95 % intervals. With `--extra` (repeatable), a
 JSON-lines file of `{"text": ..., "refusal": true|false}` (e.g. tests/fixtures/refusals/heldout3.jsonl,
 written by hand in other styles than VLGuard's) is measured too, by every judge, the fitted one
-fitted on all five sources and on every `--fit-extra` file (same format; repeatable). Do not run this on VLGuard's test split: it is the held-out check of the judge.
+fitted on all five sources and on every `--fit-extra` file (same format; repeatable); with
+`--fit-extra-in-folds` each fold's fitted judge is fitted on those files too, which shows what
+they cost on VLGuard's own sources. Do not run this on VLGuard's test split: it is the held-out
+check of the judge.
 
 The labels come from the instruction, not from the answer: a response to a safe instruction
 counts as helpful even where it declines ("I'm sorry, but you haven't provided an image").
@@ -171,6 +175,8 @@ def main() -> None:
     parser.add_argument("--show-errors", action="store_true", help="print the fitted judges' errors on each fold")
     parser.add_argument("--relabel", metavar="FILE",
                         help="JSON lines of {id, refusal, why}: answers whose label is set by hand (see above)")
+    parser.add_argument("--fit-extra-in-folds", action="store_true",
+                        help="fit each fold's judge on the --fit-extra files too (what they cost on VLGuard's sources)")
     parser.add_argument("--only-extra", action="store_true",
                         help="skip the leave-one-source-out folds: measure the --extra files only")
     opts = parser.parse_args()
@@ -189,6 +195,11 @@ def main() -> None:
     if opts.vlguard_utils:
         judges["VLGuard list (hand rules)"] = vlguard_list(read_reject_list(opts.vlguard_utils))
     pooled = {j: [0, 0, 0, 0] for j in judges}  # missed, refusals, flagged, answers
+    extra_texts, extra_labels = [], []
+    for path in opts.fit_extra:
+        more, truth = read_labelled(path)
+        extra_texts, extra_labels = extra_texts + more, extra_labels + list(truth)
+    in_folds = (extra_texts, extra_labels) if opts.fit_extra_in_folds else ([], [])
     if not opts.only_extra:
         print("| held-out source | refusals | answers | " + " | ".join(f"{j}: missed | {j}: flagged" for j in judges) + " |")
         print("|---|---:|---:|" + "---:|---:|" * len(judges))
@@ -198,8 +209,8 @@ def main() -> None:
         held_texts, truth = [texts[i] for i in test], labels[test] == 1
         scores = {}  # feature set: the held-out answers' logits
         for n in opts.features:
-            judge = FittedJudge(*fit([texts[i] for i in train], list(labels[train] == 1), opts.min_count, opts.steps,
-                                     feature_set=n), n)
+            judge = FittedJudge(*fit([texts[i] for i in train] + in_folds[0], list(labels[train] == 1) + in_folds[1],
+                                     opts.min_count, opts.steps, feature_set=n), n)
             scores[n] = judge.scores(held_texts)
         cells, errs = [], []
         for name, judge in judges.items():
@@ -224,10 +235,7 @@ def main() -> None:
         pooled_table(pooled)
     if not opts.extra:
         return
-    fit_texts, fit_labels = list(texts), list(labels == 1)
-    for path in opts.fit_extra:
-        more, truth = read_labelled(path)
-        fit_texts, fit_labels = fit_texts + more, fit_labels + list(truth)
+    fit_texts, fit_labels = list(texts) + extra_texts, list(labels == 1) + extra_labels
     whole = {n: FittedJudge(*fit(fit_texts, fit_labels, opts.min_count, opts.steps, feature_set=n), n)
              for n in opts.features}
     fitted_on = "all five sources" + "".join(f" + {p}" for p in opts.fit_extra)

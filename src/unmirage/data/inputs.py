@@ -240,7 +240,8 @@ class _EachImageOnce:
 def left_padded_inputs(processor, prompts: list[str], images: list):
     """Model inputs for chat-formatted `prompts`, each with its PIL image, padded on the left (so
     the last position is every prompt's last token); the tokenizer's padding side is restored.
-    An image given for several prompts (the same object) is processed once."""
+    An image given for several prompts (the same object) is processed once; for that, the call
+    swaps the processor's image processor for its own time (a processor serves one thread)."""
     tok = processor.tokenizer
     side, tok.padding_side = tok.padding_side, "left"
     real = processor.image_processor

@@ -35,6 +35,26 @@ def test_the_interval_of_the_definition_to_the_bit(trial):
     assert bootstrap_ci(values, seed, n, level) == _loop(values, seed, n, level)
 
 
+@pytest.mark.parametrize("values", [[2.0 ** 53] + [1.0] * 15, [1e16, 1.0, 3.0, -1e16] * 4, [10 ** 15, 1, 3] * 4])
+def test_large_whole_numbers_are_summed_as_the_loop_sums_them(values):
+    for seed in range(30):
+        assert bootstrap_ci(values, seed, 1) == _loop(values, seed, 1, 0.95)
+
+
+def test_resamples_drawn_in_blocks_are_the_same_draws(monkeypatch):
+    from unmirage.eval import metrics
+
+    values = [float(i % 3 == 0) for i in range(50)] + [0.5]
+    whole = bootstrap_ci(values, 7, 40)
+    monkeypatch.setattr(metrics, "_DRAWS_PER_BLOCK", 120)  # two resamples a block
+    assert bootstrap_ci(values, 7, 40) == whole == _loop(values, 7, 40, 0.95)
+
+
+def test_a_seed_that_is_not_an_integer_is_refused():
+    with pytest.raises(TypeError, match="integer"):
+        bootstrap_ci([1.0, 0.0], seed=2.5)
+
+
 def test_the_interval_holds_the_mean_and_narrows_with_more_units():
     wide = bootstrap_ci([1.0, 0.0] * 10, seed=3)
     narrow = bootstrap_ci([1.0, 0.0] * 500, seed=3)
