@@ -55,6 +55,7 @@ import numpy as np
 from unmirage.data.records import REFUSE_GROUPS
 from unmirage.data.vlguard import load_vlguard
 from unmirage.eval.fitted import FEATURE_SET, FEATURE_SETS, FittedJudge, fit
+from unmirage.eval.fitted import read_labelled as read_labelled_answers
 from unmirage.eval.keyword import is_refusal
 
 PREFIXES = ["i'm sorry", "sorry", "i am sorry", "i apologize", "as an ai", "as a language model", "as an assistant",
@@ -90,8 +91,8 @@ def vlguard_list(reject: list[str]):
 
 
 def read_labelled(path: str | Path) -> tuple[list[str], np.ndarray]:
-    rows = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [r["text"] for r in rows], np.array([bool(r["refusal"]) for r in rows])
+    texts, refusals = read_labelled_answers(path)
+    return texts, np.array(refusals)
 
 
 def wilson(k: int, n: int) -> tuple[float, float]:

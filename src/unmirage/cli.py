@@ -359,8 +359,10 @@ def lmms_eval(model: str = typer.Argument(..., help="Model directory or hub id")
 
 
 @app.command("fit-judge")
-def fit_judge(data: List[Path] = typer.Argument(..., help="Labelled answers: VLGuard-format JSON or samples JSONL "
-                                               "(a refused group's responses are the refusals)"),
+def fit_judge(data: List[Path] = typer.Argument(None, help="A safety set's answers: VLGuard-format JSON or samples "
+                                                "JSONL (a refused group's responses are the refusals)"),
+              labelled: List[Path] = typer.Option([], "--labelled", help="JSON lines of {text, refusal}: answers "
+                                                  "labelled by what they do, fitted on too (repeatable)"),
               out: Path = typer.Option(..., help="Directory for the fitted judge (weights.safetensors, vocab.json)"),
               format_: Optional[str] = typer.Option(None, "--format", help=FORMAT_HELP),
               option: List[str] = typer.Option([], help="A loader option KEY=VALUE"),
@@ -376,11 +378,21 @@ def fit_judge(data: List[Path] = typer.Argument(..., help="Labelled answers: VLG
 
     if feature_set is not None and feature_set not in FEATURE_SETS:
         raise ConfigError(f"--feature-set must be one of {', '.join(map(str, FEATURE_SETS))}, got {feature_set}")
+    from .eval.fitted import read_labelled
+
+    if not data and not labelled:
+        raise ConfigError("fit-judge needs answers to fit on: DATA files, --labelled files or both")
     source = _source(format_, option, None)
-    samples = [s for path in data for s in source.load(path)]
-    judge = fit(samples, min_count, steps, feature_set=FEATURE_SET if feature_set is None else feature_set)
+    samples = [s for path in data or [] for s in source.load(path)]
+    texts, refusals = [], []
+    for path in labelled:
+        more, said = read_labelled(path)
+        texts, refusals = texts + more, refusals + said
+    judge = fit(samples, min_count, steps, feature_set=FEATURE_SET if feature_set is None else feature_set,
+                labelled=(texts, refusals))
     judge.save(out)
-    typer.echo(f"fitted on {len(samples)} answers, {len(judge.vocab)} features -> {out}")
+    typer.echo(f"fitted on {sum(bool(s.response.strip()) for s in samples) + len(texts)} answers, "
+                f"{len(judge.vocab)} features -> {out}")
 
 
 @app.command()

@@ -23,6 +23,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from ..config import EvalConfig
+from ..data.loading import read_records
 from ..data.records import REFUSE_GROUPS, Sample
 from ..errors import ConfigError, DataError
 from ..io import read_json, write_json
@@ -142,11 +143,30 @@ class FittedJudge(RefusalJudge):
                    feature_set)
 
 
-def fit_judge(samples: list[Sample], min_count: int = 3, steps: int = 400,
-              feature_set: int = FEATURE_SET) -> FittedJudge:
-    """A fitted judge from a safety set's own answers: refusals where the group is refused."""
-    labelled = [s for s in samples if s.response.strip()]
-    texts, refusals = [s.response for s in labelled], [s.group in REFUSE_GROUPS for s in labelled]
+def read_labelled(path: str | Path) -> tuple[list[str], list[bool]]:
+    """Answers labelled by what they do: JSON lines of `{"text": ..., "refusal": true|false}` (any
+    other key, such as `kind`, is ignored), as in tests/fixtures/refusals/. A bad line raises a
+    `DataError` naming it."""
+    texts, refusals = [], []
+    for where, rec in read_records(path, "labelled answers"):
+        if not isinstance(rec, dict) or not isinstance(rec.get("text"), str) or not rec["text"].strip():
+            raise DataError(f"{where}: a labelled answer needs a non-empty string 'text'")
+        if not isinstance(rec.get("refusal"), bool):
+            raise DataError(f"{where}: field 'refusal' must be true or false, got {rec.get('refusal')!r}")
+        texts.append(rec["text"])
+        refusals.append(rec["refusal"])
+    if not texts:
+        raise DataError(f"{path}: no labelled answers in the file")
+    return texts, refusals
+
+
+def fit_judge(samples: list[Sample], min_count: int = 3, steps: int = 400, feature_set: int = FEATURE_SET,
+              labelled: tuple[list[str], list[bool]] = ([], [])) -> FittedJudge:
+    """A fitted judge from a safety set's own answers (refusals where the group is refused) and
+    answers `labelled` by what they do (`read_labelled`)."""
+    answered = [s for s in samples if s.response.strip()]
+    texts = [s.response for s in answered] + list(labelled[0])
+    refusals = [s.group in REFUSE_GROUPS for s in answered] + list(labelled[1])
     return FittedJudge(*fit(texts, refusals, min_count, steps, feature_set=feature_set), feature_set)
 
 
