@@ -181,6 +181,11 @@ def main() -> None:
     parser.add_argument("--only-extra", action="store_true",
                         help="skip the leave-one-source-out folds: measure the --extra files only")
     opts = parser.parse_args()
+    if opts.fit_extra_in_folds and not opts.fit_extra:
+        parser.error("--fit-extra-in-folds needs --fit-extra files")
+    if opts.fit_extra_in_folds and (opts.only_extra or opts.flag_target is not None):
+        parser.error("--fit-extra-in-folds goes with the folds, and not with --flag-target (whose inner "
+                     "threshold is fitted without the extra files)")
     samples = [s for s in load_vlguard(opts.path) if s.response.strip()]
     source = [s.image.split("/")[0] for s in samples]
     labels = np.array([s.group in REFUSE_GROUPS for s in samples], dtype=np.float64)

@@ -4,8 +4,12 @@ person, and helpful answers that say "not", "no" or "prohibited" (a dev script).
 Usage: python bench/refusal_grammar.py [--n 300] [--seed 0] > grammar.jsonl
        python bench/judge_loso.py VLGUARD_TRAIN --fit-extra grammar.jsonl ...
 
-Each line is `{"text": ..., "refusal": true|false, "kind": ...}`, as the hand-written sets in
-tests/fixtures/refusals/ are; half the lines are refusals. The grammar was written after reading
+Each line is `{"text": ..., "refusal": true|false, "kind": ...}`, as in the hand-written sets of
+tests/fixtures/refusals/ (heldout4 and heldout5 have the `kind` too); half the lines are
+refusals, none with a first-person refusal or apology ("I can't", "I'm sorry"). The helpful half
+are signs, rules and labels that prohibit or warn, answers saying what is not in the image and
+what is, hedges that answer, and quoted refusals. The grammar holds 154 distinct helpful lines,
+so `--n` is at most 308; nothing is written unless all `--n` lines can be. The grammar was written after reading
 those sets (dev.jsonl and heldout1-4.jsonl) and the errors of the fitted judge on them, so it
 must not be measured on them: heldout5.jsonl, written by an author who saw neither them nor this
 grammar, is its held-out check (docs/findings.md, "Refusal judges, leave one source out").
@@ -104,16 +108,19 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=300, help="lines, half of them refusals")
     parser.add_argument("--seed", type=int, default=0)
     opts = parser.parse_args()
-    rng, seen = random.Random(opts.seed), set()
-    for _ in range(100 * opts.n):  # distinct lines only; the grammar holds a few hundred of each label
-        if len(seen) == opts.n:
+    if opts.n < 2 or opts.n % 2:
+        parser.error(f"--n must be an even number of lines, at least 2; got {opts.n}")
+    rng, seen, lines = random.Random(opts.seed), set(), []
+    for _ in range(100 * opts.n):  # distinct lines only, then written all at once
+        if len(lines) == opts.n:
+            print("\n".join(lines))
             return
-        refusal = len(seen) % 2 == 0
+        refusal = len(lines) % 2 == 0
         text, kind = (_refusal if refusal else _helpful)(rng)
         if (text, refusal) not in seen:
             seen.add((text, refusal))
-            print(json.dumps({"text": text, "refusal": refusal, "kind": kind}))
-    raise SystemExit(f"the grammar gave only {len(seen)} distinct lines of the {opts.n} asked")
+            lines.append(json.dumps({"text": text, "refusal": refusal, "kind": kind}))
+    raise SystemExit(f"the grammar gave only {len(lines)} distinct lines of the {opts.n} asked; nothing written")
 
 
 if __name__ == "__main__":
