@@ -8,8 +8,9 @@ answer plus slack, as a study uses); the generation cache is not involved. The l
 `model.generate` on one query at a time; the batched generator drops rows from the batch once
 they have ended and computes an image's prefix once for the queries that share it, and
 `model.generate` on the same batches shows what that gains. Each is timed `--repeat` times,
-interleaved, and the median is the figure. Prints the time of each, their ratio, and whether
-the answers agree. Absolute times on a shared machine are noise; the ratio, measured in one run,
+interleaved, and the median is the figure; the ratio is the median of each repeat's ratio (the
+loop against the same repeat's run, close in time). Prints the time of each, their ratio, and
+whether the answers agree. Absolute times on a shared machine are noise; the ratio, measured in one run,
 is the figure.
 """
 
@@ -86,13 +87,14 @@ def main() -> None:
             started = time.perf_counter()
             answers[key] = answer()
             seconds[key].append(time.perf_counter() - started)
-    loop, loop_s = answers[("batch-1 loop", 1)], statistics.median(seconds[("batch-1 loop", 1)])
+    loop, loop_times = answers[("batch-1 loop", 1)], seconds[("batch-1 loop", 1)]
     for (name, batch), times in seconds.items():
         took = statistics.median(times)
+        ratios = [a / b for a, b in zip(loop_times, times)]  # each repeat's loop against the same repeat's run
         same = sum(a == b for a, b in zip(answers[(name, batch)], loop)) / len(samples)
         print(f"{name:>14} ({batch:4d}) {took:8.2f} s (range {min(times):.2f}-{max(times):.2f})   "
-              f"({len(samples) / took:6.1f} queries/s)   ratio {loop_s / took:5.1f}x   "
-              f"answers equal to the loop's: {same:.1%}")
+              f"({len(samples) / took:6.1f} queries/s)   ratio {statistics.median(ratios):5.1f}x "
+              f"(per repeat {min(ratios):.1f}-{max(ratios):.1f})   answers equal to the loop's: {same:.1%}")
 
 
 if __name__ == "__main__":
