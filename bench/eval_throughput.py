@@ -5,8 +5,9 @@ Usage: python bench/eval_throughput.py [RUN_DIR] [--arm base] [--n 128] [--batch
 Both answer the same queries (the run's test set and its attack files, first `--n`) with the
 same model, greedy decoding, the KV cache on and the same `max_new_tokens` (the world's longest
 answer plus slack, as a study uses); the generation cache is not involved. The loop is
-`model.generate` on one query at a time; the batched generator drops rows from the batch once
-they have ended and computes an image's prefix once for the queries that share it, and
+`model.generate` on one query at a time; the batched generator answers a repeated query (the
+same prompt and image) once, drops rows from the batch once they have ended and computes an
+image's prefix once for the queries that share it (`--distinct` leaves repeated queries out), and
 `model.generate` on the same batches shows what that gains. Each is timed `--repeat` times,
 interleaved, and the median is the figure; the ratio is the median of each repeat's ratio (the
 loop against the same repeat's run, close in time). Prints the time of each, their ratio, and
@@ -51,20 +52,28 @@ def main() -> None:
     parser.add_argument("--batch", type=int, nargs="+", default=[64, 128])
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--distinct", action="store_true",
+                        help="only distinct queries (prompt and image): the generator answers a repeated one once")
     opts = parser.parse_args()
     if opts.threads:
         torch.set_num_threads(opts.threads)
     run = Path(opts.run)
     data = DataDir(run / "world")
     samples = data.read(TEST) + [s for f in sorted((run / "attacks").glob("*.jsonl")) for s in read_attacks(f)]
+    if opts.distinct:  # the same prompt and image once: no gain from answering duplicates once
+        seen = set()
+        samples = [s for s in samples if not ((s.instruction, s.image, s.meta.get("prefill")) in seen
+                                              or seen.add((s.instruction, s.image, s.meta.get("prefill"))))]
     samples = samples[: opts.n]
+    distinct = len({(s.instruction, s.image, s.meta.get("prefill")) for s in samples})
     model, processor = load_model(run / "models" / opts.arm)
     model.eval()
     cfg = resolve_max_new_tokens(EvalConfig(), processor, make_judge(EvalConfig(), data.root, data.images))
     images = ImageCache(processor, data.images)
     for s in samples:
         images.pil(s.image)  # images read once, before any timing
-    print(f"{len(samples)} queries, max_new_tokens {cfg.max_new_tokens}, {torch.get_num_threads()} threads")
+    print(f"{len(samples)} queries ({distinct} distinct), max_new_tokens {cfg.max_new_tokens}, "
+          f"{torch.get_num_threads()} threads")
 
     def loop_answers():
         return [hf_generate(model, processor, [generation_prompt(processor, s)], [images.pil(s.image)],

@@ -236,8 +236,14 @@ class HFGenerator:
                 "greedy": True}
 
     def generate(self, samples: list[Sample]) -> list[str]:
-        return generate_texts(self.model, self.processor, [generation_prompt(self.processor, s) for s in samples],
-                              [self.images.pil(s.image) for s in samples], self.max_new_tokens)
+        """Each sample's answer; samples with the same prompt and image are answered once (greedy
+        decoding gives them the same answer)."""
+        prompts = [generation_prompt(self.processor, s) for s in samples]
+        unique: dict[tuple[str, str], int] = {}
+        which = [unique.setdefault((p, s.image), len(unique)) for p, s in zip(prompts, samples)]
+        texts = generate_texts(self.model, self.processor, [p for p, _ in unique],
+                               [self.images.pil(image) for _, image in unique], self.max_new_tokens)
+        return [texts[i] for i in which]
 
 
 def span_token_mask(tokenizer, prefix: str, answer: str, spans: list[tuple[int, int]]) -> list[bool]:

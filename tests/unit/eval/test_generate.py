@@ -263,3 +263,28 @@ def test_an_image_after_some_text_shares_its_prefix(built):
     image_tokens = int((inputs["input_ids"][0] == model.config.image_token_id).sum())
     assert prefix is not None and prefix[2] > image_tokens  # the words before the image belong to it
     assert greedy_tokens(model, inputs, MAX_NEW) == _reference(model, inputs, MAX_NEW)
+
+
+def test_the_same_prompt_and_image_are_answered_once(built, tmp_path, monkeypatch):
+    from unmirage.data.records import Sample
+    from unmirage.eval.generate import HFGenerator
+
+    model, processor, _, _ = built("llava")
+    for i, im in enumerate(_images()[:3]):
+        im.save(tmp_path / f"{i}.png")
+    samples = [Sample(id=str(n), image=f"{i}.png", group="safe_safes", instruction=INSTRUCTIONS[q])
+               for n, (i, q) in enumerate([(0, 0), (1, 1), (0, 0), (2, 1), (1, 1), (0, 3)])]
+    seen = []
+    real = gen.generate_texts
+
+    def counting(model, processor, prompts, images, max_new_tokens):
+        seen.append(len(prompts))
+        return real(model, processor, prompts, images, max_new_tokens)
+
+    monkeypatch.setattr(gen, "generate_texts", counting)
+    generator = HFGenerator(model, processor, tmp_path, MAX_NEW)
+    answers = generator.generate(samples)
+    assert seen == [4]  # (0, 0) and (1, 1) twice each: four distinct queries
+    one_by_one = [generator.generate([s])[0] for s in samples]
+    assert answers == one_by_one
+    assert answers[0] == answers[2] and answers[1] == answers[4]
