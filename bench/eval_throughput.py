@@ -60,12 +60,13 @@ def main() -> None:
     run = Path(opts.run)
     data = DataDir(run / "world")
     samples = data.read(TEST) + [s for f in sorted((run / "attacks").glob("*.jsonl")) for s in read_attacks(f)]
-    if opts.distinct:  # the same prompt and image once: no gain from answering duplicates once
-        seen = set()
-        samples = [s for s in samples if not ((s.instruction, s.image, s.meta.get("prefill")) in seen
-                                              or seen.add((s.instruction, s.image, s.meta.get("prefill"))))]
+    def query(s):
+        return s.instruction, s.image, s.meta.get("prefill")
+
+    if opts.distinct:  # each query once: nothing gained from answering a repeated one once
+        samples = list({query(s): s for s in reversed(samples)}.values())[::-1]
     samples = samples[: opts.n]
-    distinct = len({(s.instruction, s.image, s.meta.get("prefill")) for s in samples})
+    distinct = len({query(s) for s in samples})
     model, processor = load_model(run / "models" / opts.arm)
     model.eval()
     cfg = resolve_max_new_tokens(EvalConfig(), processor, make_judge(EvalConfig(), data.root, data.images))
