@@ -63,8 +63,11 @@ def main() -> None:
     def query(s):
         return s.instruction, s.image, s.meta.get("prefill")
 
-    if opts.distinct:  # each query once: nothing gained from answering a repeated one once
-        samples = list({query(s): s for s in reversed(samples)}.values())[::-1]
+    if opts.distinct:  # each query once, in order: nothing gained from answering a repeated one once
+        firsts: dict = {}
+        for s in samples:
+            firsts.setdefault(query(s), s)
+        samples = list(firsts.values())
     samples = samples[: opts.n]
     distinct = len({query(s) for s in samples})
     model, processor = load_model(run / "models" / opts.arm)
