@@ -259,10 +259,13 @@ def test_repeated_images_are_processed_once_with_the_same_inputs(built, family):
     from unmirage.data.inputs import left_padded_inputs
 
     _, processor, samples = built(family)
-    a, b, c = (Image.new("RGB", size, colour) for size, colour in
-               [((SIZE, SIZE), (255, 0, 0)), ((SIZE + 16, SIZE), (0, 0, 255)), ((SIZE, SIZE + 8), (0, 200, 0))])
-    images = [a, b, a, c, b, a]
-    prompts = [prompt_text(processor, s.instruction) for s in samples[:len(images)]]
+    # sizes that tile differently (LLaVA-NeXT: 2 tiles for the square ones, 3 for the others), so
+    # that the batch pads the tiles of some images
+    a, b, c, d = (Image.new("RGB", size, colour) for size, colour in
+                  [((SIZE, SIZE), (255, 0, 0)), ((SIZE + 16, SIZE), (0, 0, 255)), ((SIZE, SIZE + 8), (0, 200, 0)),
+                   ((2 * SIZE, 2 * SIZE), (90, 90, 90))])
+    images = [a, b, d, a, c, b, d, a]
+    prompts = [prompt_text(processor, samples[i % len(samples)].instruction) for i in range(len(images))]
     plain = left_padded_inputs(processor, prompts, [im.copy() for im in images])  # no object repeats
     counting = processor.image_processor = _Counting(processor.image_processor)
     try:
@@ -272,15 +275,15 @@ def test_repeated_images_are_processed_once_with_the_same_inputs(built, family):
     assert set(once) == set(plain)
     for key in plain:
         assert torch.equal(torch.as_tensor(once[key]), torch.as_tensor(plain[key])), key
-    assert counting.calls[0] == 3  # the distinct images first
+    assert counting.calls[0] == 4  # the distinct images first
     if family.startswith("llava"):  # one row per image in every output: nothing is processed twice
-        assert counting.calls == [3]
+        assert counting.calls == [4]
     else:  # patches or splits: every image, as the processor does, and from then on only that
-        assert counting.calls == [3, 6]
+        assert counting.calls == [4, 8]
         counting.calls.clear()
         processor.image_processor = counting
         try:
             again = left_padded_inputs(processor, prompts, images)
         finally:
             processor.image_processor = counting.real
-        assert counting.calls == [6] and torch.equal(again["input_ids"], plain["input_ids"])
+        assert counting.calls == [8] and torch.equal(again["input_ids"], plain["input_ids"])
