@@ -130,6 +130,20 @@ class Encoder:
             self._prompts[key] = {k: [int(t) for t in enc[k][0]] for k in ("input_ids", *TOKEN_KEYS) if k in enc}
         return self._prompts[key]
 
+    def prompts(self, samples: list[Sample], batch_size: int = 256) -> None:
+        """Encode the prompts of `samples` that are not encoded yet, a batch per processor call
+        (each image of a batch processed once): what `prompt` gives them one by one, faster."""
+        todo = list({(s.instruction, s.image): s for s in samples
+                     if (s.instruction, s.image) not in self._prompts}.values())
+        for start in range(0, len(todo), batch_size):
+            chunk = todo[start:start + batch_size]
+            enc = left_padded_inputs(self.processor, [prompt_text(self.processor, s.instruction) for s in chunk],
+                                     [self.images.pil(s.image) for s in chunk])
+            for i, s in enumerate(chunk):
+                real = enc["attention_mask"][i].bool()  # the padding is on the left
+                self._prompts[(s.instruction, s.image)] = {k: enc[k][i][real].tolist()
+                                                           for k in ("input_ids", *TOKEN_KEYS) if k in enc}
+
     def prompt_ids(self, sample: Sample) -> list[int]:
         return self.prompt(sample)["input_ids"]
 

@@ -158,6 +158,7 @@ def train_arm(model, processor, arm: ArmConfig, main: list[Sample], retain: list
     if method.uses_retain and not retain:
         raise ValueError(f"method {arm.method} needs a retain set")
     encoder = Encoder(processor, image_root, max_length)
+    encoder.prompts(main + (retain if method.uses_retain else []))  # batched; `encode` then finds them
     data = AlignData(main=[method.encode(encoder, s) for s in main],
                      retain=[encoder.encode(s) for s in retain] if method.uses_retain else None)
     collate = Collator(processor.tokenizer.pad_token_id, encoder.images)

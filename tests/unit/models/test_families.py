@@ -287,3 +287,14 @@ def test_repeated_images_are_processed_once_with_the_same_inputs(built, family):
         finally:
             processor.image_processor = counting.real
         assert counting.calls == [8] and torch.equal(again["input_ids"], plain["input_ids"])
+
+
+@pytest.mark.parametrize("family", FAMILIES.names())
+def test_prompts_encoded_in_batches_are_the_prompts_encoded_one_by_one(built, tiny_world, family):
+    _, processor, samples = built(family)
+    many = read_samples(tiny_world / "corpus.jsonl")[:40]
+    batched, single = Encoder(processor, tiny_world / "images", 128), Encoder(processor, tiny_world / "images", 128)
+    batched.prompts(many, batch_size=16)
+    assert len(batched._prompts) == len({(s.instruction, s.image) for s in many})
+    for s in many:
+        assert batched._prompts[(s.instruction, s.image)] == single.prompt(s)
