@@ -130,9 +130,11 @@ class Encoder:
             self._prompts[key] = {k: [int(t) for t in enc[k][0]] for k in ("input_ids", *TOKEN_KEYS) if k in enc}
         return self._prompts[key]
 
-    def prompts(self, samples: list[Sample], batch_size: int = 256) -> None:
+    def prompts(self, samples: list[Sample], batch_size: int = 32) -> None:
         """Encode the prompts of `samples` that are not encoded yet, a batch per processor call
-        (each image of a batch processed once): what `prompt` gives them one by one, faster."""
+        (each image of a batch processed once): what `prompt` gives them one by one, faster. The
+        batch is small because the processor also makes the batch's pixels, which a real model's
+        processor makes large (tiles, splits) and which are not kept."""
         todo = list({(s.instruction, s.image): s for s in samples
                      if (s.instruction, s.image) not in self._prompts}.values())
         for start in range(0, len(todo), batch_size):
