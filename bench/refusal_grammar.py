@@ -3,6 +3,7 @@ person, and helpful answers that say "not", "no" or "prohibited" (a dev script).
 
 Usage: python bench/refusal_grammar.py [--n 300] [--seed 0] > grammar.jsonl
        python bench/judge_loso.py VLGUARD_TRAIN --fit-extra grammar.jsonl ...
+       unmirage fit-judge SAFETY_SET --labelled grammar.jsonl --out JUDGE_DIR
 
 Each line is `{"text": ..., "refusal": true|false, "kind": ...}`, as in the hand-written sets of
 tests/fixtures/refusals/ (heldout4 and heldout5 have the `kind` too); half the lines are
