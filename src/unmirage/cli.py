@@ -373,13 +373,11 @@ def fit_judge(data: List[Path] = typer.Argument(None, help="A safety set's answe
                                                         "long answer's words weighed less")) -> None:
     """Fit the `fitted` refusal judge (select it with --set eval.judge=fitted --set eval.judge_model=OUT)."""
     from .errors import ConfigError
-    from .eval.fitted import FEATURE_SET, FEATURE_SETS
+    from .eval.fitted import FEATURE_SET, FEATURE_SETS, read_labelled
     from .eval.fitted import fit_judge as fit
 
     if feature_set is not None and feature_set not in FEATURE_SETS:
         raise ConfigError(f"--feature-set must be one of {', '.join(map(str, FEATURE_SETS))}, got {feature_set}")
-    from .eval.fitted import read_labelled
-
     if not data and not labelled:
         raise ConfigError("fit-judge needs answers to fit on: DATA files, --labelled files or both")
     source = _source(format_, option, None)

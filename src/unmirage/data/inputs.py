@@ -125,16 +125,14 @@ class Encoder:
         the processor's other per-token lists (Qwen's `mm_token_type_ids`)."""
         key = (sample.instruction, sample.image)
         if key not in self._prompts:
-            text = prompt_text(self.processor, sample.instruction)
-            enc = self.processor(text=[text], images=[[self.images.pil(sample.image)]], add_special_tokens=False)
-            self._prompts[key] = {k: [int(t) for t in enc[k][0]] for k in ("input_ids", *TOKEN_KEYS) if k in enc}
+            self.prompts([sample])
         return self._prompts[key]
 
     def prompts(self, samples: list[Sample], batch_size: int = 32) -> None:
         """Encode the prompts of `samples` that are not encoded yet, a batch per processor call
-        (each image of a batch processed once): what `prompt` gives them one by one, faster. The
-        batch is small because the processor also makes the batch's pixels, which a real model's
-        processor makes large (tiles, splits) and which are not kept."""
+        (each image of a batch processed once), for `prompt` to find. The batch is small because
+        the processor also makes the batch's pixels, which a real model's processor makes large
+        (tiles, splits) and which are not kept."""
         todo = list({(s.instruction, s.image): s for s in samples
                      if (s.instruction, s.image) not in self._prompts}.values())
         for start in range(0, len(todo), batch_size):

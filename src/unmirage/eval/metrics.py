@@ -84,10 +84,9 @@ def bootstrap_ci(values: list[float], seed: int = 0, n: int = 1000, level: float
     pool = np.asarray(values, dtype=np.float64)
     # whole numbers (0/1 verdicts) whose every partial sum is exact add up alike in any order
     exact = bool(np.all(pool == np.round(pool))) and float(np.abs(pool).max()) * k < 2.0 ** 53
-    sums = []
-    for start in range(0, n, max(1, _DRAWS_PER_BLOCK // k)):  # row after row, as the loop draws them
-        rows = min(n - start, max(1, _DRAWS_PER_BLOCK // k))
-        drawn = pool[(rng.random_sample((rows, k)) * k).astype(np.int64)]  # choices: floor(random() * k)
+    sums, block = [], max(1, _DRAWS_PER_BLOCK // k)
+    for start in range(0, n, block):  # row after row, as the loop draws them
+        drawn = pool[(rng.random_sample((min(block, n - start), k)) * k).astype(np.int64)]  # floor(random() * k)
         sums.append(drawn.sum(axis=1) if exact else np.cumsum(drawn, axis=1)[:, -1])
     means = np.sort(np.concatenate(sums) / k)
     return [float(means[int((1 - level) / 2 * n)]), float(means[min(n - 1, int((1 + level) / 2 * n))])]

@@ -46,7 +46,6 @@ def chat_template(user_open: str, image: str, user_close: str, assistant_open: s
     )
 
 
-
 def image_token_id(config) -> int | None:
     """The id of the image placeholder token a VLM's config names (`image_token_id`, or LLaVA's
     older `image_token_index`); None for a model without one."""
@@ -54,6 +53,7 @@ def image_token_id(config) -> int | None:
         if isinstance(getattr(config, key, None), int):
             return getattr(config, key)
     return None
+
 
 @dataclass(frozen=True)
 class Family:
