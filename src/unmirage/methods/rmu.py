@@ -12,8 +12,10 @@ from ..models.families import image_token_id
 from ..models.hooks import capture_output, decoder_layer
 from ..models.scope import layer_pattern
 from .base import METHODS, model_inputs, precompute
-from .losses import rmu_forget, rmu_retain
+from .losses import IGNORE, rmu_forget, rmu_retain
 from .unlearning import RetainParams, UnlearningMethod
+
+STEER = ("text", "answer")
 
 
 @dataclass
@@ -25,6 +27,12 @@ class RMUParams(RetainParams):
     trainable_modules: str = "mlp"  # which sub-modules of those layers train (a regex)
     seed: int | None = None  # seeds the random direction u; None = the arm's training seed
     retain_method_weight: float = 10.0  # α
+    steer: str = "text"  # which forget positions are steered: "text" (prompt and answer) or "answer"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.steer not in STEER:
+            raise ConfigError(f"rmu steer {self.steer!r}: one of {', '.join(STEER)}")
 
 
 def model_config(model):
@@ -46,12 +54,21 @@ def text_token_mask(model, batch) -> torch.Tensor:
     return mask
 
 
+def answer_state_mask(labels: torch.Tensor) -> torch.Tensor:
+    """The positions whose output predicts an answer token: from the prompt's last token to the
+    answer's second-to-last (labels are aligned with the inputs; position t predicts token t+1)."""
+    mask = torch.zeros_like(labels, dtype=torch.bool)
+    mask[:, :-1] = labels[:, 1:] != IGNORE
+    return mask
+
+
 @METHODS.register("rmu")
 class RMU(UnlearningMethod):
     """RMU (Li et al. 2024, WMDP, arXiv 2403.03218): steer forget activations at layer ℓ to a random direction.
 
     Objective: E_f[||h_θ^ℓ(x_f) − c·u||²] + γ·(E_r[−log π_θ(y|x)] + α·E_r[||h_θ^ℓ(x_r) − h_θ0^ℓ(x_r)||²]),
-    over text tokens of prompt and answer (no image tokens, no padding). h^ℓ is the output of
+    over text tokens of prompt and answer (no image tokens, no padding); with `steer: answer` the
+    forget term covers only the positions that predict the answer's tokens. h^ℓ is the output of
     decoder layer ℓ itself, taken with a forward hook as WMDP's RMU does (never the post-norm
     state that feeds the output head, which `hidden_states[-1]` is at the last layer). u is a
     fixed unit vector seeded by `seed` (default the arm's training seed); h_θ0 (the frozen
@@ -121,7 +138,10 @@ class RMU(UnlearningMethod):
 
     def forget_loss(self, model, forget):
         h = self.hidden(model, forget)
-        return rmu_forget(h, self.direction.to(h.device), self.coeff, text_token_mask(model, forget))
+        mask = text_token_mask(model, forget)
+        if self.params.steer == "answer":
+            mask = mask & answer_state_mask(forget["labels"])
+        return rmu_forget(h, self.direction.to(h.device), self.coeff, mask)
 
     def retain_term(self, model, retain, out):
         return rmu_retain(self._retain_hidden, retain["ref_hidden"], text_token_mask(model, retain))

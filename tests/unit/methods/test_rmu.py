@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from unmirage.config import ModelConfig
 from unmirage.data.inputs import Collator, Encoder, model_inputs
 from unmirage.data.samples_io import read_samples
-from unmirage.methods.rmu import RMU
+from unmirage.errors import ConfigError
+from unmirage.methods.rmu import RMU, answer_state_mask
 from unmirage.models.families import fresh_tiny
 
 
@@ -32,3 +34,39 @@ def test_rmu_direction_follows_the_training_seed_unless_set():
     assert RMU({}, seed=5).direction_seed == 5
     assert RMU({}, seed=6).direction_seed == 6
     assert RMU({"seed": 2}, seed=5).direction_seed == 2
+
+
+def test_answer_state_mask_marks_the_positions_that_predict_answer_tokens():
+    ignore = -100
+    labels = torch.tensor([[ignore, ignore, ignore, 7, 8, 9, ignore],    # answer at 3..5, then padding
+                           [ignore, ignore, 5, 6, ignore, ignore, ignore]])
+    mask = answer_state_mask(labels)
+    assert mask.tolist() == [[False, False, True, True, True, False, False],
+                             [False, True, True, False, False, False, False]]
+
+
+def test_rmu_steering_only_the_answer_leaves_the_prompt_positions_out_of_the_forget_term(tiny_world):
+    samples = read_samples(tiny_world / "corpus.jsonl")
+    torch.manual_seed(0)
+    model, processor = fresh_tiny(ModelConfig(text_layers=3), [s.instruction + " " + s.response for s in samples], 32)
+    encoder = Encoder(processor, tiny_world / "images", 64)
+    batch = Collator(processor.tokenizer.pad_token_id, encoder.images)([encoder.encode(s) for s in samples[:2]])
+    grads = {}
+    for steer in ("text", "answer"):
+        rmu = RMU({"layer": 1, "steer": steer})
+        rmu.direction, rmu.coeff = torch.nn.functional.normalize(torch.ones(128), dim=0), 3.0
+        layer = rmu.hooked_layer(model)
+        kept = {}
+        handle = layer.register_forward_hook(lambda m, i, o: kept.setdefault("h", o[0] if isinstance(o, tuple) else o))
+        loss = rmu.forget_loss(model, batch)
+        handle.remove()
+        (grads[steer],) = torch.autograd.grad(loss, kept["h"])
+    touched = grads["answer"].abs().sum(-1) > 0
+    assert touched.equal(answer_state_mask(batch["labels"]))  # exactly the answer-predicting positions
+    prompt_text = (grads["text"].abs().sum(-1) > 0) & ~touched
+    assert prompt_text.any()  # the default steers the prompt's text tokens too
+
+
+def test_rmu_refuses_an_unknown_steer():
+    with pytest.raises(ConfigError, match="steer"):
+        RMU({"steer": "prompt"})
