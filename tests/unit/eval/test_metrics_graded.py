@@ -22,6 +22,14 @@ def test_word_boundaries_of_degenerate_text():
     assert not is_degenerate("to make it : bif , then fuk , then lop , then zat .")
 
 
+def test_a_mark_repeated_with_nothing_between_is_degenerate():
+    assert is_degenerate("briefly : it is a pidun . to make it : : : circle .")
+    assert is_degenerate("what ? ? ? ?")
+    assert not is_degenerate("to make it : : circle .")  # twice is not a run
+    assert not is_degenerate("Wait... really?! Yes!!! It is a cat.")  # "...", "?!" and "!!!" are one mark each
+    assert not is_degenerate("a , b , c . d")  # marks apart
+
+
 def test_collapse_is_one_word_making_half_the_words():
     assert is_collapsed("it is a pig pig pig pig pig")
     assert not is_collapsed("it is a pig .")
