@@ -37,8 +37,11 @@ FEATURE_SET = 3  # what `fit` and `unmirage fit-judge` make; a saved judge names
 OPENING_WORDS, SHORT = 12, 16  # the opening's most words; the most distinct features kept at full weight
 
 
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'"})  # "can’t" is "can't"
+
+
 def _words(text: str) -> list[str]:
-    return re.findall(r"[a-z']+", text.lower())
+    return re.findall(r"[a-z']+", text.lower().translate(_APOSTROPHES))
 
 
 def _grams(words: list[str]) -> list[str]:

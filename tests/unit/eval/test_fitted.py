@@ -96,3 +96,11 @@ def test_both_feature_sets_save_and_load_and_an_old_judge_judges_as_before(tmp_p
     (tmp_path / "set2" / "vocab.json").write_text(json.dumps({"words": saved}))
     with pytest.raises(DataError, match="neither a list"):
         FittedJudge.load(tmp_path / "set2")
+
+
+def test_curly_apostrophes_make_the_same_words():
+    from unmirage.eval.fitted import features, opening
+
+    for feature_set in FEATURE_SETS:
+        assert features("I can\u2019t help with that.", feature_set) == features("I can't help with that.", feature_set)
+    assert opening("We won\u2018t share it. Here is why.") == ["we", "won't", "share", "it"]
