@@ -2,7 +2,7 @@
 
 Usage: python bench/word_votes.py RUN [--arm sft_posthoc] [--n 64]
 
-For an embedded-world run, the first `--n` unsafe and safe test queries are asked with each opener
+For an embedded-world run (its world, or the world data it was given as `data_dir`), the first `--n` unsafe and safe test queries are asked with each opener
 of the world's vocabulary (an exact opener swap: core phrasing and image kept), answered by the
 arm and judged by the oracle. Printed per opener:
 - `train refuse / answer`: how often the arm's training data (the files of its mix; the base's
@@ -38,11 +38,12 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=64, help="unsafe and safe test queries each")
     args = ap.parse_args()
     torch.set_num_threads(1)
-    data = DataDir(args.run / "world")
+    config = read_results(args.run)["config"]
+    data = DataDir(config.get("data_dir") or args.run / "world")  # a run on a given world's data reads it there
     facts = data.facts()
     openers = facts["openers"]
     vocab = sorted(set(openers["vocab"]) | set(openers.get("neutral", [])) | set(openers.get("unseen", [])))
-    arms = read_results(args.run)["config"]["arms"]
+    arms = config["arms"]
     mix = arms[args.arm.split("@")[0]]["mix"]  # a swept arm (npo@lr=...) trains on its arm's mix
     trained = [s for name in MIX_FILES[mix] for s in data.read(name) if s.meta.get("kind") != "document"]
     refuse = Counter(s.first_word for s in trained if s.group != "safe_safes")
