@@ -21,7 +21,7 @@ from .data.layout import DataDir, DataSets
 from .data.records import Sample
 from .errors import ConfigError
 from .io import read_json
-from .methods.base import METHODS, params_dict
+from .methods.base import METHODS, key_params
 from .methods.train import Checkpoints, remove_checkpoints, train_arm
 from .mixes import training_mix
 from .world.build import world_spec
@@ -53,7 +53,7 @@ class Arms:
         # the form models have been recorded with since keys began, when `mix` was called `data`:
         # renaming a config key must not make every saved model stale
         recorded_as = {("data" if k == "mix" else k): v for k, v in to_dict(arm).items()}
-        resolved = {**recorded_as, "params": params_dict(METHODS.get(arm.method)(arm.params))}
+        resolved = {**recorded_as, "params": key_params(METHODS.get(arm.method)(arm.params))}
         return {"arm": resolved, "seed": self.cfg.arm(name).seed, "model": to_dict(self.cfg.model),
                 "data": key_of(self.data_spec()), "init": start}
 

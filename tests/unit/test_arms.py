@@ -62,6 +62,19 @@ def test_a_model_s_key_does_not_depend_on_spelling_out_a_default(tmp_path):
     assert key("world.seed=5") != plain
 
 
+
+def test_a_param_added_later_keys_a_model_only_away_from_its_old_behaviour(tmp_path):
+    """RMU's `steer` came after RMU models were saved: at "text" (what RMU did before) the key is
+    the one those models were recorded with; "answer" trains another model."""
+    from unmirage.artefacts import key_of
+
+    def key(*sets):
+        return key_of(Study(load_config(None, [f"out_dir={tmp_path}", *sets]), show_progress=False).arms.spec("rmu"))
+
+    plain = key()
+    assert key("arms.rmu.params.steer=text") == plain
+    assert key("arms.rmu.params.steer=answer") != plain
+
 def test_a_method_trains_only_on_a_mix_of_its_kind(tmp_path):
     """Gradient ascent on the safety set (the default mix) would unlearn refusals and helpful answers."""
     import pytest

@@ -118,4 +118,12 @@ def params_dict(method: Method) -> dict[str, Any]:
     return dataclasses.asdict(method.params)
 
 
+def key_params(method: Method) -> dict[str, Any]:
+    """The params that make a model's key: all of them, but a param added after models were
+    first recorded is left out at the value that trains those models (its Params class lists
+    them as `UNKEYED_DEFAULTS`), so that adding it leaves the models saved before it current."""
+    unkeyed = getattr(type(method.params), "UNKEYED_DEFAULTS", {})
+    return {k: v for k, v in params_dict(method).items() if k not in unkeyed or v != unkeyed[k]}
+
+
 __all__ = ["METHODS", "Method", "Reference", "losses", "model_inputs", "precompute", "sequence_logprobs"]

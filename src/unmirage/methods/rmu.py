@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 import torch
 from accelerate.utils import send_to_device
@@ -28,6 +29,7 @@ class RMUParams(RetainParams):
     seed: int | None = None  # seeds the random direction u; None = the arm's training seed
     retain_method_weight: float = 10.0  # α
     steer: str = "text"  # which forget positions are steered: "text" (prompt and answer) or "answer"
+    UNKEYED_DEFAULTS: ClassVar[dict[str, Any]] = {"steer": "text"}  # added later; "text" is what RMU did before
 
     def __post_init__(self) -> None:
         super().__post_init__()
