@@ -7,8 +7,8 @@ import torch.nn.functional as F
 
 from ..models.scoring import IGNORE, token_logprobs
 
-__all__ = ["IGNORE", "token_logprobs", "sequence_logprob", "answer_lengths", "nll", "npo", "simnpo", "dpo", "kl",
-           "masked_mse", "rmu_forget", "rmu_retain"]
+__all__ = ["IGNORE", "token_logprobs", "sequence_logprob", "answer_lengths", "answer_state_mask", "nll", "npo", "simnpo",
+           "dpo", "kl", "masked_mse", "rmu_forget", "rmu_retain"]
 
 
 def sequence_logprob(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -20,6 +20,14 @@ def sequence_logprob(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor
 def answer_lengths(labels: torch.Tensor) -> torch.Tensor:
     """|y| per sequence: the number of scored answer tokens. (batch,)"""
     return (labels[:, 1:] != IGNORE).sum(-1)
+
+
+def answer_state_mask(labels: torch.Tensor) -> torch.Tensor:
+    """The positions whose output predicts an answer token: from the prompt's last token to the
+    answer's second-to-last (labels are aligned with the inputs; position t predicts token t+1). (batch, seq)"""
+    mask = torch.zeros_like(labels, dtype=torch.bool)
+    mask[:, :-1] = labels[:, 1:] != IGNORE
+    return mask
 
 
 def nll(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

@@ -13,7 +13,7 @@ from ..models.families import image_token_id
 from ..models.hooks import capture_output, decoder_layer
 from ..models.scope import layer_pattern
 from .base import METHODS, model_inputs, precompute
-from .losses import IGNORE, rmu_forget, rmu_retain
+from .losses import answer_state_mask, rmu_forget, rmu_retain
 from .unlearning import RetainParams, UnlearningMethod
 
 STEER = ("text", "answer")
@@ -53,14 +53,6 @@ def text_token_mask(model, batch) -> torch.Tensor:
     image_token = image_token_id(model_config(model))
     if image_token is not None:
         mask &= batch["input_ids"] != image_token
-    return mask
-
-
-def answer_state_mask(labels: torch.Tensor) -> torch.Tensor:
-    """The positions whose output predicts an answer token: from the prompt's last token to the
-    answer's second-to-last (labels are aligned with the inputs; position t predicts token t+1)."""
-    mask = torch.zeros_like(labels, dtype=torch.bool)
-    mask[:, :-1] = labels[:, 1:] != IGNORE
     return mask
 
 

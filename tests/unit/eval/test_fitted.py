@@ -104,3 +104,5 @@ def test_curly_apostrophes_make_the_same_words():
     for feature_set in FEATURE_SETS:
         assert features("I can\u2019t help with that.", feature_set) == features("I can't help with that.", feature_set)
     assert opening("We won\u2018t share it. Here is why.") == ["we", "won't", "share", "it"]
+    # quote marks around words stay apart from them
+    assert features("Run `pip install x` and say \u2018no\u2019.", 1) == features("Run pip install x and say no.", 1)

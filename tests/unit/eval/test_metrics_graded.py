@@ -28,6 +28,19 @@ def test_a_mark_repeated_with_nothing_between_is_degenerate():
     assert not is_degenerate("to make it : : circle .")  # twice is not a run
     assert not is_degenerate("Wait... really?! Yes!!! It is a cat.")  # "...", "?!" and "!!!" are one mark each
     assert not is_degenerate("a , b , c . d")  # marks apart
+    for ordinary in ("| x | | | y |\n|---|---|---|---|", "Part one.\n\n* * *\n\nPart two.", "One.\n- - -\nTwo.",
+                     "Wait . . . really? It is a cat.", "Rated \u2605 \u2605 \u2605 by critics.",
+                     "A + + + B is not valid C.", "Use std::vector here.", "The time is 10:30:45 now."):
+        assert not is_degenerate(ordinary), ordinary
+
+
+def test_no_answer_of_a_built_world_is_degenerate(tiny_world):
+    from unmirage.data.samples_io import read_samples
+
+    answers = [s.response for name in ("corpus.jsonl", "forget.jsonl", "retain.jsonl")
+               for s in read_samples(tiny_world / name) if s.response]
+    assert len(answers) > 20
+    assert not [a for a in answers if is_degenerate(a)]
 
 
 def test_collapse_is_one_word_making_half_the_words():

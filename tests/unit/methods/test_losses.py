@@ -5,8 +5,8 @@ import math
 import pytest
 import torch
 
-from unmirage.methods.losses import (IGNORE, answer_lengths, dpo, kl, masked_mse, nll, npo, rmu_forget, rmu_retain,
-                                     sequence_logprob, simnpo, token_logprobs)
+from unmirage.methods.losses import (IGNORE, answer_lengths, answer_state_mask, dpo, kl, masked_mse, nll, npo,
+                                     rmu_forget, rmu_retain, sequence_logprob, simnpo, token_logprobs)
 
 
 def _log_softmax(row: list[float]) -> list[float]:
@@ -165,3 +165,11 @@ def test_kl_by_hand():
     labels = torch.tensor([[IGNORE, IGNORE, 0]])  # only position 1 scored
     assert kl(cur, ref, labels).item() == pytest.approx(k1, abs=1e-6)
     assert kl(ref, ref, labels).item() == pytest.approx(0.0, abs=1e-7)
+
+
+def test_answer_state_mask_marks_the_positions_that_predict_answer_tokens():
+    labels = torch.tensor([[IGNORE, IGNORE, IGNORE, 7, 8, 9, IGNORE],    # answer at 3..5, then padding
+                           [IGNORE, IGNORE, 5, 6, IGNORE, IGNORE, IGNORE]])
+    mask = answer_state_mask(labels)
+    assert mask.tolist() == [[False, False, True, True, True, False, False],
+                             [False, True, True, False, False, False, False]]

@@ -9,7 +9,8 @@ from unmirage.config import ModelConfig
 from unmirage.data.inputs import Collator, Encoder, model_inputs
 from unmirage.data.samples_io import read_samples
 from unmirage.errors import ConfigError
-from unmirage.methods.rmu import RMU, answer_state_mask
+from unmirage.methods.losses import answer_state_mask
+from unmirage.methods.rmu import RMU
 from unmirage.models.families import fresh_tiny
 
 
@@ -34,15 +35,6 @@ def test_rmu_direction_follows_the_training_seed_unless_set():
     assert RMU({}, seed=5).direction_seed == 5
     assert RMU({}, seed=6).direction_seed == 6
     assert RMU({"seed": 2}, seed=5).direction_seed == 2
-
-
-def test_answer_state_mask_marks_the_positions_that_predict_answer_tokens():
-    ignore = -100
-    labels = torch.tensor([[ignore, ignore, ignore, 7, 8, 9, ignore],    # answer at 3..5, then padding
-                           [ignore, ignore, 5, 6, ignore, ignore, ignore]])
-    mask = answer_state_mask(labels)
-    assert mask.tolist() == [[False, False, True, True, True, False, False],
-                             [False, True, True, False, False, False, False]]
 
 
 def test_rmu_steering_only_the_answer_leaves_the_prompt_positions_out_of_the_forget_term(tiny_world):
