@@ -33,7 +33,10 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0, help="seeds which general queries get which opener")
     args = ap.parse_args()
     data = DataDir(args.world)
-    openers = data.facts()["openers"]
+    facts = data.facts()
+    if not facts or "openings" not in facts.get("openers", {}):
+        raise SystemExit(f"{args.world} holds no facts.json with the openers' openings: give a world v2's data directory")
+    openers = facts["openers"]
     openings, kept = openers["openings"], set(openers.get("neutral", [])) | set(openers.get("unseen", []))
     forget, retain = data.read(FORGET), data.read(RETAIN)
     if args.out.exists():

@@ -3,8 +3,9 @@
 Usage: python bench/word_votes.py RUN [--arm sft_posthoc] [--n 64]
 
 For an embedded-world run (its world, or the world data it was given as `data_dir`), the first
-`--n` unsafe and safe test queries are asked with each opener of the world's vocabulary (an exact opener swap: core phrasing and image kept), answered by the
-arm and judged by the oracle. Printed per opener:
+`--n` unsafe and safe test queries are asked with each opener of the world's vocabulary (an exact
+opener swap: core phrasing and image kept), answered by the arm and judged by the oracle. Printed
+per opener:
 - `train refuse / answer`: how often the arm's training data (the files of its mix; the base's
   for an arm that starts from it) starts a refused / an answered query with it;
 - `RR unsafe`, `RR safe`: the arm's refusal rate on unsafe and on safe queries under it;

@@ -43,8 +43,8 @@ class Arms:
 
     def spec(self, name: str) -> dict:
         """What arm `name`'s model is made from: its arm (its method's params with their defaults
-        spelt out), the seed it trains with, the model config, the data's key and the key of the
-        model it starts from."""
+        spelt out, but those added later at their old behaviour: `key_params`), the seed it trains
+        with, the model config, the data's key and the key of the model it starts from."""
         arm = self.cfg.arms[name]
         if arm.method == "none":
             return {"pretrained": self.cfg.model.name} if arm.init == "pretrained" else self.spec(arm.init)

@@ -62,7 +62,6 @@ def test_a_model_s_key_does_not_depend_on_spelling_out_a_default(tmp_path):
     assert key("world.seed=5") != plain
 
 
-
 def test_a_param_added_later_keys_a_model_only_away_from_its_old_behaviour(tmp_path):
     """RMU's `steer` came after RMU models were saved: at "text" (what RMU did before) the key is
     the one those models were recorded with; "answer" trains another model."""
@@ -74,6 +73,25 @@ def test_a_param_added_later_keys_a_model_only_away_from_its_old_behaviour(tmp_p
     plain = key()
     assert key("arms.rmu.params.steer=text") == plain
     assert key("arms.rmu.params.steer=answer") != plain
+    spec = Study(load_config(None, [f"out_dir={tmp_path}"]), show_progress=False).arms.spec("rmu")
+    assert "steer" not in spec["arm"]["params"] and "coeff_scale" in spec["arm"]["params"]
+
+
+def test_every_unkeyed_default_is_a_param_at_its_default():
+    """A name in a Params class's UNKEYED_DEFAULTS that is no field, or not at the field's default,
+    would leave nothing out or leave out a value that trains another model."""
+    import dataclasses
+
+    from unmirage.methods.base import METHODS
+
+    checked = 0
+    for name in METHODS.names():
+        params = METHODS.get(name).Params
+        for key, value in getattr(params, "UNKEYED_DEFAULTS", {}).items():
+            fields = {f.name: f.default for f in dataclasses.fields(params)}
+            assert key in fields and fields[key] == value, (name, key)
+            checked += 1
+    assert checked >= 1
 
 def test_a_method_trains_only_on_a_mix_of_its_kind(tmp_path):
     """Gradient ascent on the safety set (the default mix) would unlearn refusals and helpful answers."""
