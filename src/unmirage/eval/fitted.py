@@ -4,7 +4,8 @@ fitted now) adds the words and pairs of the answer's opening, marked; set 2 also
 answer's less the longer it is (measured worse, kept to reproduce docs/findings.md). A judge saved
 with set 1 (a bare list in `vocab.json`) loads as before. Since version 1, a curly apostrophe or a
 backtick between letters reads as "'" ("can’t" is "can't"), so an answer holding one may be
-judged otherwise than before, and answers judged by version 0 are judged again.
+judged otherwise than before, and an eval's answers judged by version 0 are set aside (answered
+and judged again).
 
 Unlike the keyword judge's hand-written rules, its parameters are fitted, so it can be measured
 on data it was not fitted to (`bench/judge_loso.py` holds out each of VLGuard's image sources).
@@ -102,7 +103,7 @@ def fit(texts: list[str], refusals: list[bool], min_count: int = 3, steps: int =
 
 class FittedJudge(RefusalJudge):
     name = "fitted"
-    version = 1  # 1: apostrophes between letters read alike (a stored verdict of version 0 is judged again)
+    version = 1  # 1: apostrophes between letters read alike (samples.jsonl of version 0 is set aside)
 
     def __init__(self, vocab: dict[str, int], weights: np.ndarray, bias: float, feature_set: int = 1):
         if feature_set not in FEATURE_SETS:
