@@ -9,6 +9,7 @@ evaluate a model of another world.
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 from pathlib import Path
 
@@ -74,7 +75,7 @@ class Arms:
         out = {}
         for name in self.cfg.run_order():
             if self.is_trained(name) and (diffs := staleness(self.run_dir / "models" / name, self.spec(name))):
-                out[name] = diffs
+                out[name] = spelt_out(diffs, self.cfg.arms[name].method)
         return out
 
     def check_stale(self) -> set[str]:
@@ -144,3 +145,21 @@ class Arms:
         state.wait_for_everyone()
         remove_checkpoints(checkpoints)  # only once the model is on disk with its record
         return log_record
+
+
+_PARAM_DIFF = re.compile(r"^arm\.params\.(\w+): (.*) -> (.*)$")
+
+
+def spelt_out(diffs: list[str], method: str) -> list[str]:
+    """`diffs` with a param that a model's key leaves out at its default (`UNKEYED_DEFAULTS`)
+    shown at that default where one side lacks it: "steer: 'answer' -> 'text'", not "-> (absent)"."""
+    unkeyed = getattr(METHODS.get(method).Params, "UNKEYED_DEFAULTS", {}) if method in METHODS.names() else {}
+    out = []
+    for line in diffs:
+        m = _PARAM_DIFF.match(line)
+        if m and m.group(1) in unkeyed:
+            default = repr(unkeyed[m.group(1)])
+            old, new = (default if side == "(absent)" else side for side in m.group(2, 3))
+            line = f"arm.params.{m.group(1)}: {old} -> {new}"
+        out.append(line)
+    return out

@@ -77,6 +77,15 @@ def test_a_param_added_later_keys_a_model_only_away_from_its_old_behaviour(tmp_p
     assert "steer" not in spec["arm"]["params"] and "coeff_scale" in spec["arm"]["params"]
 
 
+
+def test_a_stale_message_shows_a_param_left_out_of_the_key_at_its_default():
+    from unmirage.arms import spelt_out
+
+    assert spelt_out(["arm.params.steer: 'answer' -> (absent)"], "rmu") == ["arm.params.steer: 'answer' -> 'text'"]
+    assert spelt_out(["arm.params.steer: (absent) -> 'answer'"], "rmu") == ["arm.params.steer: 'text' -> 'answer'"]
+    kept = ["arm.params.layer: 2 -> 3", "arm.lr: 0.1 -> 0.2", "arm.params.beta: (absent) -> 0.5"]
+    assert spelt_out(kept, "rmu") == kept and spelt_out(kept, "npo") == kept
+
 def test_every_unkeyed_default_is_a_param_at_its_default():
     """A name in a Params class's UNKEYED_DEFAULTS that is no field, or not at the field's default,
     would leave nothing out or leave out a value that trains another model."""
