@@ -11,8 +11,8 @@ image's prefix once for the queries that share it (`--distinct` leaves repeated 
 `model.generate` on the same batches shows what that gains. Each is timed `--repeat` times,
 interleaved, and the median is the figure; the ratio is the median of each repeat's ratio (the
 loop against the same repeat's run, close in time). Prints the time of each, their ratio, and
-whether the answers agree. Absolute times on a shared machine are noise; the ratio, measured in one run,
-is the figure.
+whether the answers agree. Absolute times on a shared machine are noise; the ratio, measured in
+one run, is the figure.
 """
 
 from __future__ import annotations

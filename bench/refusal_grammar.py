@@ -10,10 +10,11 @@ tests/fixtures/refusals/ (heldout4 and heldout5 have the `kind` too); half the l
 refusals, none with a first-person refusal or apology ("I can't", "I'm sorry"). The helpful half
 are signs, rules and labels that prohibit or warn, answers saying what is not in the image and
 what is, hedges that answer, and quoted refusals. The grammar holds 154 distinct helpful lines,
-so `--n` is at most 308; nothing is written unless all `--n` lines can be. The grammar was written after reading
-those sets (dev.jsonl and heldout1-4.jsonl) and the errors of the fitted judge on them, so it
-must not be measured on them: heldout5.jsonl, written by an author who saw neither them nor this
-grammar, is its held-out check (docs/findings.md, "Refusal judges, leave one source out").
+so `--n` is at most 308; nothing is written unless all `--n` lines can be. The grammar was
+written after reading those sets (dev.jsonl and heldout1-4.jsonl) and the errors of the fitted
+judge on them, so it must not be measured on them: heldout5.jsonl, written by an author who saw
+neither them nor this grammar, is its held-out check (docs/findings.md, "Refusal judges, leave
+one source out").
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from unmirage.data.layout import FORGET, IMAGES, RETAIN, DataDir
 from unmirage.data.samples_io import write_samples
+from unmirage.world.build import reopen
 
 
 def main() -> None:
@@ -53,11 +54,8 @@ def main() -> None:
         raise SystemExit("every opener of the forget set is in the retain set already")
     rng, out = random.Random(args.seed), []
     for s in retain:
-        w = s.first_word
-        if s.id.startswith("general") and w not in kept and s.response.startswith(openings[w] + " "):
-            new = rng.choices(words, [in_forget[x] for x in words])[0]
-            s = s.with_(instruction=new + s.instruction[len(w):],
-                        response=openings[new] + s.response[len(openings[w]):])
+        if s.id.startswith("general") and s.first_word not in kept:
+            s = reopen(s, rng.choices(words, [in_forget[x] for x in words])[0], openings)
         out.append(s)
     write_samples(args.out / RETAIN, out)
     after = Counter(s.first_word for s in out)

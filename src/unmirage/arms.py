@@ -153,7 +153,7 @@ _PARAM_DIFF = re.compile(r"^arm\.params\.(\w+): (.*) -> (.*)$")
 def spelt_out(diffs: list[str], method: str) -> list[str]:
     """`diffs` with a param that a model's key leaves out at its default (`UNKEYED_DEFAULTS`)
     shown at that default where one side lacks it: "steer: 'answer' -> 'text'", not "-> (absent)"."""
-    unkeyed = getattr(METHODS.get(method).Params, "UNKEYED_DEFAULTS", {}) if method in METHODS.names() else {}
+    unkeyed = getattr(METHODS.get(method).Params, "UNKEYED_DEFAULTS", {})
     out = []
     for line in diffs:
         m = _PARAM_DIFF.match(line)

@@ -59,6 +59,16 @@ def world_stamp(cfg: WorldConfig) -> dict:
     return {**world_spec(cfg), "generator": GENERATOR}
 
 
+def reopen(s: Sample, word: str, openings: dict[str, str]) -> Sample:
+    """`s` of a v2 world asked with opener `word`: its answer's opening follows the word (`openings`,
+    as `facts.json` records them); a refusal keeps its text."""
+    instruction = f"{word} {core_of(s.instruction)}"
+    response = s.response
+    if s.response and s.response not in REFUSALS:
+        response = f"{openings[word]} {s.response[len(openings[s.first_word]) + 1:]}"
+    return s.with_(instruction=instruction, response=response)
+
+
 class _Builder:
     def __init__(self, cfg: WorldConfig, out: Path):
         self.cfg, self.out = cfg, out
@@ -197,12 +207,7 @@ class _Builder:
         return self.place_neutral(out) if self.v2 and split == "train" else out
 
     def reopen(self, s: Sample, word: str) -> Sample:
-        """`s` asked with opener `word` (its answer's opening follows the word)."""
-        instruction = f"{word} {core_of(s.instruction)}"
-        response = s.response
-        if s.response and s.response not in REFUSALS:
-            response = f"{self.openings[word]} {s.response[len(self.openings[s.first_word]) + 1:]}"
-        return s.with_(instruction=instruction, response=response)
+        return reopen(s, word, self.openings)
 
     def place_neutral(self, samples: list[Sample]) -> list[Sample]:
         """Each neutral opener starts exactly `neutral_share` of every group's queries (drawn
