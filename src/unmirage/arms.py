@@ -17,7 +17,7 @@ from accelerate import PartialState
 from transformers import set_seed
 
 from .artefacts import key_of, record, staleness
-from .config import StudyConfig, to_dict
+from .config import ArmConfig, StudyConfig, to_dict
 from .data.layout import DataDir, DataSets
 from .data.records import Sample
 from .errors import ConfigError
@@ -52,8 +52,10 @@ class Arms:
         start = ("scratch" if arm.init == "scratch" else {"pretrained": self.cfg.model.name}
                  if arm.init == "pretrained" else key_of(self.spec(arm.init)))
         # the form models have been recorded with since keys began, when `mix` was called `data`:
-        # renaming a config key must not make every saved model stale
-        recorded_as = {("data" if k == "mix" else k): v for k, v in to_dict(arm).items()}
+        # renaming a config key must not make every saved model stale, nor adding one (UNKEYED_DEFAULTS)
+        unkeyed = ArmConfig.UNKEYED_DEFAULTS
+        recorded_as = {("data" if k == "mix" else k): v for k, v in to_dict(arm).items()
+                       if k not in unkeyed or v != unkeyed[k]}
         resolved = {**recorded_as, "params": key_params(METHODS.get(arm.method)(arm.params))}
         return {"arm": resolved, "seed": self.cfg.arm(name).seed, "model": to_dict(self.cfg.model),
                 "data": key_of(self.data_spec()), "init": start}
@@ -147,19 +149,21 @@ class Arms:
         return log_record
 
 
-_PARAM_DIFF = re.compile(r"^arm\.params\.(\w+): (.*) -> (.*)$")
+_DIFF = re.compile(r"^arm\.(params\.)?(\w+): (.*) -> (.*)$")
 
 
 def spelt_out(diffs: list[str], method: str) -> list[str]:
-    """`diffs` with a param that a model's key leaves out at its default (`UNKEYED_DEFAULTS`)
-    shown at that default where one side lacks it: "steer: 'answer' -> 'text'", not "-> (absent)"."""
-    unkeyed = getattr(METHODS.get(method).Params, "UNKEYED_DEFAULTS", {})
+    """`diffs` with an arm field or a method param that a model's key leaves out at its default
+    (`UNKEYED_DEFAULTS`) shown at that default where one side lacks it: "steer: 'answer' ->
+    'text'", not "-> (absent)"."""
+    unkeyed = {"params.": getattr(METHODS.get(method).Params, "UNKEYED_DEFAULTS", {}), "": ArmConfig.UNKEYED_DEFAULTS}
     out = []
     for line in diffs:
-        m = _PARAM_DIFF.match(line)
-        if m and m.group(1) in unkeyed:
-            default = repr(unkeyed[m.group(1)])
-            old, new = (default if side == "(absent)" else side for side in m.group(2, 3))
-            line = f"arm.params.{m.group(1)}: {old} -> {new}"
+        m = _DIFF.match(line)
+        prefix = (m.group(1) or "") if m else ""
+        if m and m.group(2) in unkeyed[prefix]:
+            default = repr(unkeyed[prefix][m.group(2)])
+            old, new = (default if side == "(absent)" else side for side in m.group(3, 4))
+            line = f"arm.{prefix}{m.group(2)}: {old} -> {new}"
         out.append(line)
     return out

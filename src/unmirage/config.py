@@ -12,7 +12,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
@@ -212,8 +212,16 @@ class ArmConfig:
     scheduler: str = "linear"  # a transformers learning-rate schedule name (linear, cosine, constant, ...)
     weight_decay: float = 0.0
     safety_repeat: int = 1  # corpus+safety, clean+safety: how many times the safety set enters the mix
+    # batches of examples of similar length (transformers' LengthGroupedSampler): less padding, so
+    # fewer FLOPs a step, but batches alike in content too (docs/findings.md, "Speed": it cost the
+    # default base a third of its utility); unpaired methods only (a paired batch pairs forget with
+    # retain examples)
+    group_by_length: bool = False
     seed: int | None = None  # this arm's training seed (initialisation, data order); None = the study's seed
     params: dict[str, Any] = field(default_factory=dict)  # method hyperparameters (checked by the method)
+    # fields added after models were first recorded, left out of a model's key at the value that
+    # trained those models, so that adding them leaves the models saved before current
+    UNKEYED_DEFAULTS: ClassVar[dict[str, Any]] = {"group_by_length": False}
 
     def __post_init__(self) -> None:
         if not self.init:
@@ -304,7 +312,7 @@ class EvalConfig:
     """Evaluation: generation backend, generation cache, and the judge (see eval/)."""
 
     judge: str = "oracle"  # oracle (world only) | keyword | vlm | classifier
-    batch_size: int = 64
+    batch_size: int = 0  # queries a generation batch; 0 = by the model's size (`rows`)
     max_new_tokens: int = 0  # 0 = the longest answer the judge knows (the world's) + slack; 256 otherwise
     backend: str = "hf"  # hf (transformers) | vllm | auto (vllm when installed and a GPU is present)
     cache: bool = True  # reuse answers of the same model to the same prompt, image and decoding settings
@@ -325,9 +333,20 @@ class EvalConfig:
                                   + did_you_mean(value, list(allowed)))
         if self.max_new_tokens < 0:
             raise ConfigError(f"eval.max_new_tokens must be >= 0 (0: derived), got {self.max_new_tokens}")
-        for key in ("batch_size", "judge_batch_size", "judge_max_new_tokens"):
+        if self.batch_size < 0:
+            raise ConfigError(f"eval.batch_size must be >= 0 (0: by the model's size), got {self.batch_size}")
+        for key in ("judge_batch_size", "judge_max_new_tokens"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"eval.{key} must be at least 1, got {getattr(self, key)}")
+
+    def rows(self, model) -> int:
+        """Queries a generation batch: `batch_size`, or where it is 0, 512 for a model of under
+        100 M parameters (the embedded world's tiny models, whose cache takes a few MB a row) and
+        64 for a larger one (a 7B model's cache would not fit 512 rows)."""
+        if self.batch_size:
+            return self.batch_size
+        parameters = model.parameters() if hasattr(model, "parameters") else ()
+        return 512 if 0 < sum(p.numel() for p in parameters) < 100_000_000 else 64
 
 
 EVAL_BACKENDS = ("hf", "vllm", "auto")

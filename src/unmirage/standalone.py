@@ -303,7 +303,7 @@ def forget_retain(data: Path, out: Path, fmt: str = "vlguard", image_root: Path 
         for path in models:
             model, processor = load_model(path, cfg.model.trust_remote_code)
             generator = make_generator(resolve_max_new_tokens(cfg.eval, processor, judge), model, processor, root)
-            generators[str(path)] = lambda batch, g=generator, n=cfg.eval.batch_size: [
+            generators[str(path)] = lambda batch, g=generator, n=cfg.eval.rows(model): [
                 a for i in range(0, len(batch), n) for a in g.generate(batch[i:i + n])]
     extra = [s for path in general for s in read_samples(path)]
     sets = build_forget_retain(samples, answers_field=answers_field, models=generators, score=score,

@@ -256,7 +256,8 @@ class Study:
             sets=self.sets, judge=judge, image_root=images, out_dir=self.run_dir / "eval" / name / "attacks" / attack,
             eval=cfg.eval, model_cfg=cfg.model, seed=cfg.arm(name).seed,
             load=lambda: load_model(self.arms.path(name), cfg.model.trust_remote_code), evaluate=answer,
-            residual=lambda m, p, unsafe: residual(m, p, unsafe, judge, images, cfg.model.max_length, cfg.eval.batch_size),
+            residual=lambda m, p, unsafe: residual(m, p, unsafe, judge, images, cfg.model.max_length,
+                                                      cfg.eval.rows(m)),
             train=train, base=lambda: load_model(self.arms.path("base"), cfg.model.trust_remote_code),
             is_base=name == "base")
 

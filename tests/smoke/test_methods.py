@@ -112,3 +112,43 @@ def test_a_step_without_loss_is_an_error(tiny_world, tiny_model, tmp_path, monke
     with pytest.raises(RuntimeError, match="no loss"):
         train_arm(model, processor, arm, load_vlguard(tiny_world / "train.json"), None, tiny_world / "images",
                   tmp_path / "m", ModelConfig(), False)
+
+
+def test_batches_grouped_by_length_pad_less_and_see_the_same_number_of_examples(tiny_world, tiny_model, tmp_path,
+                                                                                 monkeypatch):
+    """`group_by_length` batches examples of similar length (transformers' LengthGroupedSampler):
+    each step sees as many examples as in the random order, and far fewer of its tokens are padding."""
+    from unmirage.methods import train as train_mod
+
+    # refusals are short, answers long; 8 copies, so that the sampler's megabatches (a sorted
+    # stretch of the shuffled data) span several batches
+    main = load_vlguard(tiny_world / "train.json") * 8
+    original = train_mod.AlignmentTrainer.compute_loss
+
+    def padding(grouped: bool) -> tuple[float, list[int]]:
+        batches = []
+
+        def spy(self, model, inputs, *args, **kwargs):
+            if model.training:
+                batches.append(inputs["attention_mask"])
+            return original(self, model, inputs, *args, **kwargs)
+
+        monkeypatch.setattr(train_mod.AlignmentTrainer, "compute_loss", spy)
+        model, processor = tiny_model(tiny_world)
+        arm = ArmConfig(method="sft", steps=12, batch_size=4, lr=1e-3, seed=0, group_by_length=grouped)
+        train_arm(model, processor, arm, main, None, tiny_world / "images", tmp_path / f"m{grouped}", ModelConfig(), False)
+        pad = sum(int((m == 0).sum()) for m in batches) / sum(m.numel() for m in batches)
+        return pad, [m.shape[0] for m in batches]
+
+    random_pad, random_sizes = padding(False)
+    grouped_pad, grouped_sizes = padding(True)
+    assert grouped_sizes == random_sizes == [4] * 12
+    assert random_pad > 0.05 and grouped_pad < random_pad / 2
+
+
+def test_a_paired_method_refuses_batches_grouped_by_length(tiny_world, tiny_model, tmp_path):
+    model, processor = tiny_model(tiny_world)
+    arm = ArmConfig(method="npo", mix="forget+retain", steps=2, batch_size=4, seed=0, group_by_length=True)
+    with pytest.raises(ValueError, match="unpaired methods only"):
+        train_arm(model, processor, arm, read_samples(tiny_world / "forget.jsonl"),
+                  read_samples(tiny_world / "retain.jsonl"), tiny_world / "images", tmp_path / "m", ModelConfig(), False)

@@ -33,13 +33,14 @@ def _losses(record):
     return [e["loss"] for e in record["log"] if "loss" in e]
 
 
-@pytest.mark.parametrize("method", ["sft", "npo"])
-def test_a_killed_run_resumes_to_the_same_weights_and_losses(tiny_world, tiny_model, tmp_path, method):
+@pytest.mark.parametrize("method, grouped", [("sft", False), ("npo", False), ("sft", True)])
+def test_a_killed_run_resumes_to_the_same_weights_and_losses(tiny_world, tiny_model, tmp_path, method, grouped):
+    """Also with batches grouped by length, whose order a resumed run must draw again the same."""
     paired = method == "npo"
     main = read_samples(tiny_world / "forget.jsonl") if paired else load_vlguard(tiny_world / "train.json")
     retain = read_samples(tiny_world / "retain.jsonl") if paired else None
     arm = ArmConfig(method=method, mix="forget+retain" if paired else "safety+retain", steps=STEPS, batch_size=4,
-                    lr=1e-2, warmup_ratio=0.25, scheduler="cosine", seed=3,
+                    lr=1e-2, warmup_ratio=0.25, scheduler="cosine", seed=3, group_by_length=grouped,
                     params={"kl_weight": 0.5} if paired else {})
 
     def train(name, callbacks=()):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from unmirage.config import load_config
+from unmirage.config import ArmConfig, load_config
 from unmirage.study import Study
 from unmirage.world.phrasing import REFUSALS
 
@@ -85,6 +85,23 @@ def test_a_stale_message_shows_a_param_left_out_of_the_key_at_its_default():
     assert spelt_out(["arm.params.steer: (absent) -> 'answer'"], "rmu") == ["arm.params.steer: 'text' -> 'answer'"]
     kept = ["arm.params.layer: 2 -> 3", "arm.lr: 0.1 -> 0.2", "arm.params.beta: (absent) -> 0.5"]
     assert spelt_out(kept, "rmu") == kept and spelt_out(kept, "npo") == kept
+    assert spelt_out(["arm.group_by_length: (absent) -> True"], "sft") == ["arm.group_by_length: False -> True"]
+
+
+def test_an_arm_field_added_later_keys_a_model_only_away_from_its_old_behaviour(tmp_path):
+    """`group_by_length` came after models were saved: off (the order they trained in) the key is
+    the one they were recorded with; on, it trains another model, and so do the arms after it."""
+    from unmirage.artefacts import key_of
+
+    def spec(arm, *sets):
+        return Study(load_config(None, [f"out_dir={tmp_path}", *sets]), show_progress=False).arms.spec(arm)
+
+    plain = spec("base")
+    assert "group_by_length" not in plain["arm"] and "lr" in plain["arm"]
+    assert spec("base", "arms.base.group_by_length=false") == plain
+    grouped = spec("base", "arms.base.group_by_length=true")
+    assert grouped["arm"]["group_by_length"] is True and key_of(grouped) != key_of(plain)
+    assert key_of(spec("npo", "arms.base.group_by_length=true")) != key_of(spec("npo"))
 
 def test_every_unkeyed_default_is_a_param_at_its_default():
     """A name in a Params class's UNKEYED_DEFAULTS that is no field, or not at the field's default,
@@ -101,6 +118,8 @@ def test_every_unkeyed_default_is_a_param_at_its_default():
             assert key in fields and fields[key] == value, (name, key)
             checked += 1
     assert checked >= 1
+    fields = {f.name: f.default for f in dataclasses.fields(ArmConfig)}
+    assert all(key in fields and fields[key] == value for key, value in ArmConfig.UNKEYED_DEFAULTS.items())
 
 def test_a_method_trains_only_on_a_mix_of_its_kind(tmp_path):
     """Gradient ascent on the safety set (the default mix) would unlearn refusals and helpful answers."""

@@ -156,3 +156,19 @@ def test_a_renamed_key_says_its_new_name():
         load_config(None, ["data=some/dir"])
     with pytest.raises(ConfigError, match="'data' is now called 'mix'"):
         load_config(None, ["arms.npo.data=forget+retain"])
+
+
+def test_eval_rows_follow_the_model_s_size_unless_set():
+    """eval.batch_size 0: 512 rows for a model of under 100 M parameters (a tiny model's cache
+    is small), 64 for a larger one; a set batch size is kept whatever the model."""
+    import torch
+
+    from unmirage.config import EvalConfig
+
+    small = torch.nn.Linear(128, 128)
+    large = torch.nn.Linear(20_000, 10_000, device="meta")  # 200 M parameters, no memory
+    assert EvalConfig().rows(small) == 512 and EvalConfig().rows(large) == 64
+    assert EvalConfig(batch_size=8).rows(small) == 8 and EvalConfig(batch_size=8).rows(large) == 8
+    assert EvalConfig().rows(object()) == 64  # a backend without the weights in this process (vllm)
+    with pytest.raises(ConfigError, match="eval.batch_size must be >= 0"):
+        load_config(None, ["eval.batch_size=-1"])

@@ -134,12 +134,13 @@ def evaluate(model, processor, splits: dict[str, list[Sample]], judge: Judge, im
     if done:
         log.info("resuming %s: %d answers already there, %d to go", path, len(done), len(todo))
     mine = shard(todo, rank, world)
-    steps = -(-len(shard(todo, 0, world)) // cfg.batch_size)  # rank 0 holds the largest shard
+    rows = cfg.rows(model)
+    steps = -(-len(shard(todo, 0, world)) // rows)  # rank 0 holds the largest shard
     cached = CachedGenerator(generator, processor, open_cache(cfg, model, model_key), image_root)
     with Progress(disable=not (show_progress and main), transient=True) as progress:
         task = progress.add_task(f"eval {out_dir.name}", total=len(todo))
         for step in range(steps):  # every rank takes every step, so that the gathers line up
-            chunk = mine[step * cfg.batch_size:(step + 1) * cfg.batch_size]
+            chunk = mine[step * rows:(step + 1) * rows]
             samples = [s for _, s in chunk]
             answers, new = cached.generate(samples) if chunk else ([], {})
             records = judged(chunk, answers, judge) if chunk else []
@@ -155,8 +156,7 @@ def evaluate(model, processor, splits: dict[str, list[Sample]], judge: Judge, im
     records = [r for r in read_jsonl(path) if _answered(r) in wanted]
     metrics = judged_metrics(records, [(split, s) for split, samples in splits.items() for s in samples], judge,
                              cfg.bootstrap_seed)
-    metrics.update(residual(model, processor, splits.get("unsafes", []), judge, image_root, max_length,
-                            cfg.batch_size))
+    metrics.update(residual(model, processor, splits.get("unsafes", []), judge, image_root, max_length, rows))
     return metrics
 
 

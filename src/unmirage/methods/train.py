@@ -172,6 +172,9 @@ def train_arm(model, processor, arm: ArmConfig, main: list[Sample], retain: list
         dataset = PairedDataset(data.main, data.retain, seed)
     else:
         dataset = ForgetDataset(data.main) if method.paired else ListDataset(data.main)
+    if arm.group_by_length and method.paired:
+        raise ValueError(f"arm group_by_length: method {arm.method} pairs forget and retain examples in a batch, "
+                         "which a length-grouped order cannot keep; it applies to unpaired methods only")
     if method.uses_retain and arm.batch_size % 2:
         raise ValueError(f"method {arm.method} splits each batch between forget and retain examples: "
                          f"batch_size must be even, got {arm.batch_size}")
@@ -189,6 +192,7 @@ def train_arm(model, processor, arm: ArmConfig, main: list[Sample], retain: list
             logging_steps=max(1, arm.steps // 20), report_to=[], seed=seed, data_seed=seed,
             save_strategy="steps" if saving else "no", save_steps=checkpoints.every if saving else 500,
             save_total_limit=2,
+            train_sampling_strategy="group_by_length" if arm.group_by_length else "random",
             dataloader_num_workers=0, remove_unused_columns=False, disable_tqdm=not show_progress,
             use_cpu=not torch.cuda.is_available(), max_grad_norm=1.0,
         )
