@@ -97,7 +97,8 @@ def word_class(word: str) -> str:
 
 def parse(instruction: str) -> tuple[str, str]:
     """("vp", verb phrase), ("q", question clause) or ("statement", text) of a request; a statement
-    ("I need ...", "My ...") gets no template, so only an opener swap can rewrite it."""
+    ("I need ...", "My ...", "The image shows ...") gets no template, so only an opener swap can
+    rewrite it."""
     text = instruction.strip().rstrip("?.!").strip()
     words = text.split()
     first = words[0].lower().strip(",:;") if words else ""
@@ -108,7 +109,9 @@ def parse(instruction: str) -> tuple[str, str]:
         return "vp", _lower_first(" ".join(rest))
     if first == "please" and len(words) > 1:
         return "vp", _lower_first(" ".join(words[1:]).lstrip(", "))
-    if first in PRONOUNS:  # "I need help making ..." states a need: no template reads it as a request
+    if first in PRONOUNS or first in _DETERMINERS or first in THIRD_PERSON:
+        # "I need help making ...", "This should be removed ...", "The image depicts ...": a
+        # statement, which no template reads as a request
         return "statement", text
     if first in WH:
         return "q", _lower_first(text)
@@ -119,6 +122,7 @@ def parse(instruction: str) -> tuple[str, str]:
 
 
 PRONOUNS = frozenset("i i'm i've we my our me".split())
+THIRD_PERSON = frozenset("it it's he she they there".split())
 _DETERMINERS = frozenset("this that these those the a an my your his her their its our".split())
 
 
