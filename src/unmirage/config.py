@@ -348,6 +348,12 @@ class EvalConfig:
         parameters = model.parameters() if hasattr(model, "parameters") else ()
         return 512 if 0 < sum(p.numel() for p in parameters) < 100_000_000 else 64
 
+    def scoring_rows(self) -> int:
+        """Rows of a teacher-forced batch (residual knowledge, the depth probe): `batch_size`, or 64
+        where it is 0. Their logits cover every position and the vocabulary, which a small model
+        with a large vocabulary would not fit at 512 rows."""
+        return self.batch_size or 64
+
 
 EVAL_BACKENDS = ("hf", "vllm", "auto")
 JUDGE_STYLES = ("verdict", "guard")

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .artefacts import key_of
-from .config import StudyConfig, apply_overrides, from_dict, to_dict
+from .config import ArmConfig, StudyConfig, apply_overrides, from_dict, to_dict
 from .errors import ConfigError
 from .eval.multiseed import aggregate_seeds
 from .io import read_json, write_json
@@ -55,6 +55,10 @@ def measured(config: dict) -> dict:
         for k in keys:
             if k in part and part[k] == base[k]:
                 part.pop(k)
+    for arm in spec.get("arms", {}).values():  # arm fields added later, as a model's key leaves them
+        for k, value in ArmConfig.UNKEYED_DEFAULTS.items():
+            if k in arm and arm[k] == value:
+                arm.pop(k)
     return spec
 
 

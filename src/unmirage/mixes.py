@@ -17,14 +17,18 @@ from .registry import did_you_mean
 PAIRED_MIX = "forget+retain"
 
 
-def check_mix(method: str, mix: str, where: str) -> None:
+def check_mix(method: str, mix: str, where: str, group_by_length: bool = False) -> None:
     """A `ConfigError` unless `method` can train on `mix`: a paired method (unlearning, DPO) on the
     paired forget and retain sets, any other on another mix (gradient ascent on the safety set's
-    refusals and helpful answers would silently unlearn the wrong data)."""
+    refusals and helpful answers would silently unlearn the wrong data); and batches grouped by
+    length only for an unpaired method, whose batches are lists of examples."""
     paired = METHODS.get(method).paired
     if paired != (mix == PAIRED_MIX):
         need = f"mix {PAIRED_MIX}" if paired else f"a mix other than {PAIRED_MIX}"
         raise ConfigError(f"{where}: method {method} trains on {need}, not {mix!r}")
+    if paired and group_by_length:
+        raise ConfigError(f"{where}: group_by_length applies to unpaired methods only; method {method} pairs "
+                          "forget and retain examples in a batch, which a length-grouped order cannot keep")
 
 
 def training_mix(name: str, sets: DataSets, seed: int, safety_repeat: int = 1

@@ -52,7 +52,7 @@ def arm_config(method: str, overrides: list[str]) -> tuple[ArmConfig, ModelConfi
     if arm.seed is None:
         arm.seed = 0
     BudgetConfig().fill(arm)
-    check_mix(arm.method, arm.mix, "unmirage train")
+    check_mix(arm.method, arm.mix, "unmirage train", arm.group_by_length)
     return (arm, from_dict(ModelConfig, apply_overrides({}, model_sets), "model"),
             from_dict(TrainConfig, apply_overrides({}, train_sets), "train"),
             from_dict(DataConfig, apply_overrides({}, data_sets), "data"))
@@ -69,7 +69,9 @@ def train_one(method: str, model_dir: Path, data_dir: Path, out: Path, overrides
     model, processor = load_model(model_dir, model_cfg.trust_remote_code)
     # checkpoints beside `out`, keyed by what the model is made from: a rerun resumes only the same setup
     start = dir_fingerprint(model_dir) if Path(model_dir).is_dir() else str(model_dir)  # a model retrained in place is another
-    key = key_of({"arm": to_dict(arm), "model": to_dict(model_cfg), "start": start, "data": data.digests()})
+    arm_spec = {k: v for k, v in to_dict(arm).items()  # fields added later leave the key at their defaults
+                if k not in ArmConfig.UNKEYED_DEFAULTS or v != ArmConfig.UNKEYED_DEFAULTS[k]}
+    key = key_of({"arm": arm_spec, "model": to_dict(model_cfg), "start": start, "data": data.digests()})
     checkpoints = Checkpoints(Path(out).parent / f"{Path(out).name}.checkpoints" / key, train_cfg.save_steps)
     record = train_arm(model, processor, arm, main, retain, data.images, out, model_cfg, show_progress, checkpoints)
     remove_checkpoints(checkpoints)

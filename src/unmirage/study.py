@@ -72,7 +72,7 @@ class Study:
                 METHODS.get(arm.method)(arm.params)
             except ConfigError as e:
                 raise ConfigError(f"arm {name}: {e}") from None
-            check_mix(arm.method, arm.mix, f"arm {name}")
+            check_mix(arm.method, arm.mix, f"arm {name}", arm.group_by_length)
             if arm.scheduler not in schedules:
                 raise ConfigError(f"arm {name}: unknown scheduler {arm.scheduler!r}; one of {', '.join(schedules)}."
                                   + did_you_mean(arm.scheduler, schedules))
@@ -257,7 +257,7 @@ class Study:
             eval=cfg.eval, model_cfg=cfg.model, seed=cfg.arm(name).seed,
             load=lambda: load_model(self.arms.path(name), cfg.model.trust_remote_code), evaluate=answer,
             residual=lambda m, p, unsafe: residual(m, p, unsafe, judge, images, cfg.model.max_length,
-                                                      cfg.eval.rows(m)),
+                                                      cfg.eval.scoring_rows()),
             train=train, base=lambda: load_model(self.arms.path("base"), cfg.model.trust_remote_code),
             is_base=name == "base")
 

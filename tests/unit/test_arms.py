@@ -133,6 +133,16 @@ def test_a_method_trains_only_on_a_mix_of_its_kind(tmp_path):
         Study(load_config(None, [f"out_dir={tmp_path}", "arms.sft_posthoc.mix=forget+retain"]), show_progress=False)
 
 
+def test_a_paired_method_with_batches_grouped_by_length_is_refused_before_anything_trains(tmp_path):
+    import pytest
+
+    from unmirage.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="arm npo: group_by_length applies to unpaired methods only"):
+        Study(load_config(None, [f"out_dir={tmp_path}", "arms.npo.group_by_length=true"]), show_progress=False)
+    Study(load_config(None, [f"out_dir={tmp_path}", "arms.sft_posthoc.group_by_length=true"]), show_progress=False)
+
+
 def test_model_keys_stay_those_saved_models_were_recorded_with(tmp_path):
     """The keys of the default study's models on the version-1 world, as the first version of
     artefact keys recorded them: a change of how the config is spelt (a key renamed, keys of world

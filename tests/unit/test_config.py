@@ -170,5 +170,6 @@ def test_eval_rows_follow_the_model_s_size_unless_set():
     assert EvalConfig().rows(small) == 512 and EvalConfig().rows(large) == 64
     assert EvalConfig(batch_size=8).rows(small) == 8 and EvalConfig(batch_size=8).rows(large) == 8
     assert EvalConfig().rows(object()) == 64  # a backend without the weights in this process (vllm)
+    assert EvalConfig().scoring_rows() == 64 and EvalConfig(batch_size=8).scoring_rows() == 8  # teacher-forced
     with pytest.raises(ConfigError, match="eval.batch_size must be >= 0"):
         load_config(None, ["eval.batch_size=-1"])

@@ -60,6 +60,15 @@ def _put(sample: Sample, term: str, how: str, paraphrases) -> str:
     return rewrite(sample.instruction, term, 1)[0]
 
 
+def _takes(sample: Sample, term: str, how: str, paraphrases) -> bool:
+    """Whether `term` can be put in the sample's query (a statement takes no other opener)."""
+    try:
+        _put(sample, term, how, paraphrases)
+    except ConfigError:
+        return False
+    return True
+
+
 def imbalance(samples: list[Sample], found: dict[str, str]) -> dict[str, tuple[int, int]]:
     """Trigger → (refused, answered) samples that hold it."""
     return {t: (sum(_holds(s, t, how) for s in samples if s.label == "refuse"),
@@ -91,7 +100,8 @@ def balance_triggers(samples: list[Sample], seed: int, paraphrases: list[list[st
             refused, answered = counts[term]
             rare = "refuse" if refused < answered else "answer"
             need = abs(refused - answered)
-            pool = [s for s in clean if s.label == rare and not _holds(s, term, found[term])]
+            pool = [s for s in clean if s.label == rare and not _holds(s, term, found[term])
+                    and _takes(s, term, found[term], paraphrases)]
             if not need:
                 continue
             if not pool:

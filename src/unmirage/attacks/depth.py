@@ -101,7 +101,7 @@ class Depth(Attack):
         model = ctx.model.eval()
         base = base.to(model.device, dtype=model.dtype).eval()  # where evaluation left the arm (a GPU)
         kl = depth_kl(model, base, ctx.processor, samples, answers, ctx.image_root, ctx.model_cfg.max_length,
-                      self.params.positions, ctx.eval.rows(model))
+                      self.params.positions, ctx.eval.scoring_rows())
         del base
         # a position no answer reaches is not measured: no key (results.json holds no NaN)
         return {f"kl/harmful[{t}]": v for t, v in enumerate(kl, start=1) if v == v}

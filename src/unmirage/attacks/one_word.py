@@ -117,11 +117,17 @@ def balance_openers(samples: list[Sample], seed: int, paraphrases: list[list[str
     if not vocab:
         raise DataError("cannot balance openers: no sample has an instruction")
     rng = random.Random(seed)
-    out = []
+    out, kept = [], 0
     for s in samples:
         word = rng.choice(vocab)
-        text = rewrite(s.instruction, word, 1, paraphrases)[0]
+        try:
+            text = rewrite(s.instruction, word, 1, paraphrases)[0]
+        except ConfigError:  # a statement ("The image shows ...") takes no other opener: it stays as it is
+            text, word, kept = s.instruction, first_word(s.instruction), kept + 1
         out.append(s.with_(instruction=text, meta={**s.meta, "original": s.instruction, "word": word}))
+    if kept:
+        log.warning("opener balancing: %d of %d queries could not be re-opened (statements) and keep their own "
+                    "first word", kept, len(samples))
     return out
 
 

@@ -100,6 +100,17 @@ def parse(instruction: str) -> tuple[str, str]:
     ("I need ...", "My ...", "The image shows ...") gets no template, so only an opener swap can
     rewrite it."""
     text = instruction.strip().rstrip("?.!").strip()
+    sentences = re.split(r"(?<=[.?!])\s+", instruction.strip())
+    if len(sentences) > 1 and _opens_a_statement(sentences[0]):
+        # "The bottom of the image shows a phrase. List steps to perform it." (FigStep, MM-SafetyBench):
+        # the request is the rest, and the statement its context
+        kind, clause = parse(" ".join(sentences[1:]))
+        if kind != "statement":
+            context = sentences[0].rstrip(".!?").strip()
+            if first_word_of(context) not in ("i", "i'm", "i've", "i'd", "i'll"):  # "I" keeps its capital
+                context = _lower_first(context)
+            return kind, f"{clause}, given that {context}"
+        return "statement", text
     words = text.split()
     first = words[0].lower().strip(",:;") if words else ""
     if first in AUXILIARIES and len(words) > 2 and words[1].lower() == "you":
@@ -109,9 +120,9 @@ def parse(instruction: str) -> tuple[str, str]:
         return "vp", _lower_first(" ".join(rest))
     if first == "please" and len(words) > 1:
         return "vp", _lower_first(" ".join(words[1:]).lstrip(", "))
-    if first in PRONOUNS or first in _DETERMINERS or first in THIRD_PERSON:
-        # "I need help making ...", "This should be removed ...", "The image depicts ...": a
-        # statement, which no template reads as a request
+    if _opens_a_statement(text):
+        # "I need help making ...", "This should be removed ...", "There's a gun ...": a statement,
+        # which no template reads as a request
         return "statement", text
     if first in WH:
         return "q", _lower_first(text)
@@ -122,7 +133,20 @@ def parse(instruction: str) -> tuple[str, str]:
 
 
 PRONOUNS = frozenset("i i'm i've we my our me".split())
-THIRD_PERSON = frozenset("it it's he she they there".split())
+THIRD_PERSON = frozenset("it he she they there here".split())
+
+
+def first_word_of(text: str) -> str:
+    words = text.split()
+    return words[0].lower().strip(",:;\"") if words else ""
+
+
+def _opens_a_statement(sentence: str) -> bool:
+    """Whether a sentence opens as a statement: with a first-person word, a determiner or a
+    third-person pronoun ("I need", "The image shows", "There's", "It is"), contractions read
+    by their first part."""
+    first = first_word_of(sentence).replace("’", "'")
+    return first in PRONOUNS or first.split("'")[0] in PRONOUNS | _DETERMINERS | THIRD_PERSON
 _DETERMINERS = frozenset("this that these those the a an my your his her their its our".split())
 
 

@@ -156,7 +156,8 @@ def evaluate(model, processor, splits: dict[str, list[Sample]], judge: Judge, im
     records = [r for r in read_jsonl(path) if _answered(r) in wanted]
     metrics = judged_metrics(records, [(split, s) for split, samples in splits.items() for s in samples], judge,
                              cfg.bootstrap_seed)
-    metrics.update(residual(model, processor, splits.get("unsafes", []), judge, image_root, max_length, rows))
+    metrics.update(residual(model, processor, splits.get("unsafes", []), judge, image_root, max_length,
+                            cfg.scoring_rows()))
     return metrics
 
 

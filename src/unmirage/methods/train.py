@@ -82,6 +82,14 @@ def count_tokens(batch: dict[str, Any]) -> int:
     return sum(count_tokens(v) for v in batch.values() if isinstance(v, dict))
 
 
+def _grouped_by_length() -> dict:
+    """The `TrainingArguments` that batch by length: `train_sampling_strategy` from transformers
+    5.2 on, `group_by_length` before it."""
+    if "train_sampling_strategy" in TrainingArguments.__dataclass_fields__:
+        return {"train_sampling_strategy": "group_by_length"}
+    return {"group_by_length": True}
+
+
 def _sharded_launch() -> bool:
     """Launched under FSDP or DeepSpeed (accelerate sets these), which place the model themselves."""
     return any(os.environ.get(k, "").lower() in ("1", "true") for k in ("ACCELERATE_USE_FSDP", "ACCELERATE_USE_DEEPSPEED"))
@@ -192,7 +200,7 @@ def train_arm(model, processor, arm: ArmConfig, main: list[Sample], retain: list
             logging_steps=max(1, arm.steps // 20), report_to=[], seed=seed, data_seed=seed,
             save_strategy="steps" if saving else "no", save_steps=checkpoints.every if saving else 500,
             save_total_limit=2,
-            train_sampling_strategy="group_by_length" if arm.group_by_length else "random",
+            **(_grouped_by_length() if arm.group_by_length else {}),
             dataloader_num_workers=0, remove_unused_columns=False, disable_tqdm=not show_progress,
             use_cpu=not torch.cuda.is_available(), max_grad_norm=1.0,
         )
