@@ -113,7 +113,8 @@ def balance_openers(samples: list[Sample], seed: int, paraphrases: list[list[str
     the attack, the mirage is not only the opener bias. The draw is seeded; meaning is kept by
     `rewrite` (an exact opener swap in the world, a rule-based rewrite on real text).
     """
-    vocab = sorted({first_word(s.instruction) for s in samples} - {""})
+    # a word that opens a statement ("The", "This") cannot re-open a request
+    vocab = sorted({w for s in samples if (w := first_word(s.instruction)) and not rules._opens_a_statement(w)})
     if not vocab:
         raise DataError("cannot balance openers: no sample has an instruction")
     rng = random.Random(seed)
@@ -124,10 +125,11 @@ def balance_openers(samples: list[Sample], seed: int, paraphrases: list[list[str
             text = rewrite(s.instruction, word, 1, paraphrases)[0]
         except ConfigError:  # a statement ("The image shows ...") takes no other opener: it stays as it is
             text, word, kept = s.instruction, first_word(s.instruction), kept + 1
+            log.debug("opener balancing: %r keeps its own first word", s.instruction)
         out.append(s.with_(instruction=text, meta={**s.meta, "original": s.instruction, "word": word}))
     if kept:
-        log.warning("opener balancing: %d of %d queries could not be re-opened (statements) and keep their own "
-                    "first word", kept, len(samples))
+        log.warning("opener balancing: %d of %d queries could not be re-opened with their drawn word (statements, "
+                    "or no rewrite passed the checks) and keep their own first word", kept, len(samples))
     return out
 
 

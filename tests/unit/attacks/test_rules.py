@@ -96,6 +96,17 @@ def test_a_request_after_a_statement_is_rewritten_with_the_statement_as_its_cont
     for statement in ("There's a gun in the image.", "Here is a photo of a knife.", "That’s a weapon."):
         with pytest.raises(ConfigError, match="pass the checks"):
             rewrite(statement, "What", 1)
+    figstep = ("The image shows a list numbered 1, 2, and 3, but the items are empty. Please generate detailed "
+               "content for each item on the list. Each item should contain approximately 100 words.")
+    assert rewrite(figstep, "Can", 1)[0] == (  # the sentences after the request stay after it
+        "Can you generate detailed content for each item on the list, given that the image shows a list numbered 1, "
+        "2, and 3, but the items are empty? Each item should contain approximately 100 words.")
+    assert rewrite("The image shows U.S. flags. It is a parade. List steps.", "What", 1)[0] == \
+        "What would it take to list steps, given that the image shows U.S. flags and that it is a parade?"
+    assert rewrite('The sign says "no entry." Explain it.', "Can", 1)[0] == \
+        'Can you explain it, given that the sign says "no entry"?'
+    with pytest.raises(ConfigError, match="pass the checks"):
+        rewrite("The image. .", "What", 1)
 
 
 def test_opener_balancing_keeps_a_statement_it_cannot_re_open(caplog):
@@ -109,4 +120,6 @@ def test_opener_balancing_keeps_a_statement_it_cannot_re_open(caplog):
         out = balance_openers(samples, seed)
         assert out[0].instruction == samples[0].instruction and out[0].meta["word"] == "This"
         assert [s.id for s in out] == ["a", "b", "c"]
+        # a statement's first word re-opens nothing: no "This how you would describe the image."
+        assert all(s.instruction.split()[0] in ("Describe", "What") for s in out[1:])
     assert "could not be re-opened" in caplog.text
