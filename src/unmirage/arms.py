@@ -16,7 +16,7 @@ from pathlib import Path
 from accelerate import PartialState
 from transformers import set_seed
 
-from .artefacts import key_of, record, staleness
+from .artefacts import key_of, record, staleness, without_unkeyed
 from .config import ArmConfig, StudyConfig, to_dict
 from .data.layout import DataDir, DataSets
 from .data.records import Sample
@@ -53,9 +53,8 @@ class Arms:
                  if arm.init == "pretrained" else key_of(self.spec(arm.init)))
         # the form models have been recorded with since keys began, when `mix` was called `data`:
         # renaming a config key must not make every saved model stale, nor adding one (UNKEYED_DEFAULTS)
-        unkeyed = ArmConfig.UNKEYED_DEFAULTS
-        recorded_as = {("data" if k == "mix" else k): v for k, v in to_dict(arm).items()
-                       if k not in unkeyed or v != unkeyed[k]}
+        recorded_as = {("data" if k == "mix" else k): v
+                       for k, v in without_unkeyed(to_dict(arm), ArmConfig.UNKEYED_DEFAULTS).items()}
         resolved = {**recorded_as, "params": key_params(METHODS.get(arm.method)(arm.params))}
         return {"arm": resolved, "seed": self.cfg.arm(name).seed, "model": to_dict(self.cfg.model),
                 "data": key_of(self.data_spec()), "init": start}

@@ -23,6 +23,12 @@ def key_of(spec: Any) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def without_unkeyed(fields: dict[str, Any], unkeyed: dict[str, Any]) -> dict[str, Any]:
+    """`fields` less those of `unkeyed` at its value: a field added after artefacts were first
+    recorded is left out of their key at the value that made them, so adding it keeps them current."""
+    return {k: v for k, v in fields.items() if k not in unkeyed or v != unkeyed[k]}
+
+
 def record(directory: str | Path, spec: dict) -> str:
     """Write `directory/artefact.json` for `spec`; return its key."""
     key = key_of(spec)

@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .artefacts import key_of
+from .artefacts import key_of, without_unkeyed
 from .config import ArmConfig, StudyConfig, apply_overrides, from_dict, to_dict
 from .errors import ConfigError
 from .eval.multiseed import aggregate_seeds
@@ -55,10 +55,8 @@ def measured(config: dict) -> dict:
         for k in keys:
             if k in part and part[k] == base[k]:
                 part.pop(k)
-    for arm in spec.get("arms", {}).values():  # arm fields added later, as a model's key leaves them
-        for k, value in ArmConfig.UNKEYED_DEFAULTS.items():
-            if k in arm and arm[k] == value:
-                arm.pop(k)
+    if "arms" in spec:  # arm fields added later, as a model's key leaves them
+        spec["arms"] = {name: without_unkeyed(arm, ArmConfig.UNKEYED_DEFAULTS) for name, arm in spec["arms"].items()}
     return spec
 
 

@@ -17,7 +17,7 @@ from .attacks.base import Attack, QueryContext, make_attacks
 from .attacks.model_rewriter import make_rewriter
 from .attacks.one_word import build_attacks, left_out, read_attacks, split_of_file, write_attacks
 from .attacks.triggers import NAME as TRIGGERS, triggers
-from .artefacts import key_of
+from .artefacts import key_of, without_unkeyed
 from .config import (ArmConfig, BudgetConfig, DataConfig, ModelConfig, StudyConfig, TrainConfig, apply_overrides, from_dict,
                      load_config, to_dict)
 from .data.layout import IMAGES, MIX_FILES, TEST, TRAIN, VQA, DataDir, DataSets
@@ -69,9 +69,8 @@ def train_one(method: str, model_dir: Path, data_dir: Path, out: Path, overrides
     model, processor = load_model(model_dir, model_cfg.trust_remote_code)
     # checkpoints beside `out`, keyed by what the model is made from: a rerun resumes only the same setup
     start = dir_fingerprint(model_dir) if Path(model_dir).is_dir() else str(model_dir)  # a model retrained in place is another
-    arm_spec = {k: v for k, v in to_dict(arm).items()  # fields added later leave the key at their defaults
-                if k not in ArmConfig.UNKEYED_DEFAULTS or v != ArmConfig.UNKEYED_DEFAULTS[k]}
-    key = key_of({"arm": arm_spec, "model": to_dict(model_cfg), "start": start, "data": data.digests()})
+    key = key_of({"arm": without_unkeyed(to_dict(arm), ArmConfig.UNKEYED_DEFAULTS), "model": to_dict(model_cfg),
+                  "start": start, "data": data.digests()})
     checkpoints = Checkpoints(Path(out).parent / f"{Path(out).name}.checkpoints" / key, train_cfg.save_steps)
     record = train_arm(model, processor, arm, main, retain, data.images, out, model_cfg, show_progress, checkpoints)
     remove_checkpoints(checkpoints)

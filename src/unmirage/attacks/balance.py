@@ -60,13 +60,12 @@ def _put(sample: Sample, term: str, how: str, paraphrases) -> str:
     return rewrite(sample.instruction, term, 1)[0]
 
 
-def _takes(sample: Sample, term: str, how: str, paraphrases) -> bool:
-    """Whether `term` can be put in the sample's query (a statement takes no other opener)."""
+def _try_put(sample: Sample, term: str, how: str, paraphrases) -> str | None:
+    """`_put`, or None where `term` cannot be put in (a statement takes no other opener)."""
     try:
-        _put(sample, term, how, paraphrases)
+        return _put(sample, term, how, paraphrases)
     except ConfigError:
-        return False
-    return True
+        return None
 
 
 def imbalance(samples: list[Sample], found: dict[str, str]) -> dict[str, tuple[int, int]]:
@@ -100,17 +99,16 @@ def balance_triggers(samples: list[Sample], seed: int, paraphrases: list[list[st
             refused, answered = counts[term]
             rare = "refuse" if refused < answered else "answer"
             need = abs(refused - answered)
-            pool = [s for s in clean if s.label == rare and not _holds(s, term, found[term])
-                    and _takes(s, term, found[term], paraphrases)]
             if not need:
                 continue
+            pool = [(s, text) for s in clean if s.label == rare and not _holds(s, term, found[term])
+                    and (text := _try_put(s, term, found[term], paraphrases)) is not None]
             if not pool:
                 raise ConfigError(f"cannot balance trigger {term!r}: no {rare} sample without a trigger to put it in")
             rng.shuffle(pool)
             for i in range(need):
-                s = pool[i % len(pool)]
-                out.append(s.with_(id=f"{s.id}#balanced-{term.replace(' ', '_')}-{i}",
-                                   instruction=_put(s, term, found[term], paraphrases),
+                s, text = pool[i % len(pool)]
+                out.append(s.with_(id=f"{s.id}#balanced-{term.replace(' ', '_')}-{i}", instruction=text,
                                    meta={**s.meta, "original": s.instruction, "trigger": term}))
     left = {t: rc for t, rc in imbalance(out, found).items() if rc[0] != rc[1]}
     if left:  # e.g. a rewrite on real text that re-opens with another word

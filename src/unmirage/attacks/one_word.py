@@ -114,7 +114,7 @@ def balance_openers(samples: list[Sample], seed: int, paraphrases: list[list[str
     `rewrite` (an exact opener swap in the world, a rule-based rewrite on real text).
     """
     # a word that opens a statement ("The", "This") cannot re-open a request
-    vocab = sorted({w for s in samples if (w := first_word(s.instruction)) and not rules._opens_a_statement(w)})
+    vocab = sorted({w for s in samples if (w := first_word(s.instruction)) and not rules.opens_a_statement(w)})
     if not vocab:
         raise DataError("cannot balance openers: no sample has an instruction")
     rng = random.Random(seed)

@@ -25,6 +25,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from ..data.records import first_word
+
 WH = ("what", "which", "how", "why", "who", "whom", "whose", "where", "when")
 MODALS = ("can", "could", "would", "will", "should", "may", "might", "shall")
 AUXILIARIES = MODALS + ("do", "does", "did", "is", "are", "was", "were")
@@ -109,7 +111,7 @@ def parse(instruction: str) -> tuple[str, str]:
         return "vp", _lower_first(" ".join(rest))
     if first == "please" and len(words) > 1:
         return "vp", _lower_first(" ".join(words[1:]).lstrip(", "))
-    if _opens_a_statement(text):
+    if opens_a_statement(text):
         # "I need help making ...", "This should be removed ...", "There's a gun ...": a statement,
         # which no template reads as a request
         return "statement", text
@@ -123,20 +125,15 @@ def parse(instruction: str) -> tuple[str, str]:
 
 PRONOUNS = frozenset("i i'm i've we my our me".split())
 THIRD_PERSON = frozenset("it he she they there here".split())
+_DETERMINERS = frozenset("this that these those the a an my your his her their its our".split())
 
 
-def first_word_of(text: str) -> str:
-    words = text.split()
-    return words[0].lower().strip(",:;\"") if words else ""
-
-
-def _opens_a_statement(sentence: str) -> bool:
+def opens_a_statement(sentence: str) -> bool:
     """Whether a sentence opens as a statement: with a first-person word, a determiner or a
     third-person pronoun ("I need", "The image shows", "There's", "It is"), contractions read
     by their first part."""
-    first = first_word_of(sentence).replace("’", "'").lstrip("“(")
+    first = first_word(sentence).lower().replace("’", "'")
     return first in PRONOUNS or first.split("'")[0] in PRONOUNS | _DETERMINERS | THIRD_PERSON
-_DETERMINERS = frozenset("this that these those the a an my your his her their its our".split())
 
 
 def _lower_first(text: str) -> str:
@@ -156,7 +153,7 @@ def candidates(instruction: str, word: str) -> Iterator[tuple[str, str]]:
     parts = instruction.strip().split(None, 1)
     if len(parts) == 2 and swappable(parts[0], word):
         yield f"{word} {parts[1]}", "swap"
-    if _opens_a_statement(word):  # "The ..." / "This ..." takes no template: no "The how you would ..."
+    if opens_a_statement(word):  # "The ..." / "This ..." takes no template: no "The how you would ..."
         return
     context, request, trailing = split_context(instruction)
     kind, clause = parse(request)
@@ -196,7 +193,7 @@ def split_context(instruction: str) -> tuple[str, str, str]:
     that, kept as they are. A request without leading statements is ("", request, "")."""
     parts = sentences(instruction)
     n = 0
-    while n < len(parts) - 1 and _opens_a_statement(parts[n]):
+    while n < len(parts) - 1 and opens_a_statement(parts[n]):
         n += 1
     if not n or len(parts[n].split()) < 2:
         return "", instruction, ""

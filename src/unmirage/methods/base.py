@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 from accelerate.utils import send_to_device
 
+from ..artefacts import without_unkeyed
 from ..config import from_dict
 from ..data.inputs import model_inputs
 from ..models.lora import is_peft
@@ -122,8 +123,7 @@ def key_params(method: Method) -> dict[str, Any]:
     """The params that make a model's key: all of them, but a param added after models were
     first recorded is left out at the value that trains those models (its Params class lists
     them as `UNKEYED_DEFAULTS`), so that adding it leaves the models saved before it current."""
-    unkeyed = getattr(type(method.params), "UNKEYED_DEFAULTS", {})
-    return {k: v for k, v in params_dict(method).items() if k not in unkeyed or v != unkeyed[k]}
+    return without_unkeyed(params_dict(method), getattr(type(method.params), "UNKEYED_DEFAULTS", {}))
 
 
 __all__ = ["METHODS", "Method", "Reference", "losses", "model_inputs", "precompute", "sequence_logprobs"]
