@@ -37,6 +37,14 @@ class RMUParams(RetainParams):
             raise ConfigError(f"rmu steer {self.steer!r}: one of {', '.join(STEER)}")
 
 
+def random_direction(seed: int, dim: int) -> torch.Tensor:
+    """RMU's u: a unit vector drawn uniform in [0, 1)^dim and normalised, as WMDP's RMU draws it.
+    All its components are positive, so whatever the seed it lies near the all-ones direction
+    (cosine about 0.87)."""
+    u = torch.rand(dim, generator=torch.Generator().manual_seed(seed))
+    return u / u.norm()
+
+
 def model_config(model):
     """The model's config, also when DDP or DeepSpeed wrap it (as `.module`) during training."""
     return getattr(model, "module", model).config
@@ -117,10 +125,7 @@ class RMU(UnlearningMethod):
             return [hi[:n] for hi, n in zip(self.hidden(model, batch), batch["attention_mask"].sum(-1).tolist())]
 
         precompute(model, data.retain or [], collate, frozen_hidden, "ref_hidden")
-        dim = h.shape[-1]
-        gen = torch.Generator().manual_seed(self.direction_seed)
-        u = torch.rand(dim, generator=gen)
-        self.direction = u / u.norm()
+        self.direction = random_direction(self.direction_seed, h.shape[-1])
         mean_norm = torch.cat(norms).mean().item()
         self.coeff = self.params.coeff or self.params.coeff_scale * mean_norm
         self.calibration = {"mean_norm": mean_norm, "coeff": self.coeff, "layer": self._layer(model),

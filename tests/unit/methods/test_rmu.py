@@ -10,7 +10,7 @@ from unmirage.data.inputs import Collator, Encoder, model_inputs
 from unmirage.data.samples_io import read_samples
 from unmirage.errors import ConfigError
 from unmirage.methods.losses import answer_state_mask
-from unmirage.methods.rmu import RMU
+from unmirage.methods.rmu import RMU, random_direction
 from unmirage.models.families import fresh_tiny
 
 
@@ -35,6 +35,15 @@ def test_rmu_direction_follows_the_training_seed_unless_set():
     assert RMU({}, seed=5).direction_seed == 5
     assert RMU({}, seed=6).direction_seed == 6
     assert RMU({"seed": 2}, seed=5).direction_seed == 2
+
+
+def test_rmu_direction_is_a_seeded_unit_vector_near_the_all_ones_direction():
+    u = random_direction(3, 128)
+    torch.testing.assert_close(u.norm(), torch.tensor(1.0))
+    assert torch.equal(u, random_direction(3, 128)) and not torch.equal(u, random_direction(4, 128))
+    # drawn uniform in [0, 1) as WMDP's RMU draws it: every seed's u lies near one direction
+    ones = torch.ones(128) / 128 ** 0.5
+    assert all(float(random_direction(s, 128) @ ones) > 0.8 for s in range(5))
 
 
 def test_rmu_steering_only_the_answer_leaves_the_prompt_positions_out_of_the_forget_term(tiny_world):
