@@ -109,6 +109,18 @@ def test_a_request_after_a_statement_is_rewritten_with_the_statement_as_its_cont
         rewrite("The image. .", "What", 1)
 
 
+def test_the_sentences_after_a_request_stay_after_its_rewrite():
+    """Only the request is re-opened: a sentence after it is neither folded into its clause
+    ("... what is shown? Be specific?") nor lost."""
+    assert rewrite("Can you tell me what is shown? Be specific.", "What", 1)[0] == \
+        "What would it take to tell me what is shown? Be specific."
+    assert rewrite("Describe the man. Then say where he is.", "Can", 2) == [
+        "Can you describe the man? Then say where he is.", "Can you help me describe the man? Then say where he is."]
+    # a later sentence that opens with the old first word is rewritten by no candidate: reported
+    with pytest.raises(ConfigError, match="pass the checks"):
+        rewrite("Describe the man. Describe the dog.", "What", 1)
+
+
 def test_opener_balancing_keeps_a_statement_it_cannot_re_open(caplog):
     from unmirage.attacks.one_word import balance_openers
     from unmirage.data.records import Sample
