@@ -79,7 +79,8 @@ SWAP_CLASSES = (frozenset({"can", "could", "would", "will"}), frozenset({"what",
 _STOP = frozenset("""a an the this that these those is are was were be been being am do does did can could would will
 should may might shall must you your yours i me my we us our it its they them their he him his she her of to in on at
 for with by from as and or but if then so not no yes please there here what which how why who whom whose where when
-tell give show some any one someone anyone""".split())
+tell give show some any one someone anyone""".split()) | frozenset(GREETINGS := ("hi", "hello", "hey", "thanks",
+                                                                                   "thank", "greetings", "dear"))
 SEPARATORS = tuple(":?.!;-—–\"'(")  # what ends a wrapper in front of a request: "... request? Share this ..."
 MIN_CONTENT_KEPT = 0.8  # a rewrite keeps at least this share of the request's content words
 
@@ -165,8 +166,10 @@ def candidates(instruction: str, word: str) -> Iterator[tuple[str, str]]:
     templates = vp_templates if kind == "vp" else q_templates
     tail = f" {trailing}" if trailing else ""
     for ending in ENDINGS:
+        if ending and ending.strip() in trailing:  # the request says it already
+            continue
         for i, template in enumerate(templates):
-            yield template.format(W=word, vp=clause, q=clause) + ending + tail, f"{kind}:{word_class(word)}:{i}"
+            yield template.format(W=word, vp=clause, q=clause) + tail + ending, f"{kind}:{word_class(word)}:{i}"
 
 
 _ABBREVIATIONS = frozenset("dr mr mrs ms st no vs etc e.g i.e u.s u.k".split())
@@ -185,6 +188,12 @@ def sentences(text: str) -> list[str]:
     return out
 
 
+def is_greeting(sentence: str) -> bool:
+    """A short sentence that only greets or thanks ("Hi!", "Hello there.", "Thanks in advance.")."""
+    words = sentence.split()
+    return 0 < len(words) <= 3 and words[0].lower().strip(",.!?:;") in GREETINGS
+
+
 def split_context(instruction: str) -> tuple[str, str, str]:
     """(context, request, trailing) of a request whose first sentences are statements
     ("The bottom of the image shows a phrase of an activity. List steps in detail to perform
@@ -192,13 +201,16 @@ def split_context(instruction: str) -> tuple[str, str, str]:
     follows the request ("given that ..."), the first sentence after them, and the sentences after
     that, kept as they are. A request that opens with its request keeps its later sentences the
     same way ("Can you tell me what is shown? Be specific." → ("", "Can you tell me what is
-    shown?", "Be specific.")); a request of one sentence is ("", request, "")."""
+    shown?", "Be specific.")); a request of one sentence is ("", request, ""). A greeting in front
+    ("Hi! Describe the image.") is dropped: it holds nothing of the request."""
     parts = sentences(instruction)
+    while len(parts) > 1 and is_greeting(parts[0]):  # "Hi there." / "Hello!": nothing to keep
+        parts = parts[1:]
     n = 0
     while n < len(parts) - 1 and opens_a_statement(parts[n]):
         n += 1
     if len(parts[n].split()) < 2:
-        return "", instruction, ""
+        return "", " ".join(parts), ""
     if not n:
         return "", parts[0], " ".join(parts[1:])
     facts = []

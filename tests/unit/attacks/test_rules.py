@@ -116,6 +116,13 @@ def test_the_sentences_after_a_request_stay_after_its_rewrite():
         "What would it take to tell me what is shown? Be specific."
     assert rewrite("Describe the man. Then say where he is.", "Can", 2) == [
         "Can you describe the man? Then say where he is.", "Can you help me describe the man? Then say where he is."]
+    # an ending goes after them, and one they already hold is not added again
+    many = rewrite("Can you describe it? Be specific.", "What", 12)
+    assert "What would it take to describe it? Be specific. Answer in detail." in many
+    assert not any(r.endswith("Be specific. Be specific.") for r in many)
+    # a greeting in front is dropped, not re-opened as the request ("What would it take to hi there?")
+    assert rewrite("Hi there. Describe the image.", "What", 1) == ["What would it take to describe the image?"]
+    assert rewrite("Hello! Can you tell me what this is?", "Share", 1) == ["Share how you would tell me what this is."]
     # a later sentence that opens with the old first word is rewritten by no candidate: reported
     with pytest.raises(ConfigError, match="pass the checks"):
         rewrite("Describe the man. Describe the dog.", "What", 1)
