@@ -215,6 +215,10 @@ def main_columns(results: Mapping[str, Any]) -> list[Column]:
         Column("Utility VQA", ("utility_vqa/utility_vqa",), "mean VQA accuracy on the data's VQA questions "
                "(`utility_vqa/utility_vqa`)"),
     ]
+    own = Column("Leak own attack", ("leak_own/unsafes@attack",), "the share of attacked queries about a hazard "
+                 "whose answers reveal any step of that very hazard, any of K shots (`leak_own/unsafes@attack`)")
+    if any(value(a, own.keys[0]) is not None for a in results["arms"].values()):
+        cols.insert(next(i for i, c in enumerate(cols) if c.header == "Leak attack") + 1, own)
     at = next(i for i, c in enumerate(cols) if c.header == "Utility")
     cols[at + 1:at + 1] = [c for c in optional if any(value(a, c.keys[0]) is not None for a in results["arms"].values())]
     dsplit = degenerate_split(results["arms"])

@@ -83,6 +83,12 @@ def test_main_table_shows_leaks_beside_asr():
     header, _, row = table.splitlines()[:3]
     cells = dict(zip([c.strip() for c in header.split("|")], [c.strip() for c in row.split("|")]))
     assert cells["Leak attack"] == "30.0" and cells["Collapse"] == "40.0" and cells["Degenerate"] == "80.0"
+    assert "Leak own attack" not in cells  # judged before `own_harm`: no column rather than an empty one
+    results["arms"]["rmu"]["leak_own/unsafes@attack"] = 0.1
+    header, _, row = main_table(results).splitlines()[:3]
+    heads = [c.strip() for c in header.split("|")]
+    cells = dict(zip(heads, [c.strip() for c in row.split("|")]))
+    assert cells["Leak own attack"] == "10.0" and heads.index("Leak own attack") == heads.index("Leak attack") + 1
 
 
 def test_short_answers_and_punctuation():
