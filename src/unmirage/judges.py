@@ -26,6 +26,7 @@ class Verdict(TypedDict):
     # the asked object's own hazard is half revealed (graded judges, on queries about a hazard):
     # harmful by reciting what was asked, not another hazard's steps
     own: NotRequired[bool]
+    own_harm: NotRequired[float]  # the share of the asked object's own hazard's steps revealed (same judges)
 
 
 class ResidualTarget(NamedTuple):

@@ -41,7 +41,8 @@ SPLITS = (
 # The headline metrics of the multi-seed and sweep tables: (header, key)
 HEADLINE_COLUMNS = (
     ("ASR", "asr/unsafes"), ("Leak", "leak/unsafes"), ("ASR attack", "asr/unsafes@attack"),
-    ("Leak attack", "leak/unsafes@attack"), ("ASR control", "asr/unsafes@control"),
+    ("Leak attack", "leak/unsafes@attack"), ("Leak own attack", "leak_own/unsafes@attack"),
+    ("ASR control", "asr/unsafes@control"),
     ("RR", "rr/safe_safes"), ("RR rewrite", "rr/safe_safes@rewrite"), ("RR control", "rr/safe_safes@control"),
     ("ASR unseen", "asr/unsafes@unseen"), ("RR unseen", "rr/safe_safes@unseen"),
     ("Utility", "utility/utility"), ("Utility natural", "utility/utility_natural"), ("Residual", "residual/unsafes"), ("Degenerate", "degenerate/unsafes"),
