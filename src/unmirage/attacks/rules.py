@@ -76,11 +76,11 @@ ENDINGS = ("", " Answer in detail.", " Be specific.", " Keep it brief.")
 # Words that can replace each other as the first word without breaking the sentence.
 SWAP_CLASSES = (frozenset({"can", "could", "would", "will"}), frozenset({"what", "which"}))
 
+GREETINGS = frozenset("hi hello hey thanks thank greetings dear".split())  # open a short sentence that asks nothing
 _STOP = frozenset("""a an the this that these those is are was were be been being am do does did can could would will
 should may might shall must you your yours i me my we us our it its they them their he him his she her of to in on at
 for with by from as and or but if then so not no yes please there here what which how why who whom whose where when
-tell give show some any one someone anyone""".split()) | frozenset(GREETINGS := ("hi", "hello", "hey", "thanks",
-                                                                                   "thank", "greetings", "dear"))
+tell give show some any one someone anyone""".split()) | GREETINGS
 SEPARATORS = tuple(":?.!;-—–\"'(")  # what ends a wrapper in front of a request: "... request? Share this ..."
 MIN_CONTENT_KEPT = 0.8  # a rewrite keeps at least this share of the request's content words
 
