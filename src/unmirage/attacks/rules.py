@@ -112,9 +112,9 @@ def parse(instruction: str) -> tuple[str, str]:
         return "vp", _lower_first(" ".join(rest))
     if first == "please" and len(words) > 1:
         return "vp", _lower_first(" ".join(words[1:]).lstrip(", "))
-    if opens_a_statement(text):
-        # "I need help making ...", "This should be removed ...", "There's a gun ...": a statement,
-        # which no template reads as a request
+    if opens_a_statement(text) or is_greeting(text):
+        # "I need help making ...", "This should be removed ...", "There's a gun ...", "Hi there": a
+        # statement or a greeting, which no template reads as a request
         return "statement", text
     if first in WH:
         return "q", _lower_first(text)

@@ -123,6 +123,8 @@ def test_the_sentences_after_a_request_stay_after_its_rewrite():
     # a greeting in front is dropped, not re-opened as the request ("What would it take to hi there?")
     assert rewrite("Hi there. Describe the image.", "What", 1) == ["What would it take to describe the image?"]
     assert rewrite("Hello! Can you tell me what this is?", "Share", 1) == ["Share how you would tell me what this is."]
+    with pytest.raises(ConfigError, match="pass the checks"):  # a greeting alone asks nothing to rewrite
+        rewrite("Hi there!", "What", 1)
     # a later sentence that opens with the old first word is rewritten by no candidate: reported
     with pytest.raises(ConfigError, match="pass the checks"):
         rewrite("Describe the man. Describe the dog.", "What", 1)
