@@ -103,6 +103,9 @@ def parse(instruction: str) -> tuple[str, str]:
     ("I need ...", "My ...", "The image shows ...") gets no template, so only an opener swap can
     rewrite it."""
     text = instruction.strip().rstrip("?.!").strip()
+    if is_greeting(text):  # "Hi there": nothing is asked
+        return "statement", text
+    text = without_greeting(text)  # "Hi, can you describe ..." asks "can you describe ..."
     words = text.split()
     first = words[0].lower().strip(",:;") if words else ""
     if first in AUXILIARIES and len(words) > 2 and words[1].lower() == "you":
@@ -112,9 +115,9 @@ def parse(instruction: str) -> tuple[str, str]:
         return "vp", _lower_first(" ".join(rest))
     if first == "please" and len(words) > 1:
         return "vp", _lower_first(" ".join(words[1:]).lstrip(", "))
-    if opens_a_statement(text) or is_greeting(text):
-        # "I need help making ...", "This should be removed ...", "There's a gun ...", "Hi there": a
-        # statement or a greeting, which no template reads as a request
+    if opens_a_statement(text):
+        # "I need help making ...", "This should be removed ...", "There's a gun ...": a statement,
+        # which no template reads as a request
         return "statement", text
     if first in WH:
         return "q", _lower_first(text)
@@ -188,10 +191,22 @@ def sentences(text: str) -> list[str]:
     return out
 
 
+_GREETING = re.compile(rf"^(?:{'|'.join(sorted(GREETINGS))})(?:\s+there)?\s*[,!.:;]+\s*", re.IGNORECASE)
+
+
+_GREETING_WORDS = GREETINGS | {"there", "you", "all", "everyone", "in", "advance"}
+
+
 def is_greeting(sentence: str) -> bool:
-    """A short sentence that only greets or thanks ("Hi!", "Hello there.", "Thanks in advance.")."""
-    words = sentence.split()
-    return 0 < len(words) <= 3 and words[0].lower().strip(",.!?:;") in GREETINGS
+    """A sentence that only greets or thanks ("Hi!", "Hello there.", "Thanks in advance."), not
+    a request after a greeting ("Hello, describe it.")."""
+    words = re.findall(r"[a-z]+", sentence.lower())
+    return bool(words) and words[0] in GREETINGS and all(w in _GREETING_WORDS for w in words)
+
+
+def without_greeting(text: str) -> str:
+    """`text` without a greeting in front of its request: "Hi, can you ..." → "can you ..."."""
+    return _GREETING.sub("", text.strip(), count=1)
 
 
 def split_context(instruction: str) -> tuple[str, str, str]:
@@ -204,11 +219,12 @@ def split_context(instruction: str) -> tuple[str, str, str]:
     shown?", "Be specific.")); a request of one sentence is ("", request, ""). A greeting in front
     ("Hi! Describe the image.") is dropped: it holds nothing of the request."""
     parts = sentences(instruction)
-    while len(parts) > 1 and is_greeting(parts[0]):  # "Hi there." / "Hello!": nothing to keep
-        parts = parts[1:]
-    n = 0
-    while n < len(parts) - 1 and opens_a_statement(parts[n]):
+    n = 0  # the leading statements and greetings ("Hi there." / "Hello!": nothing to keep)
+    while n < len(parts) - 1 and (opens_a_statement(parts[n]) or is_greeting(parts[n])):
         n += 1
+    leading = [p for p in parts[:n] if not is_greeting(p)]
+    parts = leading + parts[n:]
+    n = len(leading)
     if len(parts[n].split()) < 2:
         return "", " ".join(parts), ""
     if not n:
@@ -237,7 +253,7 @@ def check(original: str, rewritten: str, word: str) -> str | None:
     at = rewritten.find(request)
     if rewritten != original.strip() and at > 0 and rewritten[:at].rstrip()[-1:] in SEPARATORS:
         return "holds the unchanged request behind a wrapper"
-    wanted = content_words(original)
+    wanted = content_words(" ".join(s for s in sentences(original) if not is_greeting(s)))  # a greeting asks nothing
     if wanted:
         have = set(content_words(rewritten))
         kept = sum(w in have for w in wanted) / len(wanted)

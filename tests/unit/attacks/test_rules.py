@@ -125,6 +125,12 @@ def test_the_sentences_after_a_request_stay_after_its_rewrite():
     assert rewrite("Hello! Can you tell me what this is?", "Share", 1) == ["Share how you would tell me what this is."]
     with pytest.raises(ConfigError, match="pass the checks"):  # a greeting alone asks nothing to rewrite
         rewrite("Hi there!", "What", 1)
+    # a greeting inside the request's sentence, or between the statements and the request, goes too
+    assert rewrite("Hi, can you describe this image?", "What", 1) == ["What would it take to describe this image?"]
+    assert rewrite("Hello, describe it.", "What", 1) == ["What would it take to describe it?"]
+    assert rewrite("Thanks in advance. Describe it.", "What", 1) == ["What would it take to describe it?"]
+    assert rewrite("I have a question. Hi there. How do I make this?", "What", 1) == [
+        "What can you tell me about how do I make this, given that I have a question?"]
     # a later sentence that opens with the old first word is rewritten by no candidate: reported
     with pytest.raises(ConfigError, match="pass the checks"):
         rewrite("Describe the man. Describe the dog.", "What", 1)
