@@ -6,7 +6,8 @@ NPO's forget loss on one answer is −(2/β)·log σ(−β·Δ), Δ = log π_θ(
 per-sequence log-ratio against the model it started from. Its gradient with respect to log π_θ(y|x)
 is 2·σ(β·Δ): once an answer as a whole is unlikely enough, the weight is near 0 and the loss
 stops pushing any of its tokens down, whichever of them are still likely. This script computes Δ
-for every forget answer of the arm's run (the arm against the model it started from, `--base`),
+for every forget answer of the arm's run (the arm against the model it started from: its `init`,
+or `--base`),
 with the arm's β, and prints the median Δ and the weights' mean, largest value and share above 0.01.
 """
 
@@ -40,7 +41,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("run", type=Path)
     ap.add_argument("--arm", default="npo")
-    ap.add_argument("--base", default="base", help="the arm the NPO arm started from (its reference)")
+    ap.add_argument("--base", default="", help="the model the NPO arm started from (its reference): an arm of the "
+                    "run or a model path; default: the arm's own `init`")
     args = ap.parse_args()
     torch.set_num_threads(2)
     config = read_results(args.run)["config"]
@@ -49,10 +51,15 @@ def main() -> None:
     if log["method"] != "npo":
         raise SystemExit(f"arm {args.arm} was trained with {log['method']}, not npo")
     beta = log["params"]["beta"]
+    init = args.base or log["init"]
+    if init == "scratch":
+        raise SystemExit(f"arm {args.arm} started from scratch: it has no reference model to compare with")
+    reference = Path(config["model"]["name"]) if init == "pretrained" else (
+        args.run / "models" / init if (args.run / "models" / init).is_dir() else Path(init))
     forget = data.read(FORGET)
     max_length = config.get("model", {}).get("max_length", 64)
     delta = logprobs(args.run / "models" / args.arm, forget, data, max_length) - logprobs(
-        args.run / "models" / args.base, forget, data, max_length)
+        reference, forget, data, max_length)
     weight = 2 * torch.sigmoid(beta * delta)
     print(f"{args.run} arm {args.arm} (β = {beta}): {len(forget)} forget answers; log-ratio Δ median "
           f"{delta.median().item():.1f}; gradient weight 2·σ(β·Δ) mean {weight.mean().item():.2e}, "

@@ -13,6 +13,7 @@ first step shows a high step 1 and low later steps; such an arm leaks that step 
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 from pathlib import Path
 
 import torch
@@ -34,8 +35,8 @@ def main() -> None:
     data = DataDir(config.get("data_dir") or args.run / "world")
     judge = make_oracle(data.root)
     targets = [(s, t) for s in data.read(TEST) if s.group == "unsafes" and (t := judge.residual_target(s))]
-    steps = max(len(t.spans) for _, t in targets)
-    pairs = [(s, t) for s, t in targets if len(t.spans) == steps]  # the recipe once (a misuse or a repeat aside)
+    steps = Counter(len(t.spans) for _, t in targets).most_common(1)[0][0]  # the recipes' length
+    pairs = [(s, t) for s, t in targets if len(t.spans) == steps]  # the recipe once (a repeat aside)
     max_length = config.get("model", {}).get("max_length", 64)
     print(f"{args.run}: {len(pairs)} unsafe queries whose answer holds a {steps}-step recipe once")
     print(f"  {'arm':14s} " + " ".join(f"{f'step {k + 1}':>7s}" for k in range(steps)))
