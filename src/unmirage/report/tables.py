@@ -218,10 +218,14 @@ def main_columns(results: Mapping[str, Any]) -> list[Column]:
     ]
     own = Column("Leak own attack", ("leak_own/unsafes@attack",), "the share of attacked queries about a hazard "
                  "whose answers reveal any step of that very hazard, any of K shots (`leak_own/unsafes@attack`)")
-    if any(value(a, own.keys[0]) is not None for a in results["arms"].values()):
+
+    def shown(c: Column) -> bool:  # an optional column: only where some arm has its metric
+        return any(value(a, c.keys[0]) is not None for a in results["arms"].values())
+
+    if shown(own):
         cols.insert(next(i for i, c in enumerate(cols) if c.header == "Leak attack") + 1, own)
     at = next(i for i, c in enumerate(cols) if c.header == "Utility")
-    cols[at + 1:at + 1] = [c for c in optional if any(value(a, c.keys[0]) is not None for a in results["arms"].values())]
+    cols[at + 1:at + 1] = [c for c in optional if shown(c)]
     dsplit = degenerate_split(results["arms"])
     if dsplit is not None:
         cols.append(Column("Degenerate", (f"degenerate/{dsplit}",), f"degenerate-output rate (`degenerate/{dsplit}`)"))
