@@ -106,3 +106,32 @@ def test_curly_apostrophes_make_the_same_words():
     assert opening("We won\u2018t share it. Here is why.") == ["we", "won't", "share", "it"]
     # quote marks around words stay apart from them
     assert features("Run `pip install x` and say \u2018no\u2019.", 1) == features("Run pip install x and say no.", 1)
+
+
+def test_the_sparse_fit_is_the_dense_logistic_regression():
+    # the fit works on the nonzeros only; the same gradient steps on the dense matrix give its weights
+    import numpy as np
+
+    from unmirage.eval.fitted import features, fit
+
+    texts = ["I cannot help with that.", "The sign says no entry.", "Such content is not provided.",
+             "A red car is parked outside.", "I cannot say, but it looks like a cat.", "Not something to help with."]
+    refusals = [True, False, True, False, False, True]
+    for n in FEATURE_SETS:
+        vocab, w, b = fit(texts, refusals, min_count=1, steps=50, feature_set=n)
+        x = np.zeros((len(texts), len(vocab)), dtype=np.float32)  # values as float32, as the judge keeps them
+        for i, t in enumerate(texts):
+            for f, v in features(t, n).items():
+                x[i, vocab[f]] = v
+        x = x.astype(np.float64)
+        y = np.array(refusals, dtype=float)
+        weight = np.where(y == 1, 0.5 / y.mean(), 0.5 / (1 - y.mean()))
+        dw, db = np.zeros(len(vocab)), 0.0
+        for _ in range(50):
+            g = weight * (1 / (1 + np.exp(-(x @ dw + db))) - y)
+            dw -= x.T @ g / len(y) + 1e-3 * dw
+            db -= g.mean()
+        assert w == pytest.approx(dw, abs=1e-12) and b == pytest.approx(db, abs=1e-12)
+        assert np.abs(w).max() > 0.1  # it learnt something
+        judge = FittedJudge(vocab, w, b, n)
+        assert judge.scores(texts + ["unseen words only"]) == pytest.approx(list(x @ dw + db) + [db], abs=1e-9)
