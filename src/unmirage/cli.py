@@ -369,7 +369,8 @@ def fit_judge(data: List[Path] = typer.Argument(None, help="A safety set's answe
               min_count: int = typer.Option(3, help="Fewest answers a word or word pair must occur in"),
               steps: int = typer.Option(400, help="Gradient steps"),
               feature_set: Optional[int] = typer.Option(None, help="The features: 1 words and word pairs; 3 those "
-                                                        "and the opening's, marked (the default); 2 set 3 with a "
+                                                        "and the opening's, marked; 4 set 3 with the words' stems "
+                                                        "and character n-grams (the default); 2 set 3 with a "
                                                         "long answer's words weighed less")) -> None:
     """Fit the `fitted` refusal judge (select it with --set eval.judge=fitted --set eval.judge_model=OUT)."""
     from .errors import ConfigError

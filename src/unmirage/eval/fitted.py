@@ -1,7 +1,10 @@
 """The `fitted` judge: a logistic regression over an answer's words and word pairs, fitted on
-labelled answers (`unmirage fit-judge`), decides whether an answer refuses. Feature set 3 (what is
-fitted now) adds the words and pairs of the answer's opening, marked; set 2 also weighs the whole
-answer's less the longer it is (measured worse, kept to reproduce docs/findings.md). A judge saved
+labelled answers (`unmirage fit-judge`), decides whether an answer refuses. Feature set 3 adds the
+words and pairs of the answer's opening, marked; set 2 also weighs the whole answer's less the
+longer it is (measured worse, kept to reproduce docs/findings.md). Set 4 (what is fitted now)
+adds to set 3 the words' stems and their pairs (Snowball's English stemmer: "withheld",
+"refused", "declines" reach the stems of the forms it was fitted on) and each word's character
+4- and 5-grams at half weight. A judge saved
 with set 1 (a bare list in `vocab.json`) loads as before. Since version 1, a curly apostrophe or a
 backtick between letters reads as "'" ("can’t" is "can't"), so an answer holding one may be
 judged otherwise than before, and an eval's answers judged by version 0 are set aside (answered
@@ -23,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import snowballstemmer
 from safetensors.torch import load_file, save_file
 
 from ..config import EvalConfig
@@ -35,12 +39,16 @@ from ..judges import JUDGES, RefusalJudge
 WEIGHTS, VOCAB = "weights.safetensors", "vocab.json"
 
 
-FEATURE_SETS = (1, 2, 3)
-FEATURE_SET = 3  # what `fit` and `unmirage fit-judge` make; a saved judge names its own
+FEATURE_SETS = (1, 2, 3, 4)
+FEATURE_SET = 4  # what `fit` and `unmirage fit-judge` make; a saved judge names its own
 OPENING_WORDS, SHORT = 12, 16  # the opening's most words; the most distinct features kept at full weight
+CHAR_GRAMS, CHAR_WEIGHT = (4, 5), 0.5  # set 4: the lengths of a word's character n-grams, and their value
 
 
 _APOSTROPHE = re.compile("(?<=[a-z])[\u2019\u2018`](?=[a-z])")  # "can’t" is "can't"; quote marks stay apart
+
+
+_STEMMER = snowballstemmer.stemmer("english")
 
 
 def _words(text: str) -> list[str]:
@@ -61,14 +69,24 @@ def opening(text: str) -> list[str]:
 def features(text: str, feature_set: int) -> dict[str, float]:
     """Each feature of `text` and its value. Set 1: the words and word pairs, each 1. Set 2: those,
     each `sqrt(min(1, SHORT / n))` for `n` distinct ones (a long answer's many words count less),
-    and the opening's words and pairs, marked `^`, each 1. Set 3: set 2 without the scaling."""
-    grams = set(_grams(_words(text)))
+    and the opening's words and pairs, marked `^`, each 1. Set 3: set 2 without the scaling. Set 4:
+    set 3, the stems' words and pairs, marked `~`, each 1, and each distinct word's character
+    n-grams (`CHAR_GRAMS`, with `<` and `>` at its ends), marked `#`, each `CHAR_WEIGHT`."""
+    words = _words(text)
+    grams = set(_grams(words))
     if feature_set == 1:
         return dict.fromkeys(grams, 1.0)
     if feature_set not in FEATURE_SETS:
         raise ConfigError(f"unknown feature set {feature_set!r} of the fitted judge (known: {FEATURE_SETS})")
     scale = math.sqrt(min(1.0, SHORT / max(len(grams), 1))) if feature_set == 2 else 1.0
-    return {**dict.fromkeys(grams, scale), **{"^" + g: 1.0 for g in _grams(opening(text))}}
+    out = {**dict.fromkeys(grams, scale), **{"^" + g: 1.0 for g in _grams(opening(text))}}
+    if feature_set == 4:
+        out.update(dict.fromkeys(("~" + g for g in _grams(_STEMMER.stemWords(words))), 1.0))
+        for word in set(words):
+            padded = f"<{word}>"
+            out.update(dict.fromkeys(("#" + padded[i:i + n] for n in CHAR_GRAMS
+                                      for i in range(len(padded) - n + 1)), CHAR_WEIGHT))
+    return out
 
 
 def sparse(texts: list[str], vocab: dict[str, int], feature_set: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
