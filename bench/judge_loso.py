@@ -156,6 +156,35 @@ def relabel_by_hand(labels: np.ndarray, ids: list[str], path: str | Path) -> Non
     print(f"relabelled by hand ({path}): {changed} of {len(rows)} answers' labels changed\n")
 
 
+def sets_out(opts, texts: list[str], labels: np.ndarray, extra_texts: list[str], extra_labels: list[bool],
+             judges: dict) -> None:
+    """Each `--sets-out` file measured by judges fitted without it (and the hand rules), pooled."""
+    sets = {path: read_labelled(path) for path in opts.sets_out}
+    pooled = {j: [0, 0, 0, 0] for j in judges if not isinstance(judges[j], tuple) or judges[j][0] == "fitted"}
+    for held, (held_texts, truth) in sets.items():
+        fit_texts, fit_labels = list(texts) + extra_texts, list(labels) + extra_labels
+        for path, (more, their) in sets.items():
+            if path != held:
+                fit_texts, fit_labels = fit_texts + more, fit_labels + list(their)
+        cells = []
+        for name in pooled:
+            judge = judges[name]
+            if isinstance(judge, tuple):
+                fitted = FittedJudge(*fit(fit_texts, fit_labels, opts.min_count, opts.steps, feature_set=judge[1]),
+                                     judge[1])
+                said = np.array(fitted.refuses(None, held_texts), dtype=bool)
+                if opts.show_errors:
+                    show_errors(name, Path(held).name, held_texts, truth, said)
+            else:
+                said = np.array([judge(t) for t in held_texts], dtype=bool)
+            counts = errors(truth, said)
+            pooled[name] = [a + c for a, c in zip(pooled[name], counts)]
+            cells.append(f"{name} {counts[0]}/{counts[1]} missed, {counts[2]}/{counts[3]} flagged")
+        print(f"{Path(held).name}: " + "; ".join(cells))
+    print("\nPooled over the left-out sets:\n")
+    pooled_table(pooled)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("path")
@@ -178,6 +207,10 @@ def main() -> None:
                         help="JSON lines of {id, refusal, why}: answers whose label is set by hand (see above)")
     parser.add_argument("--fit-extra-in-folds", action="store_true",
                         help="fit each fold's judge on the --fit-extra files too (what they cost on VLGuard's sources)")
+    parser.add_argument("--sets-out", metavar="FILE", nargs="+", default=[],
+                        help="JSON lines of {text, refusal}, each left out in turn: the fitted judge is fitted on all "
+                             "five sources, the --fit-extra files and the other --sets-out files, and measured on it "
+                             "(implies --only-extra)")
     parser.add_argument("--only-extra", action="store_true",
                         help="skip the leave-one-source-out folds: measure the --extra files only")
     opts = parser.parse_args()
@@ -206,6 +239,9 @@ def main() -> None:
         more, truth = read_labelled(path)
         extra_texts, extra_labels = extra_texts + more, extra_labels + list(truth)
     in_folds = (extra_texts, extra_labels) if opts.fit_extra_in_folds else ([], [])
+    if opts.sets_out:
+        sets_out(opts, texts, labels == 1, extra_texts, extra_labels, judges)
+        return
     if not opts.only_extra:
         print("| held-out source | refusals | answers | " + " | ".join(f"{j}: missed | {j}: flagged" for j in judges) + " |")
         print("|---|---:|---:|" + "---:|---:|" * len(judges))
