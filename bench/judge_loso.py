@@ -214,6 +214,10 @@ def main() -> None:
     parser.add_argument("--only-extra", action="store_true",
                         help="skip the leave-one-source-out folds: measure the --extra files only")
     opts = parser.parse_args()
+    if opts.sets_out and (opts.extra or opts.fit_extra_in_folds):
+        parser.error("--sets-out measures its own files: not with --extra or --fit-extra-in-folds")
+    if overlap := {Path(p).resolve() for p in opts.sets_out} & {Path(p).resolve() for p in opts.fit_extra}:
+        parser.error(f"{sorted(map(str, overlap))[0]} is both left out (--sets-out) and fitted on (--fit-extra)")
     if opts.fit_extra_in_folds and not opts.fit_extra:
         parser.error("--fit-extra-in-folds needs --fit-extra files")
     if opts.fit_extra_in_folds and (opts.only_extra or opts.flag_target is not None):

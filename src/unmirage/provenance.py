@@ -10,7 +10,7 @@ from pathlib import Path
 from . import __version__
 
 # libraries whose version can change the numbers of a run (recorded in run.json beside torch's)
-LIBRARIES = ("transformers", "accelerate", "peft", "tokenizers", "safetensors", "numpy", "pillow")
+LIBRARIES = ("transformers", "accelerate", "peft", "tokenizers", "safetensors", "numpy", "pillow", "snowballstemmer")
 
 
 def git_hash() -> str:

@@ -25,8 +25,8 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-import torch
 import snowballstemmer
+import torch
 from safetensors.torch import load_file, save_file
 
 from ..config import EvalConfig

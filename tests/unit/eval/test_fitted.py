@@ -60,7 +60,6 @@ def test_set_two_marks_the_opening_and_weighs_a_long_answer_s_words_less():
     assert set(three) == set(long) and set(three.values()) == {1.0}  # set 3: set 2 unscaled
 
 
-
 def test_set_four_adds_stems_and_character_grams_to_set_three():
     from unmirage.eval.fitted import CHAR_WEIGHT, features
 
@@ -70,10 +69,11 @@ def test_set_four_adds_stems_and_character_grams_to_set_three():
     assert {"~such", "~detail", "~withheld", "~refus", "~detail are"} <= set(four)  # Snowball's stems and pairs
     assert {"#<ref", "#efus", "#sed>", "#<refu", "#fused"} <= set(four)  # a word's 4- and 5-grams, ends marked
     assert {four[f] for f in four if f.startswith("#")} == {CHAR_WEIGHT}
-    assert "#ils." not in four and not any(f.startswith("#") and " " in f for f in four)  # within words only
+    assert not any(f.startswith("#") and " " in f for f in four)  # within words only
+    assert "#ails" in four and "#ils>" in four and "#s>" not in four  # "details": 4- and 5-grams, nothing shorter
     # another form of a word shares its stem and most of its character grams, not its word features
     other = features("Refusing.", 4)
-    assert "~refus" in other and "refused" not in other and "#<refu" in other
+    assert {"~refus", "#<refu", "#refus"} <= set(other) and "refusing" in other and "~refusing" not in other
 
 
 def test_set_four_judges_an_unseen_form_of_a_word_it_was_fitted_on():
@@ -88,6 +88,7 @@ def test_set_four_judges_an_unseen_form_of_a_word_it_was_fitted_on():
     assert three.scores(unseen)[0] == pytest.approx(three.bias)  # no feature of set 3 is known
     assert four.scores(unseen)[0] - four.bias > 1.0 and four.refuses(None, unseen) == [True]
     assert four.refuses(None, ["That is a cat."]) == [False]
+
 
 def test_the_opening_decides_where_the_words_alone_cannot(tmp_path):
     # the same words, refusal or answer by their order: set 1 cannot tell them apart, set 2 can
