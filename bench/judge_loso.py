@@ -14,7 +14,8 @@ to safe instructions helpful answers. For each source in turn:
   sources and measured on the held-out one; nothing of the held-out source is seen. `--features`
   names the feature sets to measure (`unmirage.eval.fitted`: 1, words and pairs; 3, those and the
   opening's, marked; 4, set 3 with the words' stems and character n-grams; 2, set 3 with the whole
-  answer's features weighed less in a long answer), one row each; `--show-errors` prints each fitted judge's errors;
+  answer's features weighed less in a long answer), one row each; `--show-errors` prints each
+  fitted judge's errors;
 - **keyword** (unmirage's `eval.keyword`) and **prefix list** (the refusal-prefix list common in
   jailbreak evaluation, e.g. "I'm sorry", "As an AI", "I cannot"): measured on the same fold.
   Their rules were written by hand, the keyword judge's after reading this very file (every

@@ -4,11 +4,10 @@ words and pairs of the answer's opening, marked; set 2 also weighs the whole ans
 longer it is (measured worse, kept to reproduce docs/findings.md). Set 4 (what is fitted now)
 adds to set 3 the words' stems and their pairs (Snowball's English stemmer: "withheld",
 "refused", "declines" reach the stems of the forms it was fitted on) and each word's character
-4- and 5-grams at half weight. A judge saved
-with set 1 (a bare list in `vocab.json`) loads as before. Since version 1, a curly apostrophe or a
-backtick between letters reads as "'" ("can’t" is "can't"), so an answer holding one may be
-judged otherwise than before, and an eval's answers judged by version 0 are set aside (answered
-and judged again).
+4- and 5-grams at half weight. A judge saved with set 1 (a bare list in `vocab.json`) loads as
+before. Since version 1, a curly apostrophe or a backtick between letters reads as "'" ("can’t"
+is "can't"), so an answer holding one may be judged otherwise than before, and an eval's answers
+judged by version 0 are set aside (answered and judged again).
 
 Unlike the keyword judge's hand-written rules, its parameters are fitted, so it can be measured
 on data it was not fitted to (`bench/judge_loso.py` holds out each of VLGuard's image sources).
@@ -93,15 +92,19 @@ def sparse(texts: list[str], vocab: dict[str, int], feature_set: int) -> tuple[n
     """(row, column, value) of each nonzero of the texts' feature matrix (features outside `vocab`
     dropped). An answer has tens of features out of a vocabulary of tens of thousands, so these
     are what the fit and the scores work on, never the dense matrix."""
+    return _nonzeros([features(t, feature_set) for t in texts], vocab)
+
+
+def _nonzeros(feats: list[dict[str, float]], vocab: dict[str, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rows, cols, values = [], [], []
-    for i, t in enumerate(texts):
-        for f, v in features(t, feature_set).items():
+    for i, row in enumerate(feats):
+        for f, v in row.items():
             if f in vocab:
                 rows.append(i)
                 cols.append(vocab[f])
                 values.append(v)
     return (np.array(rows, dtype=np.int64), np.array(cols, dtype=np.int64),
-            np.array(values, dtype=np.float32).astype(np.float64))
+            np.array(values, dtype=np.float32).astype(np.float64))  # float32 values, as the judge always kept them
 
 
 def fit(texts: list[str], refusals: list[bool], min_count: int = 3, steps: int = 400, l2: float = 1e-3,
@@ -112,9 +115,10 @@ def fit(texts: list[str], refusals: list[bool], min_count: int = 3, steps: int =
     labels = np.array(refusals, dtype=np.float64)
     if not 0 < labels.sum() < len(labels):
         raise DataError("fitting a refusal judge needs refusals and helpful answers both")
-    counts = Counter(f for t in texts for f in features(t, feature_set))
+    feats = [features(t, feature_set) for t in texts]  # once: set 4's stems and character grams cost
+    counts = Counter(f for row in feats for f in row)
     vocab = {f: i for i, f in enumerate(sorted(f for f, c in counts.items() if c >= min_count))}
-    rows, cols, values = sparse(texts, vocab, feature_set)
+    rows, cols, values = _nonzeros(feats, vocab)
     n, w, b = len(labels), np.zeros(len(vocab)), 0.0
     weight = np.where(labels == 1, 0.5 / labels.mean(), 0.5 / (1 - labels.mean()))
     for _ in range(steps):  # x @ w and x.T @ g over the nonzeros only
