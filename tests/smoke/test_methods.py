@@ -152,3 +152,43 @@ def test_a_paired_method_refuses_batches_grouped_by_length(tiny_world, tiny_mode
     with pytest.raises(ValueError, match="unpaired methods only"):
         train_arm(model, processor, arm, read_samples(tiny_world / "forget.jsonl"),
                   read_samples(tiny_world / "retain.jsonl"), tiny_world / "images", tmp_path / "m", ModelConfig(), False)
+
+
+@pytest.mark.parametrize("granularity", ["sequence", "token"])
+def test_npo_forget_term_at_the_reference(tiny_world, tiny_model, tmp_path, monkeypatch, granularity):
+    """At the first step the model is π_ref, so every log-ratio is 0: sequence-level NPO's forget
+    term is (2/β)·log 2, token-level NPO's is that times the mean answer length of the batch (a
+    reference log-prob put at the wrong position would make a log-ratio non-zero)."""
+    import math
+
+    from unmirage.methods.losses import answer_lengths
+    from unmirage.methods.npo import NPO
+
+    model, processor = tiny_model(tiny_world)
+    seen = []
+    original = NPO.forget_loss
+
+    def spy(self, model, forget):
+        value = original(self, model, forget)
+        seen.append((value.item(), answer_lengths(forget["labels"]).float().mean().item()))
+        return value
+
+    monkeypatch.setattr(NPO, "forget_loss", spy)
+    beta = 0.5
+    arm = ArmConfig(method="npo", mix="forget+retain", steps=2, batch_size=8, lr=1e-2, seed=0,
+                    params={"beta": beta, "granularity": granularity})
+    train_arm(model, processor, arm, read_samples(tiny_world / "forget.jsonl"), read_samples(tiny_world / "retain.jsonl"),
+              tiny_world / "images", tmp_path / "m", ModelConfig(), False)
+    (first, length), (second, _) = seen[0], seen[1]
+    at_ref = (2 / beta) * math.log(2)
+    assert length > 2  # answers of several tokens, so the two granularities differ
+    assert first == pytest.approx(at_ref * (length if granularity == "token" else 1.0), rel=1e-4)
+    assert second != pytest.approx(first, rel=1e-4)  # one step at lr 1e-2 moved the model
+
+
+def test_npo_granularity_is_checked():
+    from unmirage.errors import ConfigError
+    from unmirage.methods.npo import NPOParams
+
+    with pytest.raises(ConfigError, match="granularity"):
+        NPOParams(granularity="tokens")

@@ -7,8 +7,8 @@ import torch.nn.functional as F
 
 from ..models.scoring import IGNORE, token_logprobs
 
-__all__ = ["IGNORE", "token_logprobs", "sequence_logprob", "answer_lengths", "answer_state_mask", "nll", "npo", "simnpo",
-           "dpo", "kl", "masked_mse", "rmu_forget", "rmu_retain"]
+__all__ = ["IGNORE", "token_logprobs", "sequence_logprob", "answer_lengths", "answer_state_mask", "nll", "npo",
+           "npo_tokens", "simnpo", "dpo", "kl", "masked_mse", "rmu_forget", "rmu_retain"]
 
 
 def sequence_logprob(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -42,6 +42,20 @@ def npo(logp: torch.Tensor, logp_ref: torch.Tensor, beta: float) -> torch.Tensor
     logp, logp_ref: (batch,) per-sequence log-probs of the forget answers.
     """
     return (-(2.0 / beta) * F.logsigmoid(-beta * (logp - logp_ref))).mean()
+
+
+def npo_tokens(logp: torch.Tensor, logp_ref: torch.Tensor, mask: torch.Tensor, beta: float) -> torch.Tensor:
+    """Token-level NPO: the NPO term of each answer token, summed over the answer, mean over sequences.
+
+    Σ_t -(2/β)·log σ(-β·(log π_θ(y_t|x, y_<t) - log π_ref(y_t|x, y_<t))) per sequence. Each token
+    has its own weight 2·σ(β·Δ_t), so a token still as likely as under π_ref is pushed down at
+    full weight however unlikely the rest of the answer has become (sequence-level NPO weighs
+    every token by the whole answer's log-ratio, and stops once that is low). At π_θ = π_ref its
+    gradient equals sequence-level NPO's. logp, logp_ref, mask: (batch, seq); masked entries
+    are ignored.
+    """
+    term = -(2.0 / beta) * F.logsigmoid(-beta * (logp - logp_ref))
+    return torch.where(mask, term, torch.zeros_like(term)).sum(-1).mean()
 
 
 def simnpo(logp: torch.Tensor, length: torch.Tensor, beta: float, gamma: float) -> torch.Tensor:

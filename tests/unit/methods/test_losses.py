@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from unmirage.methods.losses import (IGNORE, answer_lengths, answer_state_mask, dpo, kl, masked_mse, nll, npo,
-                                     rmu_forget, rmu_retain, sequence_logprob, simnpo, token_logprobs)
+                                     npo_tokens, rmu_forget, rmu_retain, sequence_logprob, simnpo, token_logprobs)
 
 
 def _log_softmax(row: list[float]) -> list[float]:
@@ -173,3 +173,33 @@ def test_answer_state_mask_marks_the_positions_that_predict_answer_tokens():
     mask = answer_state_mask(labels)
     assert mask.tolist() == [[False, False, True, True, True, False, False],
                              [False, True, True, False, False, False, False]]
+
+
+def test_npo_tokens_by_hand():
+    beta = 0.5
+    term = lambda d: -(2 / beta) * math.log(_sigmoid(-beta * d))  # noqa: E731
+    logp = torch.tensor([[-1.0, -3.0, 0.0], [-2.0, 0.0, 0.0]])
+    ref = torch.tensor([[-1.0, -1.0, 5.0], [-1.0, 9.0, 9.0]])
+    mask = torch.tensor([[True, True, False], [True, False, False]])
+    # per sequence: the sum of its tokens' terms; the masked entries do not count
+    exp = ((term(0.0) + term(-2.0)) + term(-1.0)) / 2
+    assert npo_tokens(logp, ref, mask, beta).item() == pytest.approx(exp, abs=1e-6)
+    # one-token answers: token-level NPO is sequence-level NPO
+    one = torch.tensor([[True], [True]])
+    assert npo_tokens(logp[:, :1], ref[:, :1], one, beta).item() == pytest.approx(
+        npo(logp[:, 0], ref[:, 0], beta).item(), abs=1e-6)
+
+
+def test_npo_tokens_keeps_pushing_a_token_left_at_the_reference():
+    """Sequence-level NPO weighs each token by the answer's whole log-ratio: once one token is far
+    below π_ref, a token still at π_ref gets almost no push. Token-level NPO pushes it at weight 1."""
+    beta = 0.5
+    logp = torch.tensor([[-30.0, -2.0]], requires_grad=True)
+    ref = torch.tensor([[-2.0, -2.0]])
+    mask = torch.tensor([[True, True]])
+    npo_tokens(logp, ref, mask, beta).backward()
+    assert logp.grad[0, 1].item() == pytest.approx(1.0, abs=1e-6)  # 2·σ(0)
+    seq = logp.detach().clone().requires_grad_(True)
+    npo(seq.sum(-1), ref.sum(-1), beta).backward()
+    assert seq.grad[0, 1].item() == pytest.approx(2 * _sigmoid(beta * -28.0), abs=1e-9)
+    assert seq.grad[0, 1].item() < 1e-5
