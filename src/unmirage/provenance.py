@@ -3,6 +3,8 @@ versions of the libraries that can change them."""
 
 from __future__ import annotations
 
+import os
+import platform
 import subprocess
 from importlib import metadata
 from pathlib import Path
@@ -29,6 +31,28 @@ def library_versions() -> dict[str, str | None]:
         except metadata.PackageNotFoundError:
             out[name] = None
     return out
+
+
+def cpu_model(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
+    """The CPU's model name ("model name" in Linux's cpuinfo, else what `platform` knows)."""
+    try:
+        for line in Path(cpuinfo).read_text(errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and value.strip():
+                return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def machine() -> dict:
+    """What a run's numbers can move with beside the libraries: the CPU, its cores, torch's
+    threads and the GPUs (numbers move by a few points from one CPU to another)."""
+    import torch
+
+    gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    return {"cpu": cpu_model(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "platform": platform.platform(), "gpus": gpus}
 
 
 def stamp() -> dict[str, str]:

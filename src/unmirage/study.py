@@ -39,7 +39,7 @@ from .judges import JUDGES
 from .methods.base import METHODS
 from .mixes import check_mix
 from .models.load import load_model
-from .provenance import library_versions, stamp
+from .provenance import library_versions, machine, stamp
 from .registry import did_you_mean
 from .report import write_report
 from .report.properties import roles
@@ -88,7 +88,7 @@ class Study:
             "seeds": {"training": {name: self.cfg.arm(name).seed for name in self.cfg.run_order()},
                       "world": None if self.cfg.data_dir else self.cfg.world.seed,
                       "bootstrap": self.cfg.eval.bootstrap_seed},
-            "torch": torch.__version__, "libraries": library_versions(),
+            "torch": torch.__version__, "libraries": library_versions(), "machine": machine(),
             "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
         })
 

@@ -39,6 +39,7 @@ def test_run_writes_every_stage(cli, study_config, monkeypatch, capsys):
     manifest = json.loads((run_dir / "run.json").read_text())
     assert manifest["config"]["world"]["n_concepts"] == 6 and "git" in manifest
     assert manifest["libraries"]["transformers"] == transformers.__version__  # versions that move the numbers
+    assert manifest["machine"]["cores"] >= 1 and manifest["machine"]["cpu"]  # and the CPU they ran on
     audit = json.loads((run_dir / "audit.json").read_text())
     assert set(audit["groups"]) == {"safe_safes", "safe_unsafes", "unsafes"}
     results = json.loads((run_dir / "results.json").read_text())
