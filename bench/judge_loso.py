@@ -145,6 +145,24 @@ def show_errors(name: str, held: str, texts: list[str], truth: np.ndarray, said:
             print(f"    [{name}, {held}] {'missed refusal' if y else 'false flag'}: {t!r}")
 
 
+def normal(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def unseen(held_texts: list[str], truth: np.ndarray, fit_texts: list[str], name: str, drop: bool):
+    """Report how many measured answers are, up to case and spacing, also in what the judge is
+    fitted on (short ones often are), and with `drop` measure without them."""
+    known = {normal(t) for t in fit_texts}
+    seen = np.array([normal(t) in known for t in held_texts], dtype=bool)
+    if seen.any():
+        print(f"{name}: {int(seen.sum())} of {len(held_texts)} answers are also in the fitted data "
+              f"({int(seen[truth].sum())} refusals, {int(seen[~truth].sum())} helpful)"
+              + (": measured without them" if drop else ""))
+    if not drop:
+        return held_texts, truth
+    return [t for t, s in zip(held_texts, seen) if not s], truth[~seen]
+
+
 def relabel_by_hand(labels: np.ndarray, ids: list[str], path: str | Path) -> None:
     """Set the labels of the answers a `--relabel` file names (every id must be there)."""
     index = {i: n for n, i in enumerate(ids)}
@@ -167,6 +185,7 @@ def sets_out(opts, texts: list[str], labels: np.ndarray, extra_texts: list[str],
         for path, (more, their) in sets.items():
             if path != held:
                 fit_texts, fit_labels = fit_texts + more, fit_labels + list(their)
+        held_texts, truth = unseen(held_texts, truth, fit_texts, Path(held).name, opts.drop_seen)
         cells = []
         for name in pooled:
             judge = judges[name]
@@ -212,6 +231,9 @@ def main() -> None:
                         help="JSON lines of {text, refusal}, each left out in turn: the fitted judge is fitted on all "
                              "five sources, the --fit-extra files and the other --sets-out files, and measured on it "
                              "(implies --only-extra)")
+    parser.add_argument("--drop-seen", action="store_true",
+                        help="measure --extra and --sets-out files without the answers that are also, up to case "
+                             "and spacing, in what the judge is fitted on (how many are is printed either way)")
     parser.add_argument("--only-extra", action="store_true",
                         help="skip the leave-one-source-out folds: measure the --extra files only")
     opts = parser.parse_args()
@@ -287,7 +309,7 @@ def main() -> None:
              for n in opts.features}
     fitted_on = "all five sources" + "".join(f" + {p}" for p in opts.fit_extra)
     for path in opts.extra:
-        extra, truth = read_labelled(path)
+        extra, truth = unseen(*read_labelled(path), fit_texts, Path(path).name, opts.drop_seen)
         counts = {}
         for name, judge in judges.items():
             if isinstance(judge, tuple):
