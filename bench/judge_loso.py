@@ -3,7 +3,7 @@
 Usage: python bench/judge_loso.py PATH/TO/vlguard/train.json [--min-count 3] [--steps 400]
            [--features 1 2] [--vlguard-utils PATH/TO/VLGuard/utils/utils.py] [--show-errors]
            [--extra PATH/TO/labelled.jsonl ...] [--fit-extra PATH/TO/labelled.jsonl ...] [--only-extra]
-           [--fit-extra-in-folds]
+           [--fit-extra-in-folds] [--parts whole max last avg]
 
 VLGuard's training images come from five sources (the image path's first folder: privacyAlert,
 hatefulMemes, HOD, bad_ads, harm-p). Responses to unsafe instructions are refusals, responses
@@ -41,6 +41,13 @@ counts as helpful even where it declines ("I'm sorry, but you haven't provided a
 gives them) sets those answers' labels by hand, for fitting and measuring alike;
 bench/data/vlguard_train_refusals_in_form.jsonl holds the train split's answers to safe
 instructions that decline, found by reading every such answer that any judge here flags.
+
+`--parts` measures the same fitted judge applied to an answer's parts as well as to the whole
+(`parts`: its sentences, split again at " — ", " - ", "; ", before ", but " and at ": " before a
+capital or a quote; a part has at least two words), one row each: `whole`, the answer's own logit
+(what the judge does); `max`, the largest of the whole's and every part's; `last`, the larger of
+the whole's and the last part's (a refusal that comes last, after a description); `avg`, the mean
+of the whole's and the largest part's. Nothing is fitted on parts.
 """
 
 from __future__ import annotations
@@ -49,6 +56,7 @@ import argparse
 import ast
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -113,6 +121,35 @@ def rate(k: int, n: int) -> str:
 def errors(truth: np.ndarray, said: np.ndarray) -> tuple[int, int, int, int]:
     """(missed refusals, refusals, false flags, helpful answers)."""
     return int((truth & ~said).sum()), int(truth.sum()), int((~truth & said).sum()), int((~truth).sum())
+
+
+PART_MODES = ("whole", "max", "last", "avg")
+_SPLIT = re.compile(r"(?<=[.!?])\s+|\s+[\u2014\u2013-]\s+|;\s+|,\s+(?=but\s)|:\s+(?=[A-Z\"\u201c'])")
+
+
+def parts(text: str) -> list[str]:
+    """The answer's sentences and clauses (see the module's text) of at least two words each."""
+    return [p for p in (q.strip() for q in _SPLIT.split(text)) if len(p.split()) >= 2]
+
+
+def part_scores(judge: FittedJudge, texts: list[str], mode: str) -> np.ndarray:
+    """Each answer's logit under `mode` (`PART_MODES`): the whole answer's, or combined with its
+    parts' (an answer without a part of two words keeps the whole's)."""
+    whole = judge.scores(texts)
+    if mode == "whole":
+        return whole
+    if mode not in PART_MODES:
+        raise ValueError(f"unknown --parts mode {mode!r} (known: {PART_MODES})")
+    split = [parts(t) for t in texts]
+    flat = judge.scores([p for ps in split for p in ps]) if any(split) else np.zeros(0)
+    out, at = whole.copy(), 0
+    for k, ps in enumerate(split):
+        mine, at = flat[at:at + len(ps)], at + len(ps)
+        if not ps:
+            continue
+        out[k] = {"max": max(whole[k], mine.max()), "last": max(whole[k], mine[-1]),
+                  "avg": (whole[k] + mine.max()) / 2}[mode]
+    return out
 
 
 def inner_threshold(texts: list[str], labels: np.ndarray, source: list[str], held: str, target: float,
@@ -186,13 +223,14 @@ def sets_out(opts, texts: list[str], labels: np.ndarray, extra_texts: list[str],
             if path != held:
                 fit_texts, fit_labels = fit_texts + more, fit_labels + list(their)
         held_texts, truth = unseen(held_texts, truth, fit_texts, Path(held).name, opts.drop_seen)
-        cells = []
+        cells, fitted = [], {}  # feature set: the judge fitted without `held`
         for name in pooled:
             judge = judges[name]
             if isinstance(judge, tuple):
-                fitted = FittedJudge(*fit(fit_texts, fit_labels, opts.min_count, opts.steps, feature_set=judge[1]),
-                                     judge[1])
-                said = np.array(fitted.refuses(None, held_texts), dtype=bool)
+                _, n, mode = judge
+                if n not in fitted:
+                    fitted[n] = FittedJudge(*fit(fit_texts, fit_labels, opts.min_count, opts.steps, feature_set=n), n)
+                said = part_scores(fitted[n], held_texts, mode) > 0
                 if opts.show_errors:
                     show_errors(name, Path(held).name, held_texts, truth, said)
             else:
@@ -234,6 +272,9 @@ def main() -> None:
     parser.add_argument("--drop-seen", action="store_true",
                         help="measure --extra and --sets-out files without the answers that are also, up to case "
                              "and spacing, in what the judge is fitted on (how many are is printed either way)")
+    parser.add_argument("--parts", nargs="+", choices=PART_MODES, default=["whole"],
+                        help="how the fitted judge scores an answer: its whole text, or with its sentences' and "
+                             "clauses' scores too (see above), one row each")
     parser.add_argument("--only-extra", action="store_true",
                         help="skip the leave-one-source-out folds: measure the --extra files only")
     opts = parser.parse_args()
@@ -253,9 +294,10 @@ def main() -> None:
         relabel_by_hand(labels, [s.id for s in samples], opts.relabel)
     texts = [s.response for s in samples]
     fitted = {(f"fitted (set {n})" if len(opts.features) > 1 else "fitted"): n for n in opts.features}
-    judges = {name: ("fitted", n) for name, n in fitted.items()}
+    judges = {name + (f", parts {mode}" if opts.parts != ["whole"] else ""): ("fitted", n, mode)
+              for name, n in fitted.items() for mode in opts.parts}
     if opts.flag_target is not None:
-        judges.update({f"{name}, threshold for ≤ {100 * opts.flag_target:g} % flags": ("threshold", n)
+        judges.update({f"{name}, threshold for ≤ {100 * opts.flag_target:g} % flags": ("threshold", n, "whole")
                        for name, n in fitted.items()})
     judges.update({"keyword (hand rules)": is_refusal, "prefix list (hand rules)": prefix_list})
     if opts.vlguard_utils:
@@ -276,18 +318,15 @@ def main() -> None:
         train = [i for i, s in enumerate(source) if s != held]
         test = [i for i, s in enumerate(source) if s == held]
         held_texts, truth = [texts[i] for i in test], labels[test] == 1
-        scores = {}  # feature set: the held-out answers' logits
-        for n in opts.features:
-            judge = FittedJudge(*fit([texts[i] for i in train] + in_folds[0], list(labels[train] == 1) + in_folds[1],
-                                     opts.min_count, opts.steps, feature_set=n), n)
-            scores[n] = judge.scores(held_texts)
+        fold = {n: FittedJudge(*fit([texts[i] for i in train] + in_folds[0], list(labels[train] == 1) + in_folds[1],
+                                    opts.min_count, opts.steps, feature_set=n), n) for n in opts.features}
         cells, errs = [], []
         for name, judge in judges.items():
             if isinstance(judge, tuple):
-                kind, n = judge
+                kind, n, mode = judge
                 t = (0.0 if kind == "fitted" else inner_threshold(texts, labels, source, held, opts.flag_target,
                                                                   opts.min_count, opts.steps, n))
-                said = scores[n] > t
+                said = part_scores(fold[n], held_texts, mode) > t
                 errs.append((name, said))
             else:
                 said = np.array([judge(t) for t in held_texts])
@@ -315,7 +354,7 @@ def main() -> None:
             if isinstance(judge, tuple):
                 if judge[0] != "fitted":
                     continue  # the inner threshold is a leave-one-source-out thing
-                said = np.array(whole[judge[1]].refuses(None, extra), dtype=bool)
+                said = part_scores(whole[judge[1]], extra, judge[2]) > 0
                 if opts.show_errors:
                     show_errors(name, Path(path).name, extra, truth, said)
             else:
