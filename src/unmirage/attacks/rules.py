@@ -129,15 +129,42 @@ def parse(instruction: str) -> tuple[str, str]:
 
 PRONOUNS = frozenset("i i'm i've we my our me".split())
 THIRD_PERSON = frozenset("it he she they there here".split())
+SECOND_PERSON = frozenset({"you"})  # "You are a chemist.", "You should ...": a request never opens with it
+TITLES = frozenset("dr mr mrs ms prof".split())  # "Dr. Smith says ...": a statement about someone
 _DETERMINERS = frozenset("this that these those the a an my your his her their its our".split())
 
 
 def opens_a_statement(sentence: str) -> bool:
-    """Whether a sentence opens as a statement: with a first-person word, a determiner or a
-    third-person pronoun ("I need", "The image shows", "There's", "It is"), contractions read
-    by their first part."""
+    """Whether a sentence opens as a statement: with a first-person word, a determiner, a
+    second- or third-person pronoun or a title ("I need", "The image shows", "There's", "You are a
+    chemist", "Dr. Smith says"), contractions read by their first part."""
     first = first_word(sentence).lower().replace("’", "'")
-    return first in PRONOUNS or first.split("'")[0] in PRONOUNS | _DETERMINERS | THIRD_PERSON
+    return first in PRONOUNS or first.split("'")[0] in PRONOUNS | _DETERMINERS | THIRD_PERSON | SECOND_PERSON | TITLES
+
+
+_ROLE = re.compile(r"^(?:(?:imagine|pretend|suppose|assume)(?:\s+that)?\s+(?=you\b)|(?=act\s+as\b|play\s+the\s+(?:role|part)\s+of\b))", re.IGNORECASE)
+
+
+def is_role(sentence: str) -> bool:
+    """A role-play preamble ("Imagine you are a thief.", "Pretend that you're a chemist.", "Act as
+    my grandmother."): it sets a scene, and the request follows it."""
+    return bool(_ROLE.match(sentence.strip())) and not sentence.strip().endswith("?")
+
+
+def role_fact(sentence: str) -> str:
+    """A role-play preamble as a statement: "Imagine you are a thief" → "you are a thief", "Act as
+    a chemist" → "you act as a chemist"."""
+    rest = _ROLE.sub("", sentence.strip(), count=1)
+    return rest if rest.lower().startswith("you") else f"you {_lower_first(rest)}"
+
+
+_QUOTED = re.compile(r'^\s*(["“])([^"“”]+)(["”])\s*$')
+
+
+def unquoted(instruction: str) -> str:
+    """A request written wholly inside one pair of double quotes, without them."""
+    m = _QUOTED.match(instruction)
+    return m.group(2).strip() if m and (m.group(1) == '"') == (m.group(3) == '"') else instruction
 
 
 def _lower_first(text: str) -> str:
@@ -154,6 +181,7 @@ def swappable(old: str, new: str) -> bool:
 def candidates(instruction: str, word: str) -> Iterator[tuple[str, str]]:
     """(rewrite, how it was made) in order: the exact opener swap where grammar allows, then the
     templates of the word's class with the request's clause, then the same with endings."""
+    instruction = unquoted(instruction)  # '"Describe how ..."' asks 'Describe how ...'
     parts = instruction.strip().split(None, 1)
     if len(parts) == 2 and swappable(parts[0], word):
         yield f"{word} {parts[1]}", "swap"
@@ -175,14 +203,17 @@ def candidates(instruction: str, word: str) -> Iterator[tuple[str, str]]:
             yield template.format(W=word, vp=clause, q=clause) + tail + ending, f"{kind}:{word_class(word)}:{i}"
 
 
-_ABBREVIATIONS = frozenset("dr mr mrs ms st no vs etc e.g i.e u.s u.k".split())
+_ABBREVIATIONS = frozenset("dr mr mrs ms prof st no vs etc e.g i.e u.s u.k a.m p.m approx".split())
 
 
 def sentences(text: str) -> list[str]:
     """`text` split into sentences: at . ? or ! (a closing quote or bracket may follow) before
-    whitespace and a capital letter, but not after an abbreviation or an initial ("Dr.", "U.S.")."""
+    whitespace and a capital letter (or any letter, in a text that opens in lower case: "describe
+    it. then list the steps."), but not after an abbreviation or an initial ("Dr.", "U.S.")."""
     out: list[str] = []
-    for piece in re.split(r"(?:(?<=[.?!])|(?<=[.?!][\"'”’)]))\s+(?=[\"“(]?[A-Z])", text.strip()):
+    text = text.strip()
+    letter = "A-Za-z" if text[:1].islower() else "A-Z"
+    for piece in re.split(rf"(?:(?<=[.?!])|(?<=[.?!][\"'”’)]))\s+(?=[\"“(]?[{letter}])", text):
         last = out[-1].split()[-1].lower().rstrip(".\"'”’)") if out else ""
         if out and (last in _ABBREVIATIONS or len(last) == 1):
             out[-1] = f"{out[-1]} {piece}"
@@ -191,7 +222,9 @@ def sentences(text: str) -> list[str]:
     return out
 
 
-_GREETING = re.compile(rf"^(?:{'|'.join(sorted(GREETINGS))})(?:\s+there)?\s*[,!.:;]+\s*", re.IGNORECASE)
+_GREETING = re.compile(rf"^(?:(?:{'|'.join(sorted(GREETINGS))})(?:\s+there)?"  # "Hi there, ...", "Hey what ..."
+                       rf"(?:\s*[,!.:;]+\s*|\s+(?=(?:{'|'.join(WH + AUXILIARIES)}|please)\b))"
+                       r"|(?:dr|mr|mrs|ms|prof)\.?\s+[A-Z][\w'-]*\s*,\s*)", re.IGNORECASE)  # "Dr. Smith, ..."
 
 
 _GREETING_WORDS = GREETINGS | {"there", "you", "all", "everyone", "in", "advance"}
@@ -205,7 +238,8 @@ def is_greeting(sentence: str) -> bool:
 
 
 def without_greeting(text: str) -> str:
-    """`text` without a greeting in front of its request: "Hi, can you ..." → "can you ..."."""
+    """`text` without a greeting or a name in front of its request: "Hi, can you ..." / "Hey what
+    ..." / "Dr. Smith, explain ..." → "can you ..." / "what ..." / "explain ..."."""
     return _GREETING.sub("", text.strip(), count=1)
 
 
@@ -220,7 +254,7 @@ def split_context(instruction: str) -> tuple[str, str, str]:
     ("Hi! Describe the image.") is dropped: it holds nothing of the request."""
     parts = sentences(instruction)
     n = 0  # the leading statements and greetings ("Hi there." / "Hello!": nothing to keep)
-    while n < len(parts) - 1 and (opens_a_statement(parts[n]) or is_greeting(parts[n])):
+    while n < len(parts) - 1 and (opens_a_statement(parts[n]) or is_greeting(parts[n]) or is_role(parts[n])):
         n += 1
     leading = [p for p in parts[:n] if not is_greeting(p)]
     parts = leading + parts[n:]
@@ -232,7 +266,9 @@ def split_context(instruction: str) -> tuple[str, str, str]:
     facts = []
     for part in parts[:n]:
         fact = re.sub(r"[.!?]+([\"'”’)]?)$", r"\1", part.strip())  # its full stop, not its quotes
-        facts.append(fact if re.match(r"I\b|I['’]", fact) else _lower_first(fact))
+        fact = role_fact(fact) if is_role(fact) else fact
+        keep_case = re.match(r"I\b|I['’]", fact) or first_word(fact).lower() in TITLES
+        facts.append(fact if keep_case else _lower_first(fact))
     return " and that ".join(facts), parts[n], " ".join(parts[n + 1:])
 
 
@@ -246,14 +282,15 @@ def check(original: str, rewritten: str, word: str) -> str | None:
         return f"does not start with {word!r}"
     old = original.strip().split()[0].strip(",:;.?!\"'") if original.strip() else ""
     if old.lower() != word.lower():
-        starts = [s.split()[0].strip(",:;\"'") for s in re.split(r"(?<=[.?!:])\s+", rewritten) if s.split()]
+        starts = [s.split()[0].strip(",:;\"'“”") for s in re.split(r"(?<=[.?!:])\s+|[\"“(]", rewritten) if s.split()]
         if any(s.lower() == old.lower() for s in starts):
             return f"a sentence still starts with the old first word {old!r}"
     request = original.strip().rstrip("?.!")
     at = rewritten.find(request)
     if rewritten != original.strip() and at > 0 and rewritten[:at].rstrip()[-1:] in SEPARATORS:
         return "holds the unchanged request behind a wrapper"
-    wanted = content_words(" ".join(s for s in sentences(original) if not is_greeting(s)))  # a greeting asks nothing
+    wanted = content_words(" ".join(without_greeting(s) for s in sentences(unquoted(original))
+                                    if not is_greeting(s)))  # a greeting, or a name called, asks nothing
     if wanted:
         have = set(content_words(rewritten))
         kept = sum(w in have for w in wanted) / len(wanted)
