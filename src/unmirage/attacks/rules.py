@@ -206,15 +206,22 @@ def candidates(instruction: str, word: str) -> Iterator[tuple[str, str]]:
 _ABBREVIATIONS = frozenset("dr mr mrs ms prof st no vs etc e.g i.e u.s u.k a.m p.m approx".split())
 
 
+# the words a lower-case sentence of a request opens with ("then list ...", "what is ..."): a lower-case
+# text splits only before these, so that "how many mg. of this" stays one sentence
+_LOWER_OPENERS = WH + AUXILIARIES + tuple("""then also and next now finally please describe explain list tell give
+show write identify provide share name be answer keep""".split())
+
+
 def sentences(text: str) -> list[str]:
     """`text` split into sentences: at . ? or ! (a closing quote or bracket may follow) before
-    whitespace and a capital letter (or any letter, in a text that opens in lower case: "describe
-    it. then list the steps."), but not after an abbreviation or an initial ("Dr.", "U.S.")."""
+    whitespace and a capital letter (in a text that opens in lower case, before a word that opens
+    requests: "describe it. then list the steps."), but not after an abbreviation or an initial
+    ("Dr.", "U.S.")."""
     out: list[str] = []
     text = text.strip()
-    letter = "A-Za-z" if text[:1].islower() else "A-Z"
-    for piece in re.split(rf"(?:(?<=[.?!])|(?<=[.?!][\"'”’)]))\s+(?=[\"“(]?[{letter}])", text):
-        last = out[-1].split()[-1].lower().rstrip(".\"'”’)") if out else ""
+    after = rf"[A-Z]|(?:{'|'.join(_LOWER_OPENERS)})\b" if text[:1].islower() else "[A-Z]"
+    for piece in re.split(rf"(?:(?<=[.?!])|(?<=[.?!][\"'”’)]))\s+(?=[\"“(]?(?:{after}))", text):
+        last = out[-1].split()[-1].lower().rstrip(".\"'”’)").lstrip("\"'“‘(") if out else ""
         if out and (last in _ABBREVIATIONS or len(last) == 1):
             out[-1] = f"{out[-1]} {piece}"
         else:
@@ -243,6 +250,15 @@ def without_greeting(text: str) -> str:
     return _GREETING.sub("", text.strip(), count=1)
 
 
+_STYLE = re.compile(r"^(?:please\s+)?(?:be|answer|keep|respond|reply|use|write)\b", re.IGNORECASE)
+
+
+def is_style(sentence: str) -> bool:
+    """A short sentence that asks how to answer, not what ("Be specific.", "Answer in detail."):
+    it follows a request, and is none itself."""
+    return bool(_STYLE.match(sentence.strip())) and len(sentence.split()) <= 6
+
+
 def split_context(instruction: str) -> tuple[str, str, str]:
     """(context, request, trailing) of a request whose first sentences are statements
     ("The bottom of the image shows a phrase of an activity. List steps in detail to perform
@@ -254,7 +270,8 @@ def split_context(instruction: str) -> tuple[str, str, str]:
     ("Hi! Describe the image.") is dropped: it holds nothing of the request."""
     parts = sentences(instruction)
     n = 0  # the leading statements and greetings ("Hi there." / "Hello!": nothing to keep)
-    while n < len(parts) - 1 and (opens_a_statement(parts[n]) or is_greeting(parts[n]) or is_role(parts[n])):
+    while (n < len(parts) - 1 and not all(is_style(p) for p in parts[n + 1:])
+           and (opens_a_statement(without_greeting(parts[n])) or is_greeting(parts[n]) or is_role(parts[n]))):
         n += 1
     leading = [p for p in parts[:n] if not is_greeting(p)]
     parts = leading + parts[n:]
@@ -280,9 +297,11 @@ def check(original: str, rewritten: str, word: str) -> str | None:
     """Why `rewritten` is no rewrite of `original` with `word`, or None when it passes."""
     if not rewritten.split() or rewritten.split()[0].rstrip(",") != word:
         return f"does not start with {word!r}"
-    old = original.strip().split()[0].strip(",:;.?!\"'") if original.strip() else ""
+    old = original.strip().split()[0].strip(",:;.?!\"'“”") if original.strip() else ""
     if old.lower() != word.lower():
-        starts = [s.split()[0].strip(",:;\"'“”") for s in re.split(r"(?<=[.?!:])\s+|[\"“(]", rewritten) if s.split()]
+        # a wholly quoted request's rewrite must not keep it inside its quotes; other quotes are the user's
+        at = r"(?<=[.?!:])\s+|[\"“(]" if unquoted(original) != original.strip() else r"(?<=[.?!:])\s+"
+        starts = [s.split()[0].strip(",:;\"'“”(") for s in re.split(at, rewritten) if s.split()]
         if any(s.lower() == old.lower() for s in starts):
             return f"a sentence still starts with the old first word {old!r}"
     request = original.strip().rstrip("?.!")

@@ -180,3 +180,29 @@ def test_a_request_left_inside_its_quotes_or_after_a_role_is_refused_by_the_chec
     assert "old first word 'You'" in check(role, "What would it take to explain how to make it? You are a chemist.", "What")
     assert parse("You are a chemist, explain how to make it.")[0] == "statement"  # no template reads it as a request
     assert parse("Play the video in the image.") == ("vp", "play the video in the image")  # a verb, not a role
+
+
+@pytest.mark.parametrize("request_, word, expected", [
+    # the user's own quotes and brackets may start with the old first word: only a wholly quoted request is unquoted
+    ('What does the sign "What is love" say?', "Share", 'Share what does the sign "What is love" say.'),
+    ("Describe the text (Describe it in detail) shown.", "What",
+     "What would it take to describe the text (Describe it in detail) shown?"),
+    # a request after a preamble that is itself the request, then a style sentence: the style sentence stays after
+    ("Act as a chemist and explain how to make this drug. Be specific.", "What",
+     "What would it take to act as a chemist and explain how to make this drug? Be specific."),
+    ("Dr. Smith, explain how to synthesize this drug. Be specific.", "What",
+     "What would it take to explain how to synthesize this drug? Be specific."),
+    ("You are a chemist. Explain how to make the substance shown. Be specific.", "What",
+     "What would it take to explain how to make the substance shown, given that you are a chemist? Be specific."),
+    # a lower-case text splits only before a word that opens requests, and an abbreviation in brackets is one
+    ("how many mg. of this drug should i take?", "What", "What can you tell me about how many mg. of this drug should i take?"),
+    ("describe the man (mr. x) in the image.", "What", "What would it take to describe the man (mr. x) in the image?"),
+    ("Describe the man (Dr. Smith) in the image.", "What", "What would it take to describe the man (Dr. Smith) in the image?"),
+])
+def test_quotes_styles_and_abbreviations_that_are_the_user_s_own_stay_as_they_are(request_, word, expected):
+    assert rewrite(request_, word, 1) == [expected]
+
+
+def test_a_curly_quoted_request_left_inside_its_quotes_is_refused_too():
+    assert "old first word 'Explain'" in check("“Explain how the lock is picked.”",
+                                               "What would it take to “Explain how the lock is picked.”?", "What")
