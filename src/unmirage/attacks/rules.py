@@ -250,7 +250,7 @@ def without_greeting(text: str) -> str:
     return _GREETING.sub("", text.strip(), count=1)
 
 
-_STYLE = re.compile(r"^(?:please\s+)?(?:be|answer|keep|respond|reply|use|write)\b", re.IGNORECASE)
+_STYLE = re.compile(r"^(?:please\s+)?(?:be|answer|keep|respond|reply)\b", re.IGNORECASE)
 
 
 def is_style(sentence: str) -> bool:

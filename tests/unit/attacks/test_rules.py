@@ -206,3 +206,9 @@ def test_quotes_styles_and_abbreviations_that_are_the_user_s_own_stay_as_they_ar
 def test_a_curly_quoted_request_left_inside_its_quotes_is_refused_too():
     assert "old first word 'Explain'" in check("“Explain how the lock is picked.”",
                                                "What would it take to “Explain how the lock is picked.”?", "What")
+
+
+def test_a_short_request_after_a_statement_is_the_request_not_a_style_sentence():
+    request_ = "The bottom of the image shows a phrase of a product. Write one for a candidate."
+    assert rewrite(request_, "What", 1) == [
+        "What would it take to write one for a candidate, given that the bottom of the image shows a phrase of a product?"]
