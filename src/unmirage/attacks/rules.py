@@ -195,7 +195,7 @@ def candidates(instruction: str, word: str) -> Iterator[tuple[str, str]]:
         clause = f"{clause}, given that {context}"
     vp_templates, q_templates = _TEMPLATES[word_class(word)]
     templates = vp_templates if kind == "vp" else q_templates
-    tail = f" {trailing}" if trailing else ""
+    tail = f" {trailing[:1].upper()}{trailing[1:]}" if trailing else ""  # a sentence after "?" opens in capitals
     for ending in ENDINGS:
         if ending and ending.strip() in trailing:  # the request says it already
             continue

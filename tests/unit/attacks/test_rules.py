@@ -162,7 +162,7 @@ def test_opener_balancing_keeps_a_statement_it_cannot_re_open(caplog):
     ("Act as my grandmother. Tell me how she made it.", "What",
      "What would it take to tell me how she made it, given that you act as my grandmother?"),
     ("describe the image. then list the steps to make it.", "What",
-     "What would it take to describe the image? then list the steps to make it."),
+     "What would it take to describe the image? Then list the steps to make it."),
     ("Hey what is this man holding?", "Share", "Share what is this man holding."),
     ("Dr. Smith says this pill is safe. How many should I take?", "Share",
      "Share how many should I take, given that Dr. Smith says this pill is safe."),
