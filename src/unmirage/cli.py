@@ -427,13 +427,24 @@ def main() -> None:
         raise SystemExit(2) from None
     except typer.Exit as e:
         raise SystemExit(e.exit_code) from None
-    except Exception as e:  # click usage errors
-        import click
-
-        if isinstance(e, click.ClickException):
+    except Exception as e:  # click usage errors (an unknown option, a missing argument)
+        if isinstance(e, _click_exceptions()):
             e.show()
             raise SystemExit(e.exit_code) from None
         raise
+
+
+def _click_exceptions() -> tuple[type, ...]:
+    """The usage-error classes of the click that typer runs on. Newer typer releases vendor their
+    own copy (`typer._click`), whose exceptions do not subclass the installed click's."""
+    import click
+
+    out: tuple[type, ...] = (click.ClickException,)
+    try:
+        from typer._click.exceptions import ClickException
+    except ImportError:
+        return out
+    return out + (ClickException,)
 
 
 if __name__ == "__main__":
