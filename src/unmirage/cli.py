@@ -436,15 +436,17 @@ def main() -> None:
 
 def _click_exceptions() -> tuple[type, ...]:
     """The usage-error classes of the click that typer runs on. Newer typer releases vendor their
-    own copy (`typer._click`), whose exceptions do not subclass the installed click's."""
-    import click
+    own copy (`typer._click`), whose exceptions do not subclass the installed click's, and no
+    longer need click installed at all: each is looked up only where it exists."""
+    import importlib
 
-    out: tuple[type, ...] = (click.ClickException,)
-    try:
-        from typer._click.exceptions import ClickException
-    except ImportError:
-        return out
-    return out + (ClickException,)
+    out = []
+    for module in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            out.append(importlib.import_module(module).ClickException)
+        except ImportError:
+            continue
+    return tuple(out)
 
 
 if __name__ == "__main__":

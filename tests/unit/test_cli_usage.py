@@ -9,12 +9,28 @@ import pytest
 from unmirage import cli
 
 
-@pytest.mark.parametrize("argv", [["run", "--no-such-option"], ["run", "-q"], ["no-such-command"]])
-def test_a_usage_error_is_one_message_and_exit_2(argv, monkeypatch, capsys):
+def _main(argv, monkeypatch, capsys) -> tuple[int, str]:
     monkeypatch.setattr(sys, "argv", ["unmirage", *argv])
     with pytest.raises(SystemExit) as exit_info:
         cli.main()
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err
+    return exit_info.value.code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [(["run", "--no-such-option"], "No such option"),
+                                           (["run", "-q"], "No such option"),
+                                           (["no-such-command"], "No such command"),
+                                           (["report"], "Missing argument")])
+def test_a_usage_error_is_one_message_and_exit_2(argv, message, monkeypatch, capsys):
+    code, err = _main(argv, monkeypatch, capsys)
+    assert code == 2
     assert "Traceback" not in err
-    assert "No such option" in err or "No such command" in err
+    assert message in err
+
+
+def test_without_the_installed_click(monkeypatch, capsys):
+    """typer no longer needs click itself: the handler must not import it unconditionally."""
+    monkeypatch.setitem(sys.modules, "click", None)
+    monkeypatch.setitem(sys.modules, "click.exceptions", None)
+    code, err = _main(["no-such-command"], monkeypatch, capsys)
+    assert code == 2
+    assert "No such command" in err
