@@ -417,6 +417,13 @@ def ls() -> None:
     typer.echo("arms (default study): " + ", ".join(load_config().arms))
 
 
+def _usage_error() -> type:
+    """The usage-error base class of the click that typer runs on, found through typer's public
+    `BadParameter`: newer typer releases vendor their own click, whose exceptions the installed
+    click's do not match (and need no click installed)."""
+    return next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
 def main() -> None:
     _setup_logging("-v" in sys.argv or "--verbose" in sys.argv)
     argv = [a for a in sys.argv[1:] if a not in ("-v", "--verbose")]
@@ -428,25 +435,10 @@ def main() -> None:
     except typer.Exit as e:
         raise SystemExit(e.exit_code) from None
     except Exception as e:  # click usage errors (an unknown option, a missing argument)
-        if isinstance(e, _click_exceptions()):
+        if isinstance(e, _usage_error()):
             e.show()
             raise SystemExit(e.exit_code) from None
         raise
-
-
-def _click_exceptions() -> tuple[type, ...]:
-    """The usage-error classes of the click that typer runs on. Newer typer releases vendor their
-    own copy (`typer._click`), whose exceptions do not subclass the installed click's, and no
-    longer need click installed at all: each is looked up only where it exists."""
-    import importlib
-
-    out = []
-    for module in ("typer._click.exceptions", "click.exceptions"):
-        try:
-            out.append(importlib.import_module(module).ClickException)
-        except ImportError:
-            continue
-    return tuple(out)
 
 
 if __name__ == "__main__":
