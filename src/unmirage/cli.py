@@ -417,6 +417,9 @@ def ls() -> None:
     typer.echo("arms (default study): " + ", ".join(load_config().arms))
 
 
+INTERRUPTED = 130  # the shell's code for a process stopped by Ctrl-C (128 + SIGINT)
+
+
 def _usage_error() -> type:
     """The usage-error base class of the click that typer runs on, found through typer's public
     `BadParameter`: newer typer releases vendor their own click, whose exceptions the installed
@@ -428,17 +431,25 @@ def main() -> None:
     _setup_logging("-v" in sys.argv or "--verbose" in sys.argv)
     argv = [a for a in sys.argv[1:] if a not in ("-v", "--verbose")]
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)  # typer returns an Exit's code here, 130 for Ctrl-C
     except UnmirageError as e:
         typer.echo(f"error: {e}", err=True)
         raise SystemExit(2) from None
     except typer.Exit as e:
         raise SystemExit(e.exit_code) from None
+    except typer.Abort:  # end of input at a prompt
+        typer.echo("aborted", err=True)
+        raise SystemExit(1) from None
     except Exception as e:  # click usage errors (an unknown option, a missing argument)
         if isinstance(e, _usage_error()):
             e.show()
             raise SystemExit(e.exit_code) from None
         raise
+    if code == INTERRUPTED:
+        typer.echo("interrupted: the files already written are whole, and `unmirage run` run again resumes "
+                   "from its finished stages and arms", err=True)
+    if isinstance(code, int) and code:
+        raise SystemExit(code)
 
 
 if __name__ == "__main__":

@@ -34,3 +34,20 @@ def test_without_the_installed_click(monkeypatch, capsys):
     code, err = _main(["no-such-command"], monkeypatch, capsys)
     assert code == 2
     assert "No such command" in err
+
+
+def test_ctrl_c_exits_130_with_a_message(monkeypatch, capsys):
+    """An interrupted command must not exit 0 (typer returns its Exit code in non-standalone mode)."""
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "load_config", interrupted)  # `ls` reads the default config last
+    code, err = _main(["ls"], monkeypatch, capsys)
+    assert code == cli.INTERRUPTED
+    assert "Traceback" not in err and "interrupted" in err
+
+
+def test_a_finished_command_exits_0(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["unmirage", "ls"])
+    cli.main()  # returns: no SystemExit
+    assert "methods:" in capsys.readouterr().out
