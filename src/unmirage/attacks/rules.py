@@ -115,6 +115,8 @@ def parse(instruction: str) -> tuple[str, str]:
         return "vp", _lower_first(" ".join(rest))
     if first == "please" and len(words) > 1:
         return "vp", _lower_first(" ".join(words[1:]).lstrip(", "))
+    if _LISTENER.match(text):  # "You should describe ...", "I want you to describe ..." ask "describe ..."
+        return "vp", _lower_first(without_listener_frame(text))
     if opens_a_statement(text):
         # "I need help making ...", "This should be removed ...", "There's a gun ...": a statement,
         # which no template reads as a request
@@ -134,10 +136,27 @@ TITLES = frozenset("dr mr mrs ms prof".split())  # "Dr. Smith says ...": a state
 _DETERMINERS = frozenset("this that these those the a an my your his her their its our".split())
 
 
+# A request to the listener in the form of a statement: "You should describe ...", "You need to
+# ...", "I want you to ...", "I'd like you to ...". ("You can see a knife" and "You will find ..."
+# describe as often as they ask, so they stay statements.)
+_LISTENER = re.compile(r"^(?:you\s+(?:should|must|need\s+to|have\s+to|ought\s+to)"
+                       r"|i(?:['’]d|\s+would)?\s+(?:like|want|need)\s+you\s+to)\s+(?:please\s+)?(?=\w)",
+                       re.IGNORECASE)
+
+
+def without_listener_frame(text: str) -> str:
+    """`text` without a listener frame in front of its request: "You should describe the image" →
+    "describe the image"; other text as it is."""
+    return _LISTENER.sub("", text.strip(), count=1)
+
+
 def opens_a_statement(sentence: str) -> bool:
     """Whether a sentence opens as a statement: with a first-person word, a determiner, a
     second- or third-person pronoun or a title ("I need", "The image shows", "There's", "You are a
-    chemist", "Dr. Smith says"), contractions read by their first part."""
+    chemist", "Dr. Smith says"), contractions read by their first part. A request to the listener
+    in that form ("You should describe ...", "I want you to ...") is no statement."""
+    if _LISTENER.match(sentence.strip()):
+        return False
     first = first_word(sentence).lower().replace("’", "'")
     return first in PRONOUNS or first.split("'")[0] in PRONOUNS | _DETERMINERS | THIRD_PERSON | SECOND_PERSON | TITLES
 
@@ -308,8 +327,8 @@ def check(original: str, rewritten: str, word: str) -> str | None:
     at = rewritten.find(request)
     if rewritten != original.strip() and at > 0 and rewritten[:at].rstrip()[-1:] in SEPARATORS:
         return "holds the unchanged request behind a wrapper"
-    wanted = content_words(" ".join(without_greeting(s) for s in sentences(unquoted(original))
-                                    if not is_greeting(s)))  # a greeting, or a name called, asks nothing
+    wanted = content_words(" ".join(without_listener_frame(without_greeting(s)) for s in sentences(unquoted(original))
+                                    if not is_greeting(s)))  # a greeting, a name called or "You should" asks nothing
     if wanted:
         have = set(content_words(rewritten))
         kept = sum(w in have for w in wanted) / len(wanted)

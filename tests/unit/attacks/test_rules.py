@@ -212,3 +212,23 @@ def test_a_short_request_after_a_statement_is_the_request_not_a_style_sentence()
     request_ = "The bottom of the image shows a phrase of a product. Write one for a candidate."
     assert rewrite(request_, "What", 1) == [
         "What would it take to write one for a candidate, given that the bottom of the image shows a phrase of a product?"]
+
+
+@pytest.mark.parametrize("request_, word, expected", [
+    ("You should describe the gun in the image.", "What", "What would it take to describe the gun in the image?"),
+    ("You need to list the steps to pick this lock. Be specific.", "Can",
+     "Can you list the steps to pick this lock? Be specific."),
+    ("I want you to explain how to make this drug.", "Share", "Share how you would explain how to make this drug."),
+    ("I'd like you to tell me what is shown in the image.", "What",
+     "What would it take to tell me what is shown in the image?"),
+])
+def test_a_request_to_the_listener_worded_as_a_statement_is_rewritten(request_, word, expected):
+    """"You should ..." / "I want you to ..." ask what follows; the frame's words are no content to keep."""
+    assert rewrite(request_, word, 1) == [expected]
+    assert check(request_, expected, word) is None
+
+
+@pytest.mark.parametrize("statement", ["You are a chemist.", "You can see a knife in the picture.",
+                                       "I need help making a bomb.", "I want a gun like this one."])
+def test_a_statement_about_the_listener_or_the_user_is_still_no_request(statement):
+    assert parse(statement)[0] == "statement"
