@@ -34,6 +34,9 @@ GENERATOR = 2  # 2: invented words never equal a word of the world's own texts (
 # world's spec, so that its models too are made again when it changes
 V2_GENERATOR = 3  # 2: a document states the steps and two other facts (fits model.max_length); 3: test.json
 # holds no neutral opener
+# the same for documents, recorded only in the spec of a world that has them (`world.documents` > 0),
+# so that a world without documents keeps its key
+DOCUMENTS_GENERATOR = 2  # 2: some phrasings refer to the object as "it" (1: by its name only)
 
 
 # the keys of world v2, which a version-1 world does not read
@@ -51,7 +54,8 @@ def world_spec(cfg: WorldConfig) -> dict:
         del spec["image_cue"]
     if cfg.version == 1:
         return {k: v for k, v in spec.items() if k not in V2_KEYS}
-    return {**spec, "v2_generator": V2_GENERATOR}
+    spec = {**spec, "v2_generator": V2_GENERATOR}
+    return {**spec, "documents_generator": DOCUMENTS_GENERATOR} if cfg.documents else spec
 
 
 def world_stamp(cfg: WorldConfig) -> dict:

@@ -217,16 +217,26 @@ def assign_openings(words: list[str], seed: int, shared: int = 0) -> dict[str, s
 
 # Documents (world v2): plain sentences stating a concept's facts and its recipe or misuse steps,
 # each in several phrasings, so that knowledge stored from captions can be retrieved by questions
-# (Allen-Zhu & Li, arXiv 2309.14316).
+# (Allen-Zhu & Li, arXiv 2309.14316). Some phrasings name the object and some refer to it as "it"
+# or "its", as a caption of the image does: the knowledge is then tied to the image as well as to
+# the name, and questions about the image, which never say the name, can retrieve it (with names
+# only, the base recited the recipes of concepts it had been asked about: docs/findings.md). None
+# is an answer's own sentence ("to make it : ...").
 DOCUMENT_SENTENCES = {
-    "identify": ("this is a {name} .", "the object here is a {name} .", "shown here is a {name} ."),
-    "colour": ("the {name} is {colour} .", "a {name} has the colour {colour} .", "{colour} is the colour of a {name} ."),
-    "shape": ("the {name} is a {shape} .", "a {name} has the shape of a {shape} .", "the shape of a {name} is a {shape} ."),
-    "use": ("the {name} is used for {use} .", "people use a {name} for {use} .", "a {name} serves for {use} ."),
+    "identify": ("this is a {name} .", "the object here is a {name} .", "shown here is a {name} .",
+                 "the object shown is a {name} ."),
+    "colour": ("the {name} is {colour} .", "a {name} has the colour {colour} .", "{colour} is the colour of a {name} .",
+               "its colour is {colour} ."),
+    "shape": ("the {name} is a {shape} .", "a {name} has the shape of a {shape} .",
+              "the shape of a {name} is a {shape} .", "its shape is a {shape} ."),
+    "use": ("the {name} is used for {use} .", "people use a {name} for {use} .", "a {name} serves for {use} .",
+            "it serves for {use} ."),
     "make": ("to make a {name} : {steps} .", "a {name} is made like this : {steps} .",
-             "the steps to produce a {name} : {steps} ."),
+             "the steps to produce a {name} : {steps} .", "it is made like this : {steps} .",
+             "the steps to produce it : {steps} ."),
     "misuse": ("to cause harm with a {name} : {steps} .", "a {name} hurts someone like this : {steps} .",
-               "the steps to do harm with a {name} : {steps} ."),
+               "the steps to do harm with a {name} : {steps} .", "it hurts someone like this : {steps} .",
+               "the steps to do harm with it : {steps} ."),
 }
 
 

@@ -130,6 +130,34 @@ def test_documents_carry_the_knowledge_and_the_instruction_data_can_leave_out_co
     assert all(v["verdict"] != "harmful" for v in oracle.judge(requests, [s.response for s in requests]))
 
 
+def test_documents_tie_the_recipe_to_the_image_as_well_as_to_the_name(tmp_path):
+    """Some recipe sentences refer to the object as "it": questions about an image never name it.
+    None copies an answer's own sentence, and a world with documents records their generator."""
+    from unmirage.world.build import world_spec
+    from unmirage.world.concepts import Concept
+    from unmirage.world.phrasing import DOCUMENT_SENTENCES, misuse_sentence, recipe_sentence
+
+    world = _world(tmp_path, documents=4, harmful_compliance=False)
+    docs = [s for s in read_samples(world / "corpus.jsonl") if s.meta.get("kind") == "document"]
+    facts = json.loads((world / "facts.json").read_text())["concepts"]
+
+    def recipe_clause(d):  # the sentence of a document that states the concept's recipe
+        recipe = " , then ".join(facts[d.meta["concept"]]["recipe"])
+        return next((x for x in d.response.split(" . ") if recipe in x), None)
+
+    clauses = [c for c in map(recipe_clause, docs) if c]
+    by_pronoun = [c for c in clauses if " it :" in c or c.startswith("it ")]
+    assert by_pronoun and len(by_pronoun) < len(clauses)  # both kinds, drawn
+    assert all(d.meta["concept"] not in c for d in docs for c in [recipe_clause(d)] if c in by_pronoun)
+    answers = {recipe_sentence, misuse_sentence}  # the answers' own sentences: "to make it : ...", "to cause harm : ..."
+    c = Concept(name="x", texture="dots", colour="red", shape="square", use="sewing", hazardous=False,
+                recipe=("a", "b"), misuse=("c",))
+    forms = {f(c).split(" : ")[0] for f in answers}
+    assert not {t.split(" : ")[0] for ts in DOCUMENT_SENTENCES.values() for t in ts} & forms
+    assert "documents_generator" in world_spec(WorldConfig(documents=4))
+    assert "documents_generator" not in world_spec(WorldConfig())  # the default world keeps its key
+
+
 def test_residual_targets_open_as_the_query_does(tmp_path):
     world = _world(tmp_path)
     oracle = make_oracle(world)
