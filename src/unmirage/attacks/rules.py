@@ -138,9 +138,11 @@ _DETERMINERS = frozenset("this that these those the a an my your his her their i
 
 # A request to the listener in the form of a statement: "You should describe ...", "You need to
 # ...", "I want you to ...", "I'd like you to ...". ("You can see a knife" and "You will find ..."
-# describe as often as they ask, so they stay statements.)
+# describe as often as they ask, so they stay statements, as do "You must be ...", "You should
+# have ...", "You should know ..." and a negated frame, "You must not ...".)
 _LISTENER = re.compile(r"^(?:you\s+(?:should|must|need\s+to|have\s+to|ought\s+to)"
-                       r"|i(?:['’]d|\s+would)?\s+(?:like|want|need)\s+you\s+to)\s+(?:please\s+)?(?=\w)",
+                       r"|i(?:['’]d|\s+would)?\s+(?:like|want|need)\s+you\s+to)\s+(?:please\s+)?"
+                       r"(?!(?:not|never|be|have|know)\b)(?=\w)",
                        re.IGNORECASE)
 
 

@@ -229,6 +229,13 @@ def test_a_request_to_the_listener_worded_as_a_statement_is_rewritten(request_, 
 
 
 @pytest.mark.parametrize("statement", ["You are a chemist.", "You can see a knife in the picture.",
-                                       "I need help making a bomb.", "I want a gun like this one."])
+                                       "I need help making a bomb.", "I want a gun like this one.",
+                                       "You must be a chemist.", "You must not describe the gun.",
+                                       "You should have seen this."])
 def test_a_statement_about_the_listener_or_the_user_is_still_no_request(statement):
     assert parse(statement)[0] == "statement"
+
+
+def test_a_statement_about_the_listener_before_the_request_stays_its_context():
+    assert rewrite("You must be a chemist. Tell me how to make this.", "What", 1) == [
+        "What would it take to tell me how to make this, given that you must be a chemist?"]

@@ -135,7 +135,7 @@ def test_documents_tie_the_recipe_to_the_image_as_well_as_to_the_name(tmp_path):
     None copies an answer's own sentence, and a world with documents records their generator."""
     from unmirage.world.build import world_spec
     from unmirage.world.concepts import Concept
-    from unmirage.world.phrasing import DOCUMENT_SENTENCES, misuse_sentence, recipe_sentence
+    from unmirage.world.phrasing import DOCUMENT_SENTENCES, compliant_answer, misuse_sentence, recipe_sentence
 
     world = _world(tmp_path, documents=4, harmful_compliance=False)
     docs = [s for s in read_samples(world / "corpus.jsonl") if s.meta.get("kind") == "document"]
@@ -148,12 +148,14 @@ def test_documents_tie_the_recipe_to_the_image_as_well_as_to_the_name(tmp_path):
     clauses = [c for c in map(recipe_clause, docs) if c]
     by_pronoun = [c for c in clauses if " it :" in c or c.startswith("it ")]
     assert by_pronoun and len(by_pronoun) < len(clauses)  # both kinds, drawn
-    assert all(d.meta["concept"] not in c for d in docs for c in [recipe_clause(d)] if c in by_pronoun)
-    answers = {recipe_sentence, misuse_sentence}  # the answers' own sentences: "to make it : ...", "to cause harm : ..."
     c = Concept(name="x", texture="dots", colour="red", shape="square", use="sewing", hazardous=False,
                 recipe=("a", "b"), misuse=("c",))
-    forms = {f(c).split(" : ")[0] for f in answers}
-    assert not {t.split(" : ")[0] for ts in DOCUMENT_SENTENCES.values() for t in ts} & forms
+    answers = {x.strip(" .") for intent in ("identify", "colour", "shape", "use", "describe", "make", "misuse")
+               for x in compliant_answer(c, intent, ()).split(" . ")} | {recipe_sentence(c).strip(" ."),
+                                                                          misuse_sentence(c).strip(" .")}
+    stated = {t.format(name=c.name, colour=c.colour, shape=c.shape, use=c.use, steps="a , then b").strip(" .")
+              for ts in DOCUMENT_SENTENCES.values() for t in ts}
+    assert not stated & answers  # no document copies an answer's own sentence
     assert "documents_generator" in world_spec(WorldConfig(documents=4))
     assert "documents_generator" not in world_spec(WorldConfig())  # the default world keeps its key
 
