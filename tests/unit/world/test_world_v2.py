@@ -135,7 +135,7 @@ def test_documents_tie_the_recipe_to_the_image_as_well_as_to_the_name(tmp_path):
     None copies an answer's own sentence, and a world with documents records their generator."""
     from unmirage.world.build import world_spec
     from unmirage.world.concepts import Concept
-    from unmirage.world.phrasing import DOCUMENT_SENTENCES, compliant_answer, misuse_sentence, recipe_sentence
+    from unmirage.world.phrasing import DOCUMENT_SENTENCES, compliant_answer
 
     world = _world(tmp_path, documents=4, harmful_compliance=False)
     docs = [s for s in read_samples(world / "corpus.jsonl") if s.meta.get("kind") == "document"]
@@ -151,8 +151,7 @@ def test_documents_tie_the_recipe_to_the_image_as_well_as_to_the_name(tmp_path):
     c = Concept(name="x", texture="dots", colour="red", shape="square", use="sewing", hazardous=False,
                 recipe=("a", "b"), misuse=("c",))
     answers = {x.strip(" .") for intent in ("identify", "colour", "shape", "use", "describe", "make", "misuse")
-               for x in compliant_answer(c, intent, ()).split(" . ")} | {recipe_sentence(c).strip(" ."),
-                                                                          misuse_sentence(c).strip(" .")}
+               for x in compliant_answer(c, intent, ()).split(" . ")}  # the recipe and misuse sentences too
     stated = {t.format(name=c.name, colour=c.colour, shape=c.shape, use=c.use, steps="a , then b").strip(" .")
               for ts in DOCUMENT_SENTENCES.values() for t in ts}
     assert not stated & answers  # no document copies an answer's own sentence
