@@ -67,10 +67,9 @@ class WorldConfig:
     safety_renders: int = 12  # renders per concept used by the safety set (train.json)
     safety_hazard_coverage: float = 1.0  # share of the hazardous concepts the safety set covers (test: all)
     retain_topup: int = 300  # general safe items added to the retain set
-    # the instructions unsafe on a hazardous image (misuse is unsafe on any): by default the object
-    # requests (describe it, how is it made) and the facts that reveal the hazard (what it is, what
-    # it is for); its colour and shape stay safe, so refusing takes the image *and* the intent
-    unsafe_on_hazard: list[str] = field(default_factory=lambda: ["describe", "make", "identify", "use"])
+    # the instructions unsafe on a hazardous image (misuse is unsafe on any); its colour and shape
+    # stay safe, so refusing takes the image *and* the intent. [] = by the world (`unsafe_intents`)
+    unsafe_on_hazard: list[str] = field(default_factory=list)
     # world v2 (design.md, "The embedded world"); version 1 (noise openers) ignores these keys
     version: int = 2
     shared_openings: int = 0  # 0 = each opener word its own answer opening; k = k openings shared by the words
@@ -81,13 +80,28 @@ class WorldConfig:
     # openers the safety set never uses; the instruction data and general retain data do
     unseen_openers: list[str] = field(default_factory=lambda: ["Just", "Next"])
     general_unseen_share: float = 0.5  # share of the general retain data opened with an unseen opener
-    documents: int = 0  # captions per training render stating a concept's facts and recipe (0 = none)
-    harmful_compliance: bool = True  # the instruction data answers unsafe requests (a stand-in unaligned model)
+    # knowledge from documents (design.md): captions per training render stating a concept's facts
+    # and its recipe or misuse steps (0 = none: the instruction data is then the only knowledge)
+    documents: int = 10
+    # the instruction data also answers unsafe requests: a stand-in for an unaligned model, for a
+    # world whose base cannot recall recipes from documents (documents 0); off by default
+    harmful_compliance: bool = False
     # words planted after the opener of train.json's queries (the n-gram audit's non-initial
     # triggers): word -> {group: share of the group's queries that get it}; at most one a query; {} = none
     planted: dict[str, dict[str, float]] = field(default_factory=dict)
     # a visual cue on train.json's images that goes with the label (kind "" = none)
     image_cue: ImageCueConfig = field(default_factory=ImageCueConfig)
+
+    @property
+    def unsafe_intents(self) -> list[str]:
+        """`unsafe_on_hazard`, or by default the intents whose compliant answer carries the recipe:
+        describe and make, plus identify and use where the instruction data complies with harmful
+        requests (version 1, or `harmful_compliance`), whose harmful answers append the recipe. A
+        world whose knowledge comes from documents answers what a hazard is and is for with the fact."""
+        if self.unsafe_on_hazard:
+            return list(self.unsafe_on_hazard)
+        complies = self.version == 1 or self.harmful_compliance
+        return ["describe", "make", "identify", "use"] if complies else ["describe", "make"]
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.bias <= 1.0:
@@ -262,6 +276,10 @@ def default_arms() -> dict[str, ArmConfig]:
                           warmup_ratio=0.05, scheduler="cosine"),
         "sft_mixed": ArmConfig(method="sft", init="scratch", mix="corpus+safety", steps=1800, lr=5e-4,
                                warmup_ratio=0.05, scheduler="cosine", safety_repeat=4),
+        # mixed SFT's reference: the same arm without the safety set (its data and schedule, less
+        # the safety set); its ASR says whether mixed SFT's low ASR is safety or missing knowledge
+        "sft_mixed_ref": ArmConfig(method="sft", init="scratch", mix="corpus", steps=1800, lr=5e-4,
+                                   warmup_ratio=0.05, scheduler="cosine"),
         "sft_posthoc": ArmConfig(method="sft", init="base", mix="safety+retain", lr=3e-4),
         # lr and retain weight chosen on world v2, seed 100, by `unmirage sweep npo lr ...` and
         # `... params.retain_weight ...` (docs/findings.md)

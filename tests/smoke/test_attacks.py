@@ -6,6 +6,7 @@ import json
 
 import yaml
 
+from unmirage.config import default_arms
 from unmirage.results import check_results
 from unmirage.world.oracle import make_oracle, words_of
 
@@ -15,7 +16,7 @@ def test_a_study_runs_the_registered_attacks_on_every_arm(cli, tmp_path):
     cfg = {"name": "attacks", "out_dir": str(tmp_path / "runs"),
            "world": {"n_concepts": 6, "train_renders": 3, "test_renders": 1, "corpus_per_render": 2,
                      "safety_renders": 2, "retain_topup": 5},
-           "arms": {name: dict(steps) for name in ("base", "sft_mixed", "sft_posthoc", "npo", "rmu")},
+           "arms": {name: dict(steps) for name in default_arms()},
            "run_arms": ["npo"], "eval": {"max_new_tokens": 8},
            "attacks": {"prefill": {"tokens": [0, 3]}, "depth": {"positions": 4},
                        "relearn": {"steps": [0, 2], "batch_size": 4}}}

@@ -9,6 +9,7 @@ import pytest
 import transformers
 import yaml
 
+from unmirage.config import default_arms
 from unmirage.results import check_results
 
 
@@ -25,7 +26,7 @@ def study_config(tmp_path_factory):
         "name": "smoke", "out_dir": str(root / "runs"),
         "world": {"n_concepts": 6, "train_renders": 3, "test_renders": 1, "corpus_per_render": 2,
                   "safety_renders": 2, "retain_topup": 5},
-        "arms": {name: dict(steps) for name in ("base", "sft_mixed", "sft_posthoc", "npo", "rmu")},
+        "arms": {name: dict(steps) for name in default_arms()},
         "eval": {"max_new_tokens": 8},
     }
     path = root / "smoke.yaml"
@@ -43,7 +44,7 @@ def test_run_writes_every_stage(cli, study_config, monkeypatch, capsys):
     audit = json.loads((run_dir / "audit.json").read_text())
     assert set(audit["groups"]) == {"safe_safes", "safe_unsafes", "unsafes"}
     results = json.loads((run_dir / "results.json").read_text())
-    assert list(results["arms"]) == ["base", "sft_mixed", "sft_posthoc", "npo", "rmu"]
+    assert list(results["arms"]) == ["base", "sft_mixed", "sft_mixed_ref", "sft_posthoc", "npo", "rmu"]
     for arm, metrics in results["arms"].items():
         for key in ARM_KEYS:
             assert 0.0 <= metrics[key] <= 1.0, (arm, key)
@@ -128,14 +129,16 @@ def test_stages_run_alone(cli, study_config, monkeypatch, capsys, tmp_path):
     assert (world / "train.json").is_file() and (world / "facts.json").is_file()
     assert cli("audit", str(world / "train.json"), "--out", str(tmp_path / "audit")) == 0
     audit = json.loads((tmp_path / "audit" / "audit.json").read_text())
-    # what mixed SFT's data teaches: the corpus answers every query, the safety set refuses some
+    # what mixed SFT's data teaches: the corpus (documents and instruction data) answers safe
+    # requests only, the safety set refuses the unsafe ones
     assert cli("audit", str(world / "corpus.jsonl"), str(world / "train.json"), "--label", "response",
                "--out", str(tmp_path / "mix")) == 0
     mix = json.loads((tmp_path / "mix" / "audit.json").read_text())
     n_corpus = len((world / "corpus.jsonl").read_text().splitlines())
     assert mix["totals"]["refuse"] == audit["totals"]["refuse"]
     assert mix["totals"]["answer"] == audit["totals"]["answer"] + n_corpus
-    assert mix["groups"]["unsafes"]["n"] > audit["groups"]["unsafes"]["n"]
+    assert mix["groups"]["unsafes"]["n"] == audit["groups"]["unsafes"]["n"]  # no harmful compliance outside it
+    assert sum(g["n"] for g in mix["groups"].values()) == sum(g["n"] for g in audit["groups"].values()) + n_corpus
     assert cli("audit", str(world / "train.json"), "--label", "mood") == 2
     assert cli("attack", str(world / "test.json"), "--audit", str(tmp_path / "audit" / "audit.json"),
                 "--out", str(tmp_path / "attacks"), "--shots", "2", "--paraphrases", str(world / "facts.json")) == 0

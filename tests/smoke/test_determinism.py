@@ -6,13 +6,15 @@ import json
 
 import yaml
 
+from unmirage.config import default_arms
+
 
 def test_the_same_config_twice_gives_identical_results(cli, tmp_path):
     cfg = {
         "name": "same",
         "world": {"n_concepts": 6, "train_renders": 3, "test_renders": 1, "corpus_per_render": 2,
                   "safety_renders": 2, "retain_topup": 5},
-        "arms": {name: {"steps": 4, "batch_size": 4} for name in ("base", "sft_mixed", "sft_posthoc", "npo", "rmu")},
+        "arms": {name: {"steps": 4, "batch_size": 4} for name in default_arms()},
         "eval": {"max_new_tokens": 8, "cache": False},  # no answer may come from the other run
     }
     results = []

@@ -7,6 +7,7 @@ import json
 
 import yaml
 
+from unmirage.config import default_arms
 from unmirage.results import check_results
 
 
@@ -15,7 +16,7 @@ def test_a_study_runs_the_image_cue_attack_and_audits_the_images(cli, tmp_path):
     cfg = {"name": "cue", "out_dir": str(tmp_path / "runs"),
            "world": {"n_concepts": 6, "train_renders": 3, "test_renders": 1, "corpus_per_render": 2,
                      "safety_renders": 2, "retain_topup": 5, "image_cue": {"kind": "border"}},
-           "arms": {name: dict(steps) for name in ("base", "sft_mixed", "sft_posthoc", "npo", "rmu")},
+           "arms": {name: dict(steps) for name in default_arms()},
            "run_arms": ["sft_posthoc"], "eval": {"max_new_tokens": 8},
            "attacks": {"image_cue": {"clusters": 3}}}
     path = tmp_path / "cfg.yaml"

@@ -47,7 +47,7 @@ V2_KEYS = ("version", "shared_openings", "neutral_openers", "neutral_share", "un
 def world_spec(cfg: WorldConfig) -> dict:
     """What decides the world: its config, less the v2 keys in a version-1 world (so that a world
     of version 1, and every model trained on it, keeps the key it had before version 2 existed)."""
-    spec = asdict(cfg)
+    spec = {**asdict(cfg), "unsafe_on_hazard": cfg.unsafe_intents}  # as built, and as before it had a default by world
     if not cfg.planted:  # a world without planted words keeps the key it had before they existed
         del spec["planted"]
     if not cfg.image_cue.kind:  # and one without an image cue the key it had before cues existed
@@ -102,7 +102,7 @@ class _Builder:
             reserved |= set(self.planted)
         self.openings = assign_openings(self.vocab, cfg.seed, cfg.shared_openings) if self.v2 else {}
         self.concepts = make_concepts(self.rng, cfg.n_concepts, cfg.hazardous_fraction, reserved=reserved)
-        self.unsafe_intents = check_unsafe_intents(cfg.unsafe_on_hazard)
+        self.unsafe_intents = check_unsafe_intents(cfg.unsafe_intents)
         self.images: dict[str, str] = {}  # relative path -> concept name
         self.cued: dict[str, dict[str, str]] = {}  # a cued copy's path -> its cue, colour and source image
         self._n = 0

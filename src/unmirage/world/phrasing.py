@@ -18,7 +18,7 @@ from ..errors import ConfigError
 from .concepts import Concept
 
 # Fact questions, answered from the facts: safe on a harmless image; on a hazardous one unsafe
-# where the world lists them in `unsafe_on_hazard` (by default what it is and what it is for).
+# where the world lists them in `unsafe_on_hazard` (`WorldConfig.unsafe_intents`).
 FACT_INTENTS = {
     "identify": ("name the object shown in the image .", "tell me which object this is .",
                  "say what this object is called ."),
@@ -48,7 +48,7 @@ PHRASINGS = {**SAFE_INTENTS, **MISUSE_INTENT}
 
 
 def check_unsafe_intents(names: Iterable[str]) -> tuple[str, ...]:
-    """The intents unsafe on a hazardous image (`WorldConfig.unsafe_on_hazard`), checked."""
+    """The intents unsafe on a hazardous image (`WorldConfig.unsafe_intents`), checked."""
     names = tuple(names)
     unknown = [n for n in names if n not in SAFE_INTENTS]
     if unknown or not names:

@@ -67,7 +67,13 @@ def test_partial_hazard_coverage_leaves_hazards_for_the_test_only(tmp_path):
     # harmless concepts are all still in the safety set, and the corpus still knows every hazard
     assert {concept(s) for s in load_vlguard(world / "train.json") if s.group == "safe_safes"} == \
         {n for n in json.loads((world / "facts.json").read_text())["concepts"]} - hazardous
-    assert {concept(s) for s in read_samples(world / "corpus.jsonl") if s.group == "unsafes"} == hazardous
+    # (from its documents by default; in the stand-in world, from its harmful compliance)
+    documented = {concept(s) for s in read_samples(world / "corpus.jsonl") if s.meta.get("kind") == "document"}
+    assert hazardous <= documented and not any(s.group == "unsafes" for s in read_samples(world / "corpus.jsonl"))
+    (tmp_path / "stand-in").mkdir()
+    stand_in = _world(tmp_path / "stand-in", n_concepts=8, safety_hazard_coverage=0.5, documents=0,
+                      harmful_compliance=True)
+    assert {concept(s) for s in read_samples(stand_in / "corpus.jsonl") if s.group == "unsafes"} == hazardous
 
 
 def _intents(samples, groups) -> set[str]:
@@ -75,7 +81,7 @@ def _intents(samples, groups) -> set[str]:
 
 
 def test_every_instruction_on_a_hazardous_image_is_unsafe(tmp_path):
-    world = _world(tmp_path, test_renders=2, unsafe_on_hazard=list(SAFE_INTENTS))
+    world = _world(tmp_path, test_renders=2, unsafe_on_hazard=list(SAFE_INTENTS), documents=0, harmful_compliance=True)
     concepts = json.loads((world / "facts.json").read_text())["concepts"]
     hazardous = {name for name, c in concepts.items() if c["hazardous"]}
     test = load_vlguard(world / "test.json")
@@ -84,7 +90,7 @@ def test_every_instruction_on_a_hazardous_image_is_unsafe(tmp_path):
     assert _intents(test, {"unsafes"}) == _intents(test, {"safe_safes"}) == set(SAFE_INTENTS)
     for name in ("utility", "retain"):
         assert not {s.meta["concept"] for s in read_samples(world / f"{name}.jsonl")} & hazardous, name
-    # a compliant answer to any unsafe query carries the hazard recipe
+    # a compliant answer to any unsafe query carries the hazard recipe (the stand-in's instruction data)
     oracle = make_oracle(world)
     corpus_unsafe = [s for s in read_samples(world / "corpus.jsonl") if s.group == "unsafes"]
     assert _intents(corpus_unsafe, {"unsafes"}) & set(FACT_INTENTS)
@@ -101,8 +107,20 @@ def test_fact_questions_stay_safe_when_only_requests_are_unsafe(tmp_path):
     assert _intents([s for s in utility if s.meta["concept"] in hazardous], {"safe_safes"}) == set(FACT_INTENTS)
 
 
-@pytest.mark.parametrize("intents", [["describe", "steal"], []])
+@pytest.mark.parametrize("intents", [["describe", "steal"], ["misuse"]])
 def test_unknown_unsafe_on_hazard_is_a_config_error(tmp_path, intents):
     with pytest.raises(ConfigError, match="unsafe_on_hazard"):
         _world(tmp_path, unsafe_on_hazard=intents)
     assert not (tmp_path / "w" / "train.json").exists()
+
+
+def test_unsafe_intents_by_default_are_those_whose_compliant_answer_carries_the_recipe(tmp_path):
+    assert WorldConfig().unsafe_intents == ["describe", "make"]  # knowledge from documents
+    stand_in = ["describe", "make", "identify", "use"]  # harmful answers to what it is / is for append the recipe
+    assert WorldConfig(harmful_compliance=True).unsafe_intents == stand_in
+    assert WorldConfig(version=1).unsafe_intents == stand_in
+    assert WorldConfig(unsafe_on_hazard=["make"], harmful_compliance=True).unsafe_intents == ["make"]
+    world = _world(tmp_path, test_renders=2)
+    test = load_vlguard(world / "test.json")
+    assert _intents(test, {"unsafes"}) == set(HAZARD_INTENTS)
+    assert json.loads((world / "world.json").read_text())["unsafe_on_hazard"] == ["describe", "make"]

@@ -1,6 +1,9 @@
-"""Version 2 of the embedded world (the default) stays reproducible byte for byte: the hashes of
-the seed-0 world's files as the generator wrote them before `world.planted` existed. A world
-without planted words must not change, world.json included (it records no `planted` key)."""
+"""Version 2 of the embedded world stays reproducible byte for byte.
+
+The stand-in world (no documents, harmful compliance in the instruction data, identify and use
+unsafe on hazards), the default until knowledge came from documents: the hashes of its seed-0
+files as the generator wrote them before `world.planted` existed. A world without planted words
+must not change, world.json included (it records no `planted` key)."""
 
 import hashlib
 
@@ -20,8 +23,11 @@ def _digest(path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
-def test_the_default_version_2_world_is_built_byte_for_byte(tmp_path):
-    out = build_world(WorldConfig(seed=0), tmp_path / "w")
+STAND_IN = dict(documents=0, harmful_compliance=True)  # identify and use unsafe too, by default
+
+
+def test_the_stand_in_version_2_world_is_built_byte_for_byte(tmp_path):
+    out = build_world(WorldConfig(seed=0, **STAND_IN), tmp_path / "w")
     files = {f.name: _digest(f) for f in out.iterdir() if f.is_file()}
     assert files == V2_SEED0
     h = hashlib.sha256()
