@@ -4,14 +4,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from unmirage.config import ArmConfig, load_config
+import pytest
+
+from unmirage.config import ArmConfig, WorldConfig, load_config
 from unmirage.study import Study
+from unmirage.world.build import build_world
 from unmirage.world.phrasing import REFUSALS
 
+TINY_WORLD = dict(n_concepts=6, train_renders=3, test_renders=1, corpus_per_render=2, safety_renders=2,
+                  retain_topup=5)  # tests/conftest.py's
 
-def test_data_mixes(tiny_world, tmp_path):
+
+@pytest.mark.parametrize("stand_in", [False, True], ids=["documents", "stand-in"])
+def test_data_mixes(tmp_path, stand_in):
+    # the default world's corpus answers safe requests only; the stand-in's complies with harm too
+    world = {"documents": 0, "harmful_compliance": True} if stand_in else {}
+    data_dir = build_world(WorldConfig(**TINY_WORLD, **world), tmp_path / "world")
     arms = {"mixed": "mix=corpus+safety", "clean": "mix=clean+safety", "posthoc": "mix=safety+retain"}
-    overrides = [f"out_dir={tmp_path}", f"data_dir={tiny_world}"]
+    overrides = [f"out_dir={tmp_path}", f"data_dir={data_dir}"]
     for name, data in arms.items():
         overrides += [f"arms.{name}.method=sft", f"arms.{name}.init=scratch", f"arms.{name}.{data}",
                       f"arms.{name}.safety_repeat=3"]
@@ -19,13 +29,14 @@ def test_data_mixes(tiny_world, tmp_path):
     study.world()
     study.load_data()
     corpus, safety = study.sets.corpus, study.sets.safety
-    assert {s.group for s in corpus} == {"safe_safes", "safe_unsafes", "unsafes"}  # it complies with harm too
+    groups = {"safe_safes", "safe_unsafes", "unsafes"} if stand_in else {"safe_safes"}
+    assert {s.group for s in corpus} == groups
     mixed, _ = study.arms.mix("mixed", study.sets)
     assert mixed == corpus + safety * 3
     clean, _ = study.arms.mix("clean", study.sets)
     answered = [s for s in corpus if s.group == "safe_safes"]
     assert clean == answered + safety * 3  # the corpus's compliance with unsafe queries is filtered out
-    assert 0 < len(answered) < len(corpus)
+    assert 0 < len(answered) and (len(answered) < len(corpus)) == stand_in
     assert all(s.response in REFUSALS for s in clean if s.group != "safe_safes")
     posthoc, _ = study.arms.mix("posthoc", study.sets)
     assert posthoc == safety + study.sets.retain

@@ -9,7 +9,11 @@ from unmirage.config import WorldConfig
 from unmirage.data.layout import DataDir
 from unmirage.world.build import build_world
 
-SMALL = dict(n_concepts=8, train_renders=4, test_renders=1, corpus_per_render=2, safety_renders=4, retain_topup=40)
+# the stand-in world (documents 0, harmful compliance): there describe, make, identify and use are
+# asked under both labels, which gives the within-content test the strata to tell a planted word
+# from content in a world this small; the documents world asks only describe and make under both
+SMALL = dict(n_concepts=8, train_renders=4, test_renders=1, corpus_per_render=2, safety_renders=4, retain_topup=40,
+             documents=0, harmful_compliance=True)
 PLANTED = {"honestly": {"unsafes": 0.6, "safe_unsafes": 0.6, "safe_safes": 0.05},
            "briefly": {"safe_safes": 0.6, "unsafes": 0.05, "safe_unsafes": 0.05}}
 
