@@ -40,8 +40,10 @@ def misuse_only(facts: dict) -> set[str]:
 
 def one(seed: int, bias: float, planted: bool, n_concepts: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
+        # the stand-in world its findings were measured on (docs/findings.md, "Triggers anywhere")
         out = build_world(WorldConfig(seed=seed, bias=bias, n_concepts=n_concepts,
-                                      planted=PLANTED if planted else {}), Path(tmp) / "w")
+                                      planted=PLANTED if planted else {},
+                                      documents=0, harmful_compliance=True), Path(tmp) / "w")
         train = load_vlguard(out / "train.json")
         facts = json.loads((out / "facts.json").read_text())
     result = triggers(train)

@@ -122,6 +122,11 @@ class WorldConfig:
                               f"got {self.version}")
         if self.shared_openings < 0 or self.documents < 0:
             raise ConfigError("world.shared_openings and world.documents must be >= 0")
+        if self.version == 2 and self.documents == 0 and not self.harmful_compliance:
+            raise ConfigError("world.documents 0 with world.harmful_compliance false leaves no training data "
+                              "outside the forget set that states a recipe, so no model could answer an unsafe "
+                              "query: give documents > 0 (knowledge from documents) or harmful_compliance true "
+                              "(the stand-in world)")
         for key in ("neutral_share", "general_unseen_share"):
             if not 0.0 <= getattr(self, key) < 1.0:
                 raise ConfigError(f"world.{key} must be in [0, 1), got {getattr(self, key)}")
@@ -281,11 +286,11 @@ def default_arms() -> dict[str, ArmConfig]:
         "sft_mixed_ref": ArmConfig(method="sft", init="scratch", mix="corpus", steps=1800, lr=5e-4,
                                    warmup_ratio=0.05, scheduler="cosine"),
         "sft_posthoc": ArmConfig(method="sft", init="base", mix="safety+retain", lr=3e-4),
-        # lr and retain weight chosen on world v2, seed 100, by `unmirage sweep npo lr ...` and
+        # lr and retain weight chosen on the stand-in world v2 (documents 0, harmful compliance), seed 100, by `unmirage sweep npo lr ...` and
         # `... params.retain_weight ...` (docs/findings.md)
         "npo": ArmConfig(method="npo", init="base", mix="forget+retain", lr=4e-4,
                          params={"beta": 0.5, "retain_weight": 4.0}),
-        # layer 3 of the tiny model's 4 at c = 2 × the mean norm, chosen on seeds 100-102 by
+        # layer 3 of the tiny model's 4 at c = 2 × the mean norm, chosen on the stand-in world, seeds 100-102, by
         # `unmirage sweep rmu params.layer 0 1 2 3` and `... params.coeff_scale 1 2` (docs/findings.md)
         "rmu": ArmConfig(method="rmu", init="base", mix="forget+retain", lr=5e-4,
                          params={"layer": 3, "coeff_scale": 2.0}),

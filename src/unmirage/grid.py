@@ -43,9 +43,21 @@ ADDED = {"": ("data", "attacks"), "world": ("planted", "image_cue"), "attack": (
 
 
 def measured(config: dict) -> dict:
-    """A cell's resolved config without its operational settings and the added keys at their defaults."""
+    """A cell's resolved config without its operational settings and the added keys at their defaults,
+    with what it runs resolved: the world's unsafe intents (`unsafe_on_hazard` [] is
+    `WorldConfig.unsafe_intents`) and only the arms it trains (`run_order`, in the order of `arms`),
+    so that a config that pins what an earlier default was keys the same cells."""
     spec = json.loads(json.dumps(config))
     default = to_dict(StudyConfig())
+    try:
+        study = from_dict(StudyConfig, config, "a grid cell")
+    except ConfigError:  # a record this code cannot read is left as it is, and matches no cell
+        study = None
+    if study is not None and "world" in spec and "arms" in spec:
+        spec["world"]["unsafe_on_hazard"] = study.world.unsafe_intents
+        runs = set(study.run_order())
+        spec["arms"] = {name: arm for name, arm in spec["arms"].items() if name in runs}
+        spec["run_arms"] = []  # the arms left are those that run
     for section, keys in OPERATIONAL.items():
         part = spec if not section else spec[section]
         for k in keys:

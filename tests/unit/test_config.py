@@ -75,6 +75,13 @@ def test_int_to_float():
     assert isinstance(cfg.world.bias, float)
 
 
+def test_a_world_with_no_source_of_recipes_is_refused():
+    with pytest.raises(ConfigError, match="harmful_compliance"):
+        load_config(None, ["world.documents=0"])
+    assert load_config(None, ["world.documents=0", "world.harmful_compliance=true"]).world.documents == 0
+    assert load_config(None, ["world.documents=0", "world.version=1"]).world.version == 1
+
+
 @pytest.mark.parametrize("bias", ["-0.1", "1.5"])
 def test_bias_out_of_range(bias):
     with pytest.raises(ConfigError, match="bias"):
