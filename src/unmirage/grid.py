@@ -53,7 +53,7 @@ def measured(config: dict) -> dict:
         study = from_dict(StudyConfig, config, "a grid cell")
     except ConfigError:  # a record this code cannot read is left as it is, and matches no cell
         study = None
-    if study is not None and "world" in spec and "arms" in spec:
+    if study is not None:
         spec["world"]["unsafe_on_hazard"] = study.world.unsafe_intents
         runs = set(study.run_order())
         spec["arms"] = {name: arm for name, arm in spec["arms"].items() if name in runs}

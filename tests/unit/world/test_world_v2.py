@@ -156,7 +156,8 @@ def test_documents_tie_the_recipe_to_the_image_as_well_as_to_the_name(tmp_path):
               for ts in DOCUMENT_SENTENCES.values() for t in ts}
     assert not stated & answers  # no document copies an answer's own sentence
     assert "documents_generator" in world_spec(WorldConfig(documents=4))
-    assert "documents_generator" not in world_spec(WorldConfig(documents=0, harmful_compliance=True))  # a world without documents keeps its key
+    # a world without documents keeps its key
+    assert "documents_generator" not in world_spec(WorldConfig(documents=0, harmful_compliance=True))
 
 
 def test_residual_targets_open_as_the_query_does(tmp_path):
