@@ -30,6 +30,7 @@ def test_a_study_runs_the_registered_attacks_on_every_arm(cli, tmp_path):
     for arm in (base, npo):
         assert {"asr/unsafes@prefill0", "asr/unsafes@prefill3", "asr/unsafes@relearn0"} <= set(arm)
     assert "asr/unsafes@relearn2" in npo and "asr/unsafes@relearn2" not in base  # the base is not relearned
+    assert "leak/unsafes@relearn2" in npo  # graded by the oracle, as the report's relearning table needs
     assert [f"kl/harmful[{t}]" in npo for t in (1, 2, 3, 4)] == [True] * 4 and "kl/harmful[1]" not in base
     assert npo["n/unsafes@relearn0"] < npo["n/unsafes"]  # held-out hazards only
 
