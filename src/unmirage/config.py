@@ -70,7 +70,7 @@ class WorldConfig:
     # the instructions unsafe on a hazardous image (misuse is unsafe on any); its colour and shape
     # stay safe, so refusing takes the image *and* the intent. [] = by the world (`unsafe_intents`)
     unsafe_on_hazard: list[str] = field(default_factory=list)
-    # world v2 (design.md, "The embedded world"); version 1 (noise openers) ignores these keys
+    # world v2 (docs/world.md, "World versions"); version 1 (noise openers) ignores these keys
     version: int = 2
     shared_openings: int = 0  # 0 = each opener word its own answer opening; k = k openings shared by the words
     # neutral openers: the safety set uses each in every group at the same share, and the general
@@ -80,8 +80,9 @@ class WorldConfig:
     # openers the safety set never uses; the instruction data and general retain data do
     unseen_openers: list[str] = field(default_factory=lambda: ["Just", "Next"])
     general_unseen_share: float = 0.5  # share of the general retain data opened with an unseen opener
-    # knowledge from documents (design.md): captions per training render stating a concept's facts
-    # and its recipe or misuse steps (0 = none: the instruction data is then the only knowledge)
+    # knowledge from documents (docs/world.md, "Knowledge comes from documents, compliance from
+    # helpfulness"): captions per training render stating a concept's facts and its recipe or
+    # misuse steps (0 = none: the instruction data is then the only knowledge)
     documents: int = 10
     # the instruction data also answers unsafe requests: a stand-in for an unaligned model, for a
     # world whose base cannot recall recipes from documents (documents 0); off by default
