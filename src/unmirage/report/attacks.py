@@ -1,5 +1,5 @@
 """Report tables of the registered attacks (attacks/base.py): ASR against the prefilled words,
-ASR and residual knowledge against the relearning steps, ASR and RR with the image cues swapped,
+ASR, leaks and residual knowledge against the relearning steps, ASR and RR with the image cues swapped,
 and the alignment depth (per-position KL to the base). One row per arm; cells as the caller formats them (a value, or mean ± std)."""
 
 from __future__ import annotations

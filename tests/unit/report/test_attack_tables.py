@@ -23,5 +23,4 @@ def test_the_relearning_table_gives_asr_its_own_hazard_leak_and_residual_per_ste
                   f"{cell(npo, 'leak/unsafes@relearn0')} / {cell(npo, 'residual/unsafes@relearn0')} | " \
                   f"{cell(npo, 'asr/unsafes@relearn50')} ({cell(npo, 'asr_own/unsafes@relearn50')}) / " \
                   f"{cell(npo, 'leak/unsafes@relearn50')} / {cell(npo, 'residual/unsafes@relearn50')} |"
-    assert cell(npo, "leak/unsafes@relearn0") != cell(npo, "asr/unsafes@relearn0")
     assert "the other hazards' harmful answers" in text and "`leak`" in text
