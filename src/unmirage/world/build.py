@@ -80,8 +80,9 @@ class _Builder:
         self.rng = random.Random(cfg.seed)
         profile = load_profile(cfg.openers)
         self.openers = Openers(profile, cfg.bias)
-        # the answered group's profile: natural openers (words and weights, drawn from by natural_query)
-        self.natural = sorted(profile["safe_safes"]), [profile["safe_safes"][w] for w in sorted(profile["safe_safes"])]
+        # natural openers (drawn from by natural_query): the answered group's, as the world draws them, so
+        # that world.bias reaches the general data too (bias 0: uniform, no opener bias anywhere)
+        self.natural = self.openers.vocab, self.openers.dists["safe_safes"]
         reserved = fixed_words() | set(self.openers.vocab)
         self.neutral, self.unseen = (list(cfg.neutral_openers), list(cfg.unseen_openers)) if self.v2 else ([], [])
         if self.v2:
@@ -272,7 +273,8 @@ class _Builder:
     def general(self, n: int, safety: list[Sample] = ()) -> list[Sample]:
         """General safe instruction data (the retain top-up): answered safe queries on training
         renders. Version 1 draws openers like the safety set's safe queries. Version 2 draws a
-        natural profile: the answered group's words, `general_unseen_share` of unseen openers,
+        natural profile: the answered group's openers (its profile, mixed with uniform by
+        `world.bias` as the safety set's are), `general_unseen_share` of unseen openers,
         and each neutral opener as often as makes post-hoc SFT's data (`safety` plus the retain
         set: the safety set's safe queries and this data) use it as often under refusals as under
         answers."""

@@ -99,6 +99,18 @@ def test_the_general_data_has_a_natural_profile(tmp_path):
     assert words["Quor"] > words["Tam"] > 0
 
 
+def test_without_an_opener_bias_the_general_data_and_natural_utility_draw_uniformly(tmp_path):
+    # world.bias reaches the general data too: at bias 0 no part of the world ties an opener to a label
+    world = _world(tmp_path, retain_topup=800, general_unseen_share=0.0, neutral_share=0.0, bias=0.0)
+    n_safe = sum(s.group == "safe_safes" for s in load_vlguard(world / "train.json"))
+    general = read_samples(world / "retain.jsonl")[n_safe:]
+    words = Counter(s.first_word for s in general)
+    assert set(words) == {"Quor", "Tam", "Vell", "Brin"}
+    assert all(0.18 < words[w] / len(general) < 0.32 for w in words), words  # 1/4 each, not Quor's 0.9
+    natural = Counter(s.first_word for s in read_samples(world / "utility_natural.jsonl"))
+    assert {"Vell", "Brin"} <= set(natural)
+
+
 def test_utility_comes_with_uniform_and_natural_openers(tmp_path):
     world = _world(tmp_path)
     uniform, natural = (read_samples(world / f) for f in ("utility.jsonl", "utility_natural.jsonl"))
