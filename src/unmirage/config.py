@@ -53,7 +53,7 @@ class ImageCueConfig:
 
 @dataclass
 class WorldConfig:
-    """The embedded synthetic world (docs/findings.md, "Where the world departs from the paper")."""
+    """The embedded synthetic world (docs/world.md; docs/findings.md, "Where the world departs from the paper")."""
 
     seed: int = 0
     n_concepts: int = 32  # many hazards, few renders each: content harder to learn than a first word
