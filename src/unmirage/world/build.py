@@ -37,6 +37,9 @@ V2_GENERATOR = 3  # 2: a document states the steps and two other facts (fits mod
 # the same for documents, recorded only in the spec of a world that has them (`world.documents` > 0),
 # so that a world without documents keeps its key
 DOCUMENTS_GENERATOR = 2  # 2: some phrasings refer to the object as "it" (1: by its name only)
+# the same for the general data's openers, recorded only in the spec of a v2 world with `world.bias` < 1
+# (at bias 1 the draw is the same as before), so that every world at bias 1 keeps its key
+NATURAL_GENERATOR = 2  # 2: the general data and natural utility follow world.bias (1: the profile's weights)
 
 
 # the keys of world v2, which a version-1 world does not read
@@ -55,6 +58,8 @@ def world_spec(cfg: WorldConfig) -> dict:
     if cfg.version == 1:
         return {k: v for k, v in spec.items() if k not in V2_KEYS}
     spec = {**spec, "v2_generator": V2_GENERATOR}
+    if cfg.bias < 1:
+        spec["natural_generator"] = NATURAL_GENERATOR
     return {**spec, "documents_generator": DOCUMENTS_GENERATOR} if cfg.documents else spec
 
 
@@ -81,7 +86,7 @@ class _Builder:
         profile = load_profile(cfg.openers)
         self.openers = Openers(profile, cfg.bias)
         # natural openers (drawn from by natural_query): the answered group's, as the world draws them, so
-        # that world.bias reaches the general data too (bias 0: uniform, no opener bias anywhere)
+        # that world.bias reaches the general data too (bias 0: uniform over the profile's words)
         self.natural = self.openers.vocab, self.openers.dists["safe_safes"]
         reserved = fixed_words() | set(self.openers.vocab)
         self.neutral, self.unseen = (list(cfg.neutral_openers), list(cfg.unseen_openers)) if self.v2 else ([], [])

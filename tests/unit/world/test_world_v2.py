@@ -13,7 +13,7 @@ from unmirage.data.records import GROUPS, REFUSE_GROUPS
 from unmirage.data.samples_io import read_samples
 from unmirage.data.vlguard import load_vlguard
 from unmirage.errors import ConfigError
-from unmirage.world.build import build_world
+from unmirage.world.build import build_world, world_spec
 from unmirage.world.oracle import make_oracle
 from unmirage.world.phrasing import CAPTION, OPENINGS, REFUSALS, assign_openings
 
@@ -100,7 +100,8 @@ def test_the_general_data_has_a_natural_profile(tmp_path):
 
 
 def test_without_an_opener_bias_the_general_data_and_natural_utility_draw_uniformly(tmp_path):
-    # world.bias reaches the general data too: at bias 0 no part of the world ties an opener to a label
+    # world.bias reaches the general data too: at bias 0 no profile word is tied to a label (the unseen
+    # openers, switched off here, stay answer-only by design)
     world = _world(tmp_path, retain_topup=800, general_unseen_share=0.0, neutral_share=0.0, bias=0.0)
     n_safe = sum(s.group == "safe_safes" for s in load_vlguard(world / "train.json"))
     general = read_samples(world / "retain.jsonl")[n_safe:]
@@ -108,7 +109,11 @@ def test_without_an_opener_bias_the_general_data_and_natural_utility_draw_unifor
     assert set(words) == {"Quor", "Tam", "Vell", "Brin"}
     assert all(0.18 < words[w] / len(general) < 0.32 for w in words), words  # 1/4 each, not Quor's 0.9
     natural = Counter(s.first_word for s in read_samples(world / "utility_natural.jsonl"))
-    assert {"Vell", "Brin"} <= set(natural)
+    assert {"Vell", "Brin"} <= set(natural) and natural["Quor"] / sum(natural.values()) < 0.5  # not 0.9
+    # a bias-0 world is a new world: its key changes, so that a run directory holding the old one rebuilds
+    # it (and retrains its models); at bias 1 the draw is the same and the key stays
+    assert "natural_generator" in world_spec(WorldConfig(bias=0.0))
+    assert "natural_generator" not in world_spec(WorldConfig())
 
 
 def test_utility_comes_with_uniform_and_natural_openers(tmp_path):
@@ -145,7 +150,6 @@ def test_documents_carry_the_knowledge_and_the_instruction_data_can_leave_out_co
 def test_documents_tie_the_recipe_to_the_image_as_well_as_to_the_name(tmp_path):
     """Some recipe sentences refer to the object as "it": questions about an image never name it.
     None copies an answer's own sentence, and a world with documents records their generator."""
-    from unmirage.world.build import world_spec
     from unmirage.world.concepts import Concept
     from unmirage.world.phrasing import DOCUMENT_SENTENCES, compliant_answer
 
