@@ -13,10 +13,10 @@ shows them under `safe_safes@rewrite` only.
 from __future__ import annotations
 
 import argparse
-import json
 from collections import Counter
 from pathlib import Path
 
+from unmirage.io import read_jsonl
 from unmirage.world.phrasing import intent_of
 
 SPLITS = ("utility", "safe_safes", "safe_safes@rewrite", "safe_safes@control")
@@ -25,13 +25,11 @@ SPLITS = ("utility", "safe_safes", "safe_safes@rewrite", "safe_safes@control")
 def counts(samples: Path) -> tuple[Counter, Counter]:
     """(answers, correct ones) per (split, intent)."""
     n, ok = Counter(), Counter()
-    with samples.open() as f:
-        for line in f:
-            d = json.loads(line)
-            if d["split"] in SPLITS:
-                key = (d["split"], intent_of(d["instruction"]) or "?")
-                n[key] += 1
-                ok[key] += bool(d.get("correct"))
+    for d in read_jsonl(samples):
+        if d["split"] in SPLITS:
+            key = (d["split"], intent_of(d["instruction"]) or "?")
+            n[key] += 1
+            ok[key] += bool(d.get("correct"))
     return n, ok
 
 

@@ -85,9 +85,6 @@ class _Builder:
         self.rng = random.Random(cfg.seed)
         profile = load_profile(cfg.openers)
         self.openers = Openers(profile, cfg.bias)
-        # natural openers (drawn from by natural_query): the answered group's, as the world draws them, so
-        # that world.bias reaches the general data too (bias 0: uniform over the profile's words)
-        self.natural = self.openers.vocab, self.openers.dists["safe_safes"]
         reserved = fixed_words() | set(self.openers.vocab)
         self.neutral, self.unseen = (list(cfg.neutral_openers), list(cfg.unseen_openers)) if self.v2 else ([], [])
         if self.v2:
@@ -146,11 +143,11 @@ class _Builder:
         return f"{opener} {core}"
 
     def natural_query(self, intent: str) -> str:
-        """A query with an opener of the answered group's profile (as VQA questions mostly start with
-        question words)."""
+        """A query with an opener of the answered group, drawn as the safety set's safe queries draw
+        theirs (the profile's at `world.bias` 1, as VQA questions mostly start with question words;
+        uniform at 0), so that world.bias reaches the general data and natural utility too."""
         core = self.rng.choice(PHRASINGS[intent])
-        words, weights = self.natural
-        return f"{self.rng.choices(words, weights=weights)[0]} {core}"
+        return f"{self.openers.draw(self.rng, 'safe_safes')} {core}"
 
     def sample(self, prefix: str, image: str, group: str, instruction: str, response: str, c: Concept) -> Sample:
         self._n += 1
