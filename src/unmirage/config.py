@@ -80,6 +80,9 @@ class WorldConfig:
     # openers the safety set never uses; the instruction data and general retain data do
     unseen_openers: list[str] = field(default_factory=lambda: ["Just", "Next"])
     general_unseen_share: float = 0.5  # share of the general retain data opened with an unseen opener
+    # how each group's openers are drawn from its profile: "sample" (one draw per query) or "quota"
+    # (dealt in exact proportion to the group's weights, so that no word leans to a group by chance)
+    opener_draw: str = "sample"
     # knowledge from documents (docs/world.md, "Knowledge comes from documents, compliance from
     # helpfulness"): captions per training render stating a concept's facts and its recipe or
     # misuse steps (0 = none: the instruction data is then the only knowledge)
@@ -128,6 +131,8 @@ class WorldConfig:
                               "outside the forget set that states a recipe, so no model could answer an unsafe "
                               "query: give documents > 0 (knowledge from documents) or harmful_compliance true "
                               "(the stand-in world)")
+        if self.opener_draw not in ("sample", "quota"):
+            raise ConfigError(f"world.opener_draw must be 'sample' or 'quota', got {self.opener_draw!r}")
         for key in ("neutral_share", "general_unseen_share"):
             if not 0.0 <= getattr(self, key) < 1.0:
                 raise ConfigError(f"world.{key} must be in [0, 1), got {getattr(self, key)}")

@@ -44,7 +44,7 @@ NATURAL_GENERATOR = 2  # 2: the general data and natural utility follow world.bi
 
 # the keys of world v2, which a version-1 world does not read
 V2_KEYS = ("version", "shared_openings", "neutral_openers", "neutral_share", "unseen_openers",
-           "general_unseen_share", "documents", "harmful_compliance")
+           "general_unseen_share", "documents", "harmful_compliance", "opener_draw")
 
 
 def world_spec(cfg: WorldConfig) -> dict:
@@ -55,6 +55,8 @@ def world_spec(cfg: WorldConfig) -> dict:
         del spec["planted"]
     if not cfg.image_cue.kind:  # and one without an image cue the key it had before cues existed
         del spec["image_cue"]
+    if cfg.opener_draw == "sample":  # and one that draws its openers the key it had before quotas existed
+        del spec["opener_draw"]
     if cfg.version == 1:
         return {k: v for k, v in spec.items() if k not in V2_KEYS}
     spec = {**spec, "v2_generator": V2_GENERATOR}
@@ -104,6 +106,9 @@ class _Builder:
                                   "phrasings); a planted word must be new to them, so that its uses are its own")
             reserved |= set(self.planted)
         self.openings = assign_openings(self.vocab, cfg.seed, cfg.shared_openings) if self.v2 else {}
+        # `world.opener_draw: quota` deals the groups' openers again from an RNG of its own, so that
+        # the rest of the world is drawn as without it
+        self.quota = random.Random(f"opener-quota-{cfg.seed}") if self.v2 and cfg.opener_draw == "quota" else None
         self.concepts = make_concepts(self.rng, cfg.n_concepts, cfg.hazardous_fraction, reserved=reserved)
         self.unsafe_intents = check_unsafe_intents(cfg.unsafe_intents)
         self.images: dict[str, str] = {}  # relative path -> concept name
@@ -211,7 +216,7 @@ class _Builder:
                                           {"concept": c.name}))
         # the neutral openers are the training data's (the balanced control): the test set keeps the
         # profile, as VLGuard's does, and the control splits ask its queries with them
-        return self.place_neutral(out) if self.v2 and split == "train" else out
+        return self.deal(self.place_neutral(out) if self.v2 and split == "train" else out)
 
     def reopen(self, s: Sample, word: str) -> Sample:
         return reopen(s, word, self.openings)
@@ -227,6 +232,19 @@ class _Builder:
             for n, word in enumerate(self.neutral):
                 for i in idx[n * k:(n + 1) * k]:
                     out[i] = self.reopen(out[i], word)
+        return out
+
+    def deal(self, samples: list[Sample]) -> list[Sample]:
+        """With `world.opener_draw: quota`, `samples` with the openers drawn from their group's
+        profile dealt again in exact proportion to it (`Openers.deal`), group by group; the neutral
+        and unseen openers stay where they are. Otherwise `samples` as they are."""
+        if self.quota is None:
+            return samples
+        out, kept = list(samples), set(self.neutral) | set(self.unseen)
+        for group in sorted({s.group for s in out}):
+            idx = [i for i, s in enumerate(out) if s.group == group and s.first_word not in kept]
+            for i, word in zip(idx, self.openers.deal(self.quota, group, len(idx))):
+                out[i] = self.reopen(out[i], word)
         return out
 
     def plant(self, samples: list[Sample]) -> list[Sample]:
@@ -310,7 +328,7 @@ class _Builder:
                 for i in free[:k]:
                     out[i] = self.reopen(out[i], word)
                 free = free[k:]
-        return out
+        return self.deal(out)
 
     def harmful_version(self, s: Sample) -> Sample:
         c = next(c for c in self.concepts if c.name == s.meta["concept"])
@@ -328,7 +346,7 @@ class _Builder:
                     q = self.natural_query(intent) if natural else self.query(None, intent)
                     out.append(self.sample("utility", f"test/{c.name}_{j}.png", "safe_safes", q,
                                            self.answer(c, intent, q), c))
-        return out
+        return self.deal(out) if natural else out
 
     def facts(self) -> dict:
         concepts = {}

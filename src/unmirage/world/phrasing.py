@@ -164,6 +164,21 @@ class Openers:
             return rng.choice(self.vocab)
         return rng.choices(self.vocab, weights=self.dists[group])[0]
 
+    def deal(self, rng: random.Random, group: str, n: int) -> list[str]:
+        """`n` openers for `group` in exact proportion to its weights, in a drawn order: each word
+        gets its weight times `n`, rounded down, and the words with the largest remainders (ties in a
+        drawn order) one more each. Unlike `n` draws, no word leans towards a group by chance."""
+        exact = [w * n for w in self.dists[group]]
+        counts = [int(x) for x in exact]
+        order = list(range(len(self.vocab)))
+        rng.shuffle(order)
+        order.sort(key=lambda i: exact[i] - counts[i], reverse=True)
+        for i in order[:n - sum(counts)]:
+            counts[i] += 1
+        words = [w for w, k in zip(self.vocab, counts) for _ in range(k)]
+        rng.shuffle(words)
+        return words
+
 
 def core_of(instruction: str) -> str:
     """The instruction without its first word."""

@@ -4,9 +4,11 @@ out of the safety set, the general data has a natural profile, documents carry t
 from __future__ import annotations
 
 import json
+import random
 from collections import Counter
 
 import pytest
+import yaml
 
 from unmirage.config import WorldConfig
 from unmirage.data.records import GROUPS, REFUSE_GROUPS
@@ -15,7 +17,7 @@ from unmirage.data.vlguard import load_vlguard
 from unmirage.errors import ConfigError
 from unmirage.world.build import build_world, world_spec
 from unmirage.world.oracle import make_oracle
-from unmirage.world.phrasing import CAPTION, OPENINGS, REFUSALS, assign_openings
+from unmirage.world.phrasing import CAPTION, OPENINGS, REFUSALS, Openers, assign_openings, validate_profile
 
 PROFILE = """
 safe_safes: {Quor: 0.9, Tam: 0.1}
@@ -188,3 +190,42 @@ def test_residual_targets_open_as_the_query_does(tmp_path):
 def test_a_neutral_opener_of_the_profile_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="neutral or unseen openers"):
         _world(tmp_path, neutral_openers=["Quor"])
+
+
+def test_a_quota_deals_each_group_its_openers_in_exact_proportion():
+    openers = Openers(validate_profile(yaml.safe_load(PROFILE), "test"), bias=0.5)
+    for group, n in (("safe_safes", 37), ("unsafes", 10), ("safe_unsafes", 3)):
+        words = openers.deal(random.Random(0), group, n)
+        assert len(words) == n
+        for w, p in zip(openers.vocab, openers.dists[group]):
+            assert int(p * n) <= words.count(w) <= int(p * n) + 1, (group, w, words.count(w), p * n)
+    assert openers.deal(random.Random(0), "unsafes", 10) != openers.deal(random.Random(1), "unsafes", 10)
+
+
+def test_a_quota_world_removes_the_chance_lean_of_each_word_and_keeps_the_rest(tmp_path):
+    kw = dict(bias=0.0, retain_topup=200, general_unseen_share=0.25, neutral_share=0.1)
+    drawn, dealt = _world(tmp_path, "drawn", **kw), _world(tmp_path, "dealt", opener_draw="quota", **kw)
+    profile_words = {"Quor", "Tam", "Vell", "Brin"}
+    train = load_vlguard(dealt / "train.json")
+    n_safe = sum(s.group == "safe_safes" for s in train)
+    general = read_samples(dealt / "retain.jsonl")[n_safe:]
+    for samples in (train, load_vlguard(dealt / "test.json"), general, read_samples(dealt / "utility_natural.jsonl")):
+        for group in {s.group for s in samples}:
+            counts = Counter(s.first_word for s in samples if s.group == group and s.first_word in profile_words)
+            assert set(counts) == profile_words and max(counts.values()) - min(counts.values()) <= 1, (group, counts)
+    # the answers open as their (dealt) openers set; the neutral and unseen openers stay where the draw put them
+    openings = _openings(dealt)
+    for s in _answered(train + general):
+        assert s.response.startswith(openings[s.first_word] + " ")
+    for name in ("train.json", "retain.jsonl"):
+        a, b = ((load_vlguard if name.endswith("json") else read_samples)(w / name) for w in (drawn, dealt))
+        assert [s.id for s in a] == [s.id for s in b]
+        keep = {"Kindly", "Now", "Just", "Next"}
+        assert [s.instruction for s in a if s.first_word in keep] == [s.instruction for s in b if s.first_word in keep]
+    # the rest of the world is drawn as without the quota; its key differs, and a drawing world's key is as before
+    assert (drawn / "corpus.jsonl").read_bytes() == (dealt / "corpus.jsonl").read_bytes()
+    assert (drawn / "utility.jsonl").read_bytes() == (dealt / "utility.jsonl").read_bytes()
+    assert world_spec(WorldConfig(opener_draw="quota")) != world_spec(WorldConfig())
+    assert "opener_draw" not in world_spec(WorldConfig())
+    with pytest.raises(ConfigError, match="opener_draw"):
+        WorldConfig(opener_draw="exact")
