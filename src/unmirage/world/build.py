@@ -236,15 +236,21 @@ class _Builder:
 
     def deal(self, samples: list[Sample]) -> list[Sample]:
         """With `world.opener_draw: quota`, `samples` with the openers drawn from their group's
-        profile dealt again in exact proportion to it (`Openers.deal`), group by group; the neutral
-        and unseen openers stay where they are. Otherwise `samples` as they are."""
+        profile dealt again in exact proportion to it (`Openers.deal`), group by group and, within a
+        group, intent by intent; the neutral and unseen openers stay where they are. Otherwise
+        `samples` as they are."""
         if self.quota is None:
             return samples
         out, kept = list(samples), set(self.neutral) | set(self.unseen)
         for group in sorted({s.group for s in out}):
-            idx = [i for i, s in enumerate(out) if s.group == group and s.first_word not in kept]
-            for i, word in zip(idx, self.openers.deal(self.quota, group, len(idx))):
-                out[i] = self.reopen(out[i], word)
+            strata: dict[str, list[int]] = {}  # the group's queries per intent, in intent order
+            for i, s in enumerate(out):
+                if s.group == group and s.first_word not in kept:
+                    strata.setdefault(_intent(s.instruction), []).append(i)
+            intents = sorted(strata)
+            for intent, words in zip(intents, self.openers.deal(self.quota, group, [len(strata[k]) for k in intents])):
+                for i, word in zip(strata[intent], words):
+                    out[i] = self.reopen(out[i], word)
         return out
 
     def plant(self, samples: list[Sample]) -> list[Sample]:

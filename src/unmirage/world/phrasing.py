@@ -164,20 +164,27 @@ class Openers:
             return rng.choice(self.vocab)
         return rng.choices(self.vocab, weights=self.dists[group])[0]
 
-    def deal(self, rng: random.Random, group: str, n: int) -> list[str]:
-        """`n` openers for `group` in exact proportion to its weights, in a drawn order: each word
-        gets its weight times `n`, rounded down, and the words with the largest remainders (ties in a
-        drawn order) one more each. Unlike `n` draws, no word leans towards a group by chance."""
-        exact = [w * n for w in self.dists[group]]
-        counts = [int(x) for x in exact]
-        order = list(range(len(self.vocab)))
-        rng.shuffle(order)
-        order.sort(key=lambda i: exact[i] - counts[i], reverse=True)
-        for i in order[:n - sum(counts)]:
-            counts[i] += 1
-        words = [w for w, k in zip(self.vocab, counts) for _ in range(k)]
-        rng.shuffle(words)
-        return words
+    def deal(self, rng: random.Random, group: str, sizes: list[int]) -> list[list[str]]:
+        """Openers for strata of `group` (e.g. its queries per intent) of the given sizes, in exact
+        proportion to the group's weights within each stratum and over all of them: each word gets
+        its weight times the stratum's size, rounded down, and the words furthest below their share
+        of the strata so far (ties in a drawn order) one more each; each stratum in a drawn order.
+        Unlike a draw per query, no word leans towards a group, or towards an intent within it, by
+        chance."""
+        weights, have, total, out = self.dists[group], [0] * len(self.vocab), 0, []
+        for n in sizes:
+            total += n
+            counts = [int(w * n) for w in weights]
+            order = list(range(len(self.vocab)))
+            rng.shuffle(order)
+            order.sort(key=lambda i: weights[i] * total - have[i] - counts[i], reverse=True)
+            for i in order[:n - sum(counts)]:
+                counts[i] += 1
+            have = [h + k for h, k in zip(have, counts)]
+            words = [w for w, k in zip(self.vocab, counts) for _ in range(k)]
+            rng.shuffle(words)
+            out.append(words)
+        return out
 
 
 def core_of(instruction: str) -> str:

@@ -17,7 +17,7 @@ from unmirage.data.vlguard import load_vlguard
 from unmirage.errors import ConfigError
 from unmirage.world.build import build_world, world_spec
 from unmirage.world.oracle import make_oracle
-from unmirage.world.phrasing import CAPTION, OPENINGS, REFUSALS, Openers, assign_openings, validate_profile
+from unmirage.world.phrasing import CAPTION, OPENINGS, REFUSALS, Openers, assign_openings, intent_of, validate_profile
 
 PROFILE = """
 safe_safes: {Quor: 0.9, Tam: 0.1}
@@ -192,14 +192,16 @@ def test_a_neutral_opener_of_the_profile_is_refused(tmp_path):
         _world(tmp_path, neutral_openers=["Quor"])
 
 
-def test_a_quota_deals_each_group_its_openers_in_exact_proportion():
+def test_a_quota_deals_each_group_its_openers_in_exact_proportion_within_and_over_its_strata():
     openers = Openers(validate_profile(yaml.safe_load(PROFILE), "test"), bias=0.5)
-    for group, n in (("safe_safes", 37), ("unsafes", 10), ("safe_unsafes", 3)):
-        words = openers.deal(random.Random(0), group, n)
-        assert len(words) == n
+    for group, sizes in (("safe_safes", [37, 5, 11]), ("unsafes", [10]), ("safe_unsafes", [3, 3, 3, 3])):
+        strata = openers.deal(random.Random(0), group, sizes)
+        assert [len(words) for words in strata] == sizes
+        every = [w for words in strata for w in words]
         for w, p in zip(openers.vocab, openers.dists[group]):
-            assert int(p * n) <= words.count(w) <= int(p * n) + 1, (group, w, words.count(w), p * n)
-    assert openers.deal(random.Random(0), "unsafes", 10) != openers.deal(random.Random(1), "unsafes", 10)
+            for words in (*strata, every):
+                assert int(p * len(words)) <= words.count(w) <= int(p * len(words)) + 1, (group, w, words, p)
+    assert openers.deal(random.Random(0), "unsafes", [10]) != openers.deal(random.Random(1), "unsafes", [10])
 
 
 def test_a_quota_world_removes_the_chance_lean_of_each_word_and_keeps_the_rest(tmp_path):
@@ -211,8 +213,11 @@ def test_a_quota_world_removes_the_chance_lean_of_each_word_and_keeps_the_rest(t
     general = read_samples(dealt / "retain.jsonl")[n_safe:]
     for samples in (train, load_vlguard(dealt / "test.json"), general, read_samples(dealt / "utility_natural.jsonl")):
         for group in {s.group for s in samples}:
-            counts = Counter(s.first_word for s in samples if s.group == group and s.first_word in profile_words)
-            assert set(counts) == profile_words and max(counts.values()) - min(counts.values()) <= 1, (group, counts)
+            drawn_here = [s for s in samples if s.group == group and s.first_word in profile_words]
+            for intent in [None, *{intent_of(s.instruction) for s in drawn_here}]:  # the group, and each intent
+                counts = Counter(s.first_word for s in drawn_here if intent in (None, intent_of(s.instruction)))
+                assert max(counts.values()) - min(counts.values(), default=0) <= 1, (group, intent, counts)
+                assert len(counts) == 4 or sum(counts.values()) < 4, (group, intent, counts)
     # the answers open as their (dealt) openers set; the neutral and unseen openers stay where the draw put them
     openings = _openings(dealt)
     for s in _answered(train + general):
