@@ -175,7 +175,7 @@ class Openers:
         for n in sizes:
             total += n
             counts = [int(w * n) for w in weights]
-            order = list(range(len(self.vocab)))
+            order = [i for i in range(len(self.vocab)) if weights[i] > 0]  # a word the group never uses gets none
             rng.shuffle(order)
             order.sort(key=lambda i: weights[i] * total - have[i] - counts[i], reverse=True)
             for i in order[:n - sum(counts)]:

@@ -17,7 +17,8 @@ from unmirage.data.vlguard import load_vlguard
 from unmirage.errors import ConfigError
 from unmirage.world.build import build_world, world_spec
 from unmirage.world.oracle import make_oracle
-from unmirage.world.phrasing import CAPTION, OPENINGS, REFUSALS, Openers, assign_openings, intent_of, validate_profile
+from unmirage.world.phrasing import (CAPTION, OPENINGS, REFUSALS, Openers, assign_openings, intent_of, load_profile,
+                                     validate_profile)
 
 PROFILE = """
 safe_safes: {Quor: 0.9, Tam: 0.1}
@@ -202,6 +203,17 @@ def test_a_quota_deals_each_group_its_openers_in_exact_proportion_within_and_ove
             for words in (*strata, every):
                 assert int(p * len(words)) <= words.count(w) <= int(p * len(words)) + 1, (group, w, words, p)
     assert openers.deal(random.Random(0), "unsafes", [10]) != openers.deal(random.Random(1), "unsafes", [10])
+    # the same over random strata of VLGuard's profile at bias 1, whose groups leave words out: a quota never
+    # deals a word its group does not use
+    vlguard = Openers(load_profile("vlguard"), bias=1.0)
+    for t in range(300):
+        r = random.Random(t)
+        group, sizes = r.choice(GROUPS), [r.randrange(40) for _ in range(r.randrange(1, 7))]
+        strata = vlguard.deal(random.Random(t), group, sizes)
+        every = [w for words in strata for w in words]
+        for w, p in zip(vlguard.vocab, vlguard.dists[group]):
+            for words in (*strata, every):
+                assert int(p * len(words)) <= words.count(w) <= int(p * len(words)) + (p > 0), (group, w, sizes)
 
 
 def test_a_quota_world_removes_the_chance_lean_of_each_word_and_keeps_the_rest(tmp_path):
