@@ -22,6 +22,23 @@ from unmirage.data.layout import MIX_FILES, TEST, DataDir
 from unmirage.world.phrasing import intent_of
 
 
+def counts(root: Path, mix: str = "safety+retain") -> tuple[set[str], Counter, Counter]:
+    """The intents the test set's unsafe queries ask, and the mix's (word, refused) counts overall
+    and within those intents."""
+    data = DataDir(root)
+    asked = {intent_of(s.instruction) for s in data.read(TEST) if s.group == "unsafes"}
+    overall, within = Counter(), Counter()
+    for name in MIX_FILES[mix]:
+        for s in data.read(name):
+            if s.meta.get("kind") == "document":
+                continue
+            refused = s.group != "safe_safes"
+            overall[s.first_word, refused] += 1
+            if intent_of(s.instruction) in asked:
+                within[s.first_word, refused] += 1
+    return asked, overall, within
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("worlds", type=Path, nargs="+", help="world directories (a run's world/)")
@@ -29,18 +46,10 @@ def main() -> None:
     ap.add_argument("--words", default="", help="comma-separated words (default: every opener of the world)")
     args = ap.parse_args()
     for root in args.worlds:
-        data = DataDir(root)
-        openers = data.facts()["openers"]
+        openers = DataDir(root).facts()["openers"]
         words = [w for w in args.words.split(",") if w] or sorted(
             set(openers["vocab"]) | set(openers.get("neutral", [])) | set(openers.get("unseen", [])))
-        asked = {intent_of(s.instruction) for s in data.read(TEST) if s.group == "unsafes"}
-        mix = [s for name in MIX_FILES[args.mix] for s in data.read(name) if s.meta.get("kind") != "document"]
-        overall, within = Counter(), Counter()
-        for s in mix:
-            refused = s.group != "safe_safes"
-            overall[s.first_word, refused] += 1
-            if intent_of(s.instruction) in asked:
-                within[s.first_word, refused] += 1
+        asked, overall, within = counts(root, args.mix)
         base = sum(n for (_, refused), n in within.items() if refused) / max(1, sum(within.values()))
         print(f"{root}: mix {args.mix}, asked intents {', '.join(sorted(asked))}; the mix's refusal share "
               f"there {base:.2f}")
