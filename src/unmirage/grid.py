@@ -39,7 +39,8 @@ OPERATIONAL = {"train": ("save_steps",), "eval": ("batch_size", "judge_batch_siz
 
 # keys added since cells were first keyed: left out at their defaults, so that a grid's finished
 # cells keep their keys (as `world_spec` keeps the worlds')
-ADDED = {"": ("data", "attacks"), "world": ("planted", "image_cue"), "attack": ("rewriter", "rewriter_attempts")}
+ADDED = {"": ("data", "attacks"), "world": ("planted", "image_cue", "opener_draw"),
+         "attack": ("rewriter", "rewriter_attempts")}
 
 
 def measured(config: dict) -> dict:
