@@ -40,6 +40,8 @@ DOCUMENTS_GENERATOR = 2  # 2: some phrasings refer to the object as "it" (1: by 
 # the same for the general data's openers, recorded only in the spec of a v2 world with `world.bias` < 1
 # (at bias 1 the draw is the same as before), so that every world at bias 1 keeps its key
 NATURAL_GENERATOR = 2  # 2: the general data and natural utility follow world.bias (1: the profile's weights)
+# the same for `world.opener_draw: quota`, recorded only in the spec of a world that deals its openers
+OPENER_QUOTA = 2  # 2: intent by intent within each group (1: each group as a whole)
 
 
 # the keys of world v2, which a version-1 world does not read
@@ -57,6 +59,8 @@ def world_spec(cfg: WorldConfig) -> dict:
         del spec["image_cue"]
     if cfg.opener_draw == "sample":  # and one that draws its openers the key it had before quotas existed
         del spec["opener_draw"]
+    else:  # the dealing's version: 1 dealt each group as a whole, 2 intent by intent
+        spec["opener_quota"] = OPENER_QUOTA
     if cfg.version == 1:
         return {k: v for k, v in spec.items() if k not in V2_KEYS}
     spec = {**spec, "v2_generator": V2_GENERATOR}

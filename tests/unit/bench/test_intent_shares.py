@@ -27,4 +27,3 @@ def test_counts_leave_out_the_intents_the_attack_does_not_ask(tmp_path):
         misuse = sum(s.first_word == word and s.group == "safe_unsafes" for s in train)
         assert misuse > 0 and overall[word, True] - within[word, True] == misuse
         assert overall[word, True] == overall[word, False]  # neutral over the whole mix, as built
-        assert within[word, False] <= overall[word, False]

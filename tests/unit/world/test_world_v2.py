@@ -232,7 +232,7 @@ def test_a_quota_world_removes_the_chance_lean_of_each_word_and_keeps_the_rest(t
                 assert len(counts) == 4 or sum(counts.values()) < 4, (group, intent, counts)
     # the answers open as their (dealt) openers set; the neutral and unseen openers stay where the draw put them
     openings = _openings(dealt)
-    for s in _answered(train + general):
+    for s in _answered(train + general + load_vlguard(dealt / "test.json") + read_samples(dealt / "utility_natural.jsonl")):
         assert s.response.startswith(openings[s.first_word] + " ")
     for name in ("train.json", "retain.jsonl"):
         a, b = ((load_vlguard if name.endswith("json") else read_samples)(w / name) for w in (drawn, dealt))
@@ -243,6 +243,7 @@ def test_a_quota_world_removes_the_chance_lean_of_each_word_and_keeps_the_rest(t
     assert (drawn / "corpus.jsonl").read_bytes() == (dealt / "corpus.jsonl").read_bytes()
     assert (drawn / "utility.jsonl").read_bytes() == (dealt / "utility.jsonl").read_bytes()
     assert world_spec(WorldConfig(opener_draw="quota")) != world_spec(WorldConfig())
+    assert "opener_quota" in world_spec(WorldConfig(opener_draw="quota"))  # the dealing's version
     assert "opener_draw" not in world_spec(WorldConfig())
     with pytest.raises(ConfigError, match="opener_draw"):
         WorldConfig(opener_draw="exact")
