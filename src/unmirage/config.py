@@ -81,7 +81,7 @@ class WorldConfig:
     unseen_openers: list[str] = field(default_factory=lambda: ["Just", "Next"])
     general_unseen_share: float = 0.5  # share of the general retain data opened with an unseen opener
     # how each group's openers are drawn from its profile: "sample" (one draw per query) or "quota"
-    # (dealt in exact proportion to the group's weights, so that no word leans to a group by chance)
+    # (dealt in proportion to the group's weights, intent by intent, up to rounding; docs/world.md)
     opener_draw: str = "sample"
     # knowledge from documents (docs/world.md, "Knowledge comes from documents, compliance from
     # helpfulness"): captions per training render stating a concept's facts and its recipe or

@@ -240,7 +240,7 @@ class _Builder:
 
     def deal(self, samples: list[Sample]) -> list[Sample]:
         """With `world.opener_draw: quota`, `samples` with the openers drawn from their group's
-        profile dealt again in exact proportion to it (`Openers.deal`), group by group and, within a
+        profile dealt again in proportion to it (`Openers.deal`), group by group and, within a
         group, intent by intent; the neutral and unseen openers stay where they are. Otherwise
         `samples` as they are."""
         if self.quota is None:
